@@ -1,0 +1,121 @@
+/**
+ * The settings registry: every DB-overridable setting, in registry order.
+ *
+ * Resolution (core/settings/service.ts): a non-empty DB value wins, else a non-empty
+ * environment variable, else the default. Values are strings; consumers parse them with
+ * core/settings/parse.ts. The v1 registry (46 keys, spec/settings.md) is kept in order and
+ * the v2 additions (outside base URLs, OIDC, deploy timeouts) follow it in their groups.
+ */
+
+export const SETTING_GROUPS = [
+  'cloudflare',
+  'github_oauth',
+  'github_oidc',
+  'stripe',
+  'intel_ta',
+  'operational',
+  'provisioner',
+  'auth',
+] as const;
+export type SettingGroup = (typeof SETTING_GROUPS)[number];
+
+export interface SettingDef {
+  readonly key: string;
+  readonly group: SettingGroup;
+  readonly envVar: string;
+  readonly default: string;
+  readonly secret: boolean;
+  readonly description: string;
+}
+
+const def = (
+  key: string,
+  group: SettingGroup,
+  envVar: string,
+  dflt: string,
+  description: string,
+  secret = false,
+): SettingDef => ({ key, group, envVar, default: dflt, secret, description });
+
+export const SETTINGS: readonly SettingDef[] = [
+  // cloudflare
+  def('cloudflare.account_id', 'cloudflare', 'CLOUDFLARE_ACCOUNT_ID', '', 'Cloudflare account that owns agent tunnels. Cloudflare is configured only when account_id, zone_id and api_token are all set.'),
+  def('cloudflare.zone_id', 'cloudflare', 'CLOUDFLARE_ZONE_ID', '', 'Cloudflare zone for agent CNAME records.'),
+  def('cloudflare.api_token', 'cloudflare', 'CLOUDFLARE_API_TOKEN', '', 'Bearer token for the Cloudflare API (tunnel + DNS edit).', true),
+  def('cloudflare.domain', 'cloudflare', 'EASYENCLAVE_DOMAIN', 'easyenclave.com', 'Domain for agent hostnames agent-<id>.<domain> and the proxy URL https://app[-staging].<domain>.'),
+  def('cloudflare.api_url', 'cloudflare', 'CLOUDFLARE_API_URL', 'https://api.cloudflare.com/client/v4', 'Base URL of the Cloudflare v4 API (point at a fake or sandbox in tests).'),
+  // github_oauth
+  def('github_oauth.client_id', 'github_oauth', 'GITHUB_OAUTH_CLIENT_ID', '', 'GitHub OAuth app client id; empty disables GitHub login (/auth/github answers 503).'),
+  def('github_oauth.client_secret', 'github_oauth', 'GITHUB_OAUTH_CLIENT_SECRET', '', 'GitHub OAuth app client secret.', true),
+  def('github_oauth.redirect_uri', 'github_oauth', 'GITHUB_OAUTH_REDIRECT_URI', 'https://app.easyenclave.com/auth/github/callback', 'OAuth callback URL registered with the GitHub app.'),
+  def('github_oauth.base_url', 'github_oauth', 'GITHUB_OAUTH_BASE_URL', 'https://github.com', 'Base URL of GitHub web (authorize + access_token endpoints).'),
+  def('github_oauth.api_url', 'github_oauth', 'GITHUB_API_URL', 'https://api.github.com', 'Base URL of the GitHub REST API (user, emails, orgs).'),
+  // github_oidc
+  def('github_oidc.jwks_url', 'github_oidc', 'GITHUB_OIDC_JWKS_URL', 'https://token.actions.githubusercontent.com/.well-known/jwks', 'JWKS used to verify GitHub Actions OIDC tokens.'),
+  def('github_oidc.issuer', 'github_oidc', 'GITHUB_OIDC_ISSUER', 'https://token.actions.githubusercontent.com', 'Required issuer (iss) of GitHub Actions OIDC tokens.'),
+  def('github_oidc.audience', 'github_oidc', 'GITHUB_OIDC_AUDIENCE', 'easyenclave', 'Required audience (aud) of GitHub Actions OIDC tokens.'),
+  // stripe
+  def('stripe.secret_key', 'stripe', 'STRIPE_SECRET_KEY', '', 'Stripe secret key; enables Stripe. sk_test_/sk_live_ prefix gives the displayed mode.', true),
+  def('stripe.webhook_secret', 'stripe', 'STRIPE_WEBHOOK_SECRET', '', 'Stripe webhook signing secret; empty refuses every webhook.', true),
+  def('stripe.api_url', 'stripe', 'STRIPE_API_URL', 'https://api.stripe.com', 'Base URL of the Stripe API (protocol, host and port are taken from it; stripe-mock in tests).'),
+  // intel_ta
+  def('intel_ta.jwks_url', 'intel_ta', 'ITA_JWKS_URL', 'https://portal.trustauthority.intel.com/certs', 'JWKS used to verify Intel Trust Authority attestation tokens.'),
+  def('intel_ta.issuer', 'intel_ta', 'ITA_ISSUER', 'https://portal.trustauthority.intel.com', 'Required issuer (iss) of Intel Trust Authority tokens; empty skips the check.'),
+  def('intel_ta.audience', 'intel_ta', 'ITA_AUDIENCE', '', 'Required audience (aud) of Intel Trust Authority tokens; empty accepts tokens without an audience only.'),
+  // operational
+  def('operational.tcb_enforcement_mode', 'operational', 'TCB_ENFORCEMENT_MODE', 'warn', 'strict rejects TCB statuses outside allowed_tcb_statuses, warn logs, disabled skips.'),
+  def('operational.allowed_tcb_statuses', 'operational', 'ALLOWED_TCB_STATUSES', 'UpToDate', 'Comma list of accepted Intel TCB statuses (case-sensitive).'),
+  def('operational.nonce_enforcement_mode', 'operational', 'NONCE_ENFORCEMENT_MODE', 'optional', 'required / optional / disabled: registration nonce replay protection.'),
+  def('operational.nonce_ttl_seconds', 'operational', 'NONCE_TTL_SECONDS', '300', 'Lifetime of a registration nonce in seconds.'),
+  def('operational.rtmr_enforcement_mode', 'operational', 'RTMR_ENFORCEMENT_MODE', 'warn', 'strict rejects RTMR drift from the trusted baseline, warn logs, disabled skips.'),
+  def('operational.signature_verification_mode', 'operational', 'SIGNATURE_VERIFICATION_MODE', 'warn', 'strict / warn / disabled: cosign signature checks during version measurement.'),
+  def('operational.agent_attestation_interval', 'operational', 'AGENT_ATTESTATION_INTERVAL', '3600', 'Seconds between control-plane-pulled agent attestations (pull mode); <= 0 disables.'),
+  def('operational.agent_attestation_pull_enabled', 'operational', 'AGENT_ATTESTATION_PULL_ENABLED', 'false', 'Exactly "true" makes the health sweep pull fresh attestations from agents.'),
+  def('operational.cp_to_agent_attestation_mode', 'operational', 'CP_TO_AGENT_ATTESTATION_MODE', 'optional', 'required / optional / disabled: X-CP-Attestation header on control-plane to agent calls.'),
+  def('operational.agent_stale_hours', 'operational', 'AGENT_STALE_HOURS', '24', 'Hours without contact before an agent is deleted with its tunnel and DNS record.'),
+  def('operational.capacity_reconcile_interval_seconds', 'operational', 'CAPACITY_RECONCILE_INTERVAL_SECONDS', '30', 'Capacity pool controller period in seconds (minimum 5).'),
+  def('operational.capacity_dispatch_cooldown_seconds', 'operational', 'CAPACITY_DISPATCH_COOLDOWN_SECONDS', '300', 'Minimum seconds between launch-order dispatches for one pool.'),
+  def('operational.capacity_order_claim_ttl_seconds', 'operational', 'CAPACITY_ORDER_CLAIM_TTL_SECONDS', '600', 'Launch-order claim lease in seconds (minimum 30).'),
+  def('operational.capacity_fulfilled_grace_seconds', 'operational', 'CAPACITY_FULFILLED_GRACE_SECONDS', '1800', 'Seconds a fulfilled but unregistered order still counts as pending capacity.'),
+  def('operational.gcp_stale_reap_interval_seconds', 'operational', 'GCP_STALE_REAP_INTERVAL_SECONDS', '60', 'GCP reclaim period in seconds (minimum 30).'),
+  def('operational.default_gcp_tiny_capacity_enabled', 'operational', 'DEFAULT_GCP_TINY_CAPACITY_ENABLED', 'false', 'Ensure a warm-capacity target for tiny GCP nodes at start-up.'),
+  def('operational.default_gcp_tiny_datacenter', 'operational', 'DEFAULT_GCP_TINY_DATACENTER', 'gcp:us-central1-a', 'Datacenter of the default tiny GCP target.'),
+  def('operational.default_gcp_tiny_capacity_count', 'operational', 'DEFAULT_GCP_TINY_CAPACITY_COUNT', '0', 'min_warm_count of the default tiny GCP target.'),
+  def('operational.default_gcp_tiny_capacity_dispatch', 'operational', 'DEFAULT_GCP_TINY_CAPACITY_DISPATCH', 'false', 'Whether the default tiny GCP target dispatches launch orders.'),
+  def('operational.deploy_callback_timeout_seconds', 'operational', 'DEPLOY_CALLBACK_TIMEOUT_SECONDS', '600', 'Seconds a deployment waits for the agent deployed callback before it fails.'),
+  def('operational.agent_direct_url', 'operational', 'AGENT_DIRECT_URL', '', 'Base URL for control-plane to agent calls instead of https://<tunnel hostname> (local development, tests, private networks); {agent_id} and {hostname} are substituted.'),
+  def('billing.enabled', 'operational', 'BILLING_ENABLED', 'true', 'Master switch for hourly charging, the insufficient-funds terminator and capacity charges.'),
+  def('billing.contributor_pool_bps', 'operational', 'BILLING_CONTRIBUTOR_POOL_BPS', '5000', 'Share of the platform cut (basis points, 0-10000) routed to app contributors.'),
+  def('billing.platform_account_id', 'operational', 'BILLING_PLATFORM_ACCOUNT_ID', '', 'Account credited with platform revenue.'),
+  def('billing.capacity_request_dev_simulation', 'operational', 'BILLING_CAPACITY_REQUEST_DEV_SIMULATION', 'true', 'Capacity purchases write a zero-amount ledger entry instead of charging.'),
+  def('billing.capacity_price_tiny_monthly_usd', 'operational', 'BILLING_CAPACITY_PRICE_TINY_MONTHLY_USD', '25', 'Monthly USD price of warm tiny capacity (also unknown sizes).'),
+  def('billing.capacity_price_standard_monthly_usd', 'operational', 'BILLING_CAPACITY_PRICE_STANDARD_MONTHLY_USD', '100', 'Monthly USD price of warm standard capacity.'),
+  def('billing.capacity_price_llm_monthly_usd', 'operational', 'BILLING_CAPACITY_PRICE_LLM_MONTHLY_USD', '500', 'Monthly USD price of warm llm capacity.'),
+  // provisioner
+  def('provisioner.webhook_url', 'provisioner', 'AGENT_PROVISIONER_WEBHOOK_URL', '', 'External provisioning webhook for launch orders.'),
+  def('provisioner.webhook_token', 'provisioner', 'AGENT_PROVISIONER_WEBHOOK_TOKEN', '', 'Bearer token for the provisioner; fallback for inventory and cleanup tokens.', true),
+  def('provisioner.timeout_seconds', 'provisioner', 'AGENT_PROVISIONER_TIMEOUT_SECONDS', '20', 'HTTP timeout in seconds for provisioner webhooks.'),
+  def('provisioner.inventory_url', 'provisioner', 'AGENT_PROVISIONER_INVENTORY_URL', '', 'GET inventory webhook.'),
+  def('provisioner.inventory_token', 'provisioner', 'AGENT_PROVISIONER_INVENTORY_TOKEN', '', 'Bearer token for the inventory webhook (falls back to webhook_token).', true),
+  def('provisioner.cleanup_url', 'provisioner', 'AGENT_PROVISIONER_CLEANUP_URL', '', 'POST cleanup webhook.'),
+  def('provisioner.cleanup_token', 'provisioner', 'AGENT_PROVISIONER_CLEANUP_TOKEN', '', 'Bearer token for the cleanup webhook (falls back to webhook_token).', true),
+  // auth
+  def('auth.password_login_enabled', 'auth', 'PASSWORD_LOGIN_ENABLED', 'true', 'Allow admin password login.'),
+  def('auth.require_github_oauth_in_production', 'auth', 'AUTH_REQUIRE_GITHUB_OAUTH_IN_PRODUCTION', 'true', 'In production, refuse to start unless GitHub OAuth is configured.'),
+  def('auth.allow_password_login_in_production', 'auth', 'AUTH_ALLOW_PASSWORD_LOGIN_IN_PRODUCTION', 'false', 'In production, allow password login (requires password_login_enabled too).'),
+];
+
+export type SettingKey = string;
+
+const BY_KEY: ReadonlyMap<string, SettingDef> = new Map(SETTINGS.map((s) => [s.key, s]));
+
+export function findSetting(key: string): SettingDef | undefined {
+  return BY_KEY.get(key);
+}
+
+/** Mask a secret value for listings and logs: <= 8 chars → ****, else first 4 + **** + last 4. */
+export function maskSecret(value: string): string {
+  if (value === '') return '';
+  if (value.length <= 8) return '****';
+  return `${value.slice(0, 4)}****${value.slice(-4)}`;
+}
