@@ -1,0 +1,46 @@
+/**
+ * Auth guards by scheme. A guard either sets ctx.state (session, account, agent…) or
+ * throws the v1 401/403 with its exact message.
+ */
+import type { Context } from 'koa';
+import { authenticateSession, isAdminSession } from '../core/auth/admin-sessions';
+import { forbidden, unauthorized } from '../core/errors';
+import type { AdminSession } from '../core/stores/admin-sessions';
+import type { AppDeps } from './deps';
+import type { Guard, Guards } from './http/route';
+
+declare module 'koa' {
+  interface DefaultState {
+    session?: AdminSession;
+    isAdmin?: boolean;
+  }
+}
+
+/** `Authorization: Bearer <token>`: exactly two whitespace-separated parts, scheme case-insensitive. */
+export function bearerToken(ctx: Context, kind: 'token' | 'api_key' = 'token'): string {
+  const header = ctx.get('authorization');
+  if (!header) throw unauthorized('Missing Authorization header');
+  const parts = header.trim().split(/\s+/);
+  if (parts.length !== 2 || parts[0]!.toLowerCase() !== 'bearer') {
+    throw unauthorized(`Invalid Authorization header format. Expected: Bearer <${kind}>`);
+  }
+  return parts[1]!;
+}
+
+export function createGuards(deps: AppDeps): Partial<Guards> & Pick<Guards, 'none' | 'session' | 'admin'> {
+  const session: Guard = async (ctx) => {
+    const token = bearerToken(ctx);
+    const result = await authenticateSession(deps.db, token, deps.now(), deps.sessionCache);
+    if (!result.ok) throw unauthorized(result.detail);
+    ctx.state.session = result.session;
+    ctx.state.isAdmin = isAdminSession(result.session, deps.config.admin.githubLogins);
+  };
+  return {
+    none: async () => {},
+    session,
+    admin: async (ctx) => {
+      await session(ctx);
+      if (!ctx.state.isAdmin) throw forbidden('Admin access required');
+    },
+  };
+}

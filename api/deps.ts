@@ -1,0 +1,23 @@
+import type { Knex } from 'knex';
+import type { VerifiedTokenCache } from '../core/auth/token-cache';
+import type { RuntimeConfig } from '../core/config';
+import type { Logger } from '../core/logger';
+import type { SettingsService } from '../core/settings/service';
+import type { WorkflowGateway } from './temporal';
+
+/** Everything a request handler may touch; built by bin/ (or a test) and passed to createApp. */
+export interface AppDeps {
+  db: Knex;
+  settings: SettingsService;
+  workflows: WorkflowGateway;
+  logger: Logger;
+  config: RuntimeConfig;
+  /** argon2id hash of the admin password, or null when password login is not configured. */
+  adminPasswordHash: string | null;
+  sessionCache: VerifiedTokenCache;
+  /** Key that seals secret values on their way through Temporal (core/auth/seal.ts). */
+  sealingKey: string;
+  /** Latest control-plane attestation for /health, or null when the CP cannot mint quotes. */
+  cpAttestation: () => Promise<{ quote_b64: string; mrtd: string; generated_at: string } | null>;
+  now: () => Date;
+}

@@ -1,0 +1,122 @@
+/**
+ * Collects every route's declared schemas and renders them as an OpenAPI 3.0 document.
+ * One instance per app (created in createApp), never module state.
+ */
+import { z } from 'zod';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+export type AuthScheme = 'none' | 'session' | 'admin' | 'apiKey' | 'agent' | 'oidc' | 'launcherKey' | 'stripe';
+
+export interface ResponseSpec {
+  description: string;
+  schema?: z.ZodType;
+  contentType?: string;
+}
+
+export interface RouteDoc {
+  method: HttpMethod;
+  path: string;
+  summary: string;
+  tag: string;
+  auth: AuthScheme | AuthScheme[];
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  responses: Record<number, ResponseSpec>;
+}
+
+const SECURITY: Record<Exclude<AuthScheme, 'none'>, string> = {
+  session: 'adminSession',
+  admin: 'adminSession',
+  apiKey: 'apiKey',
+  launcherKey: 'apiKey',
+  agent: 'agentSecret',
+  oidc: 'githubOidc',
+  stripe: 'stripeSignature',
+};
+
+const toJson = (schema: z.ZodType, io: 'input' | 'output') =>
+  z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<string, unknown>;
+
+/** `/a/:id` → `/a/{id}` */
+export const openApiPath = (koaPath: string) => koaPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+export class OpenApiRegistry {
+  private readonly routes: RouteDoc[] = [];
+
+  add(route: RouteDoc): void {
+    this.routes.push(route);
+  }
+
+  list(): readonly RouteDoc[] {
+    return this.routes;
+  }
+
+  document(info: { title: string; version: string; description?: string }): Record<string, unknown> {
+    const paths: Record<string, Record<string, unknown>> = {};
+    for (const r of this.routes) {
+      const parameters: unknown[] = [];
+      for (const [where, schema] of [
+        ['path', r.params],
+        ['query', r.query],
+      ] as const) {
+        if (!schema) continue;
+        for (const [name, field] of Object.entries(schema.shape)) {
+          const f = field as z.ZodType;
+          parameters.push({
+            name,
+            in: where,
+            required: where === 'path' || !f.safeParse(undefined).success,
+            description: f.description,
+            schema: toJson(f, 'input'),
+          });
+        }
+      }
+      const auths = (Array.isArray(r.auth) ? r.auth : [r.auth]).filter((a) => a !== 'none');
+      const op: Record<string, unknown> = {
+        summary: r.summary,
+        tags: [r.tag],
+        operationId: `${r.method}${r.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+        parameters,
+        responses: Object.fromEntries(
+          Object.entries(r.responses).map(([status, spec]) => [
+            status,
+            {
+              description: spec.description,
+              ...(spec.schema
+                ? { content: { [spec.contentType ?? 'application/json']: { schema: toJson(spec.schema, 'output') } } }
+                : {}),
+            },
+          ]),
+        ),
+      };
+      if (r.body) {
+        op.requestBody = { required: true, content: { 'application/json': { schema: toJson(r.body, 'input') } } };
+      }
+      if (auths.length > 0) op.security = [...new Set(auths.map((a) => SECURITY[a as Exclude<AuthScheme, 'none'>]))].map((s) => ({ [s]: [] }));
+      const path = openApiPath(r.path);
+      paths[path] = { ...paths[path], [r.method]: op };
+    }
+    return {
+      openapi: '3.0.3',
+      info,
+      paths,
+      components: {
+        schemas: {
+          Error: {
+            type: 'object',
+            required: ['detail'],
+            properties: { detail: { description: 'Human-readable message, or a list of validation issues' } },
+          },
+        },
+        securitySchemes: {
+          adminSession: { type: 'http', scheme: 'bearer', description: 'Admin/GitHub session token from POST /admin/login or /auth/github/callback' },
+          apiKey: { type: 'http', scheme: 'bearer', description: 'Account API key (ee_live_…)' },
+          agentSecret: { type: 'http', scheme: 'bearer', description: 'Per-agent control secret issued at registration' },
+          githubOidc: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'GitHub Actions OIDC token' },
+          stripeSignature: { type: 'apiKey', in: 'header', name: 'stripe-signature' },
+        },
+      },
+    };
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * First middleware: every failure leaves as `{ "detail": … }` with the right status.
+ * Unexpected errors are logged with their stack and answered 500 without one.
+ */
+import type { Middleware } from 'koa';
+import { HttpError } from '../../core/errors';
+import type { Logger } from '../../core/logger';
+
+export function errorMiddleware(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = { detail: 'Not Found' };
+      } else if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) {
+        ctx.body = { detail: 'Method Not Allowed' };
+      }
+    } catch (err) {
+      if (err instanceof HttpError) {
+        ctx.status = err.status;
+        ctx.set(err.headers);
+        ctx.body = { detail: err.detail };
+        return;
+      }
+      const status = (err as { status?: number; expose?: boolean }).status;
+      if (typeof status === 'number' && status >= 400 && status < 500 && (err as { expose?: boolean }).expose) {
+        ctx.status = status;
+        ctx.body = { detail: (err as Error).message };
+        return;
+      }
+      logger.error(`${ctx.method} ${ctx.path} failed: ${(err as Error)?.stack ?? String(err)}`);
+      ctx.status = 500;
+      ctx.body = { detail: 'Internal Server Error' };
+    }
+  };
+}

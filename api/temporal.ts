@@ -1,0 +1,39 @@
+/**
+ * The API's only door into Temporal: start or execute workflows by name with business
+ * ids. No workflow code is imported here, only contracts.
+ */
+import type { Client } from '@temporalio/client';
+import {
+  CHANGE_SETTING_WORKFLOW,
+  CHANGE_TRUSTED_MRTD_WORKFLOW,
+  changeSettingWorkflowId,
+  changeTrustedMrtdWorkflowId,
+  type ChangeSettingInput,
+  type ChangeSettingResult,
+  type ChangeTrustedMrtdInput,
+  type ChangeTrustedMrtdResult,
+} from '../workflows/contracts/admin';
+
+export interface WorkflowGateway {
+  changeSetting(input: ChangeSettingInput, requestId: string): Promise<ChangeSettingResult>;
+  changeTrustedMrtd(input: ChangeTrustedMrtdInput, requestId: string): Promise<ChangeTrustedMrtdResult>;
+}
+
+export function createWorkflowGateway(client: Client, taskQueue: string): WorkflowGateway {
+  return {
+    changeSetting: (input, requestId) =>
+      client.workflow.execute(CHANGE_SETTING_WORKFLOW, {
+        taskQueue,
+        workflowId: changeSettingWorkflowId(input.key, requestId),
+        args: [input],
+        workflowExecutionTimeout: '5 minutes',
+      }),
+    changeTrustedMrtd: (input, requestId) =>
+      client.workflow.execute(CHANGE_TRUSTED_MRTD_WORKFLOW, {
+        taskQueue,
+        workflowId: changeTrustedMrtdWorkflowId(input.mrtd, requestId),
+        args: [input],
+        workflowExecutionTimeout: '5 minutes',
+      }),
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * Production API process (run N replicas): Koa against TEMPORAL_ADDRESS and DATABASE_URL.
+ * Runs no worker and no migrations (`npm run migrate` does those once per release).
+ */
+import { Client, Connection } from '@temporalio/client';
+import { buildAppDeps, listen } from './lib/api-server';
+import { openRuntime } from './lib/runtime';
+
+async function main(): Promise<void> {
+  const runtime = await openRuntime({ migrate: false });
+  const address = runtime.config.temporal.address ?? `${runtime.config.temporal.devServer.ip}:${runtime.config.temporal.devServer.port}`;
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: runtime.config.temporal.namespace });
+  const deps = await buildAppDeps(runtime, client, (m) => process.stdout.write(`${m}\n`));
+  const api = await listen(deps, runtime.config.api.host, runtime.config.api.port);
+  runtime.logger.info(`API listening on ${api.url} (Temporal ${address})`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await api.close();
+  await connection.close();
+  await runtime.close();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`easyenclave api failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,44 @@
+/** Builds the API's deps from a runtime and listens; returns a closer. */
+import type { Client } from '@temporalio/client';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../../api/app';
+import type { AppDeps } from '../../api/deps';
+import { createWorkflowGateway } from '../../api/temporal';
+import { VerifiedTokenCache } from '../../core/auth/token-cache';
+import { resolveAdminPasswordHash } from './admin-password';
+import type { Runtime } from './runtime';
+
+export async function buildAppDeps(runtime: Runtime, client: Client, announce: (m: string) => void): Promise<AppDeps> {
+  return {
+    db: runtime.db,
+    settings: runtime.settings,
+    workflows: createWorkflowGateway(client, runtime.config.temporal.taskQueue),
+    logger: runtime.logger.child('api'),
+    config: runtime.config,
+    adminPasswordHash: await resolveAdminPasswordHash({ ...runtime, announce }),
+    sessionCache: new VerifiedTokenCache(),
+    sealingKey: runtime.sealingKey,
+    cpAttestation: async () => null,
+    now: () => new Date(),
+  };
+}
+
+export async function listen(deps: AppDeps, host: string, port: number): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const server = createServer(createApp(deps).callback());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return {
+    server,
+    url: `http://${shownHost}:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * Shared start-up of every process: logger, database (+ migrations), settings, the
+ * install's sealing key, the production auth policy.
+ */
+import type { Knex } from 'knex';
+import { newSealingKey } from '../../core/auth/seal';
+import { githubOAuthConfigured } from '../../core/auth/login-policy';
+import { loadConfig, type RuntimeConfig } from '../../core/config';
+import { createDb } from '../../core/db/connection';
+import { migrateLatest } from '../../core/db/migrate';
+import { LogBuffer, Logger } from '../../core/logger';
+import { parseBool } from '../../core/settings/parse';
+import { SettingsService, describeSettings } from '../../core/settings/service';
+import { getOrCreateInternalValue } from '../../core/stores/internal-state';
+
+export interface Runtime {
+  config: RuntimeConfig;
+  logger: Logger;
+  db: Knex;
+  settings: SettingsService;
+  sealingKey: string;
+  close(): Promise<void>;
+}
+
+export async function openRuntime(opts: { env?: NodeJS.ProcessEnv; migrate?: boolean; logger?: Logger } = {}): Promise<Runtime> {
+  const config = loadConfig(opts.env ?? process.env);
+  const logger = opts.logger ?? new Logger(new LogBuffer());
+  const db = createDb(config.database);
+  try {
+    if (opts.migrate !== false) {
+      const ran = await migrateLatest(db);
+      if (ran.length > 0) logger.info(`database migrated: ${ran.join(', ')}`);
+    }
+    const settings = new SettingsService(db, {
+      env: opts.env ?? process.env,
+      onLoadError: (err) => logger.error(`settings reload failed: ${String(err)}`),
+    });
+    await enforceProductionAuthPolicy(config, settings);
+    const { value: sealingKey } = await getOrCreateInternalValue(db, 'sealing_key', newSealingKey());
+    return { config, logger, db, settings, sealingKey, close: () => db.destroy() };
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+}
+
+/** In production, refuse to start without GitHub OAuth unless explicitly allowed (settings.md §5). */
+async function enforceProductionAuthPolicy(config: RuntimeConfig, settings: SettingsService): Promise<void> {
+  if (!config.production) return;
+  const required = parseBool(await settings.get('auth.require_github_oauth_in_production'), true);
+  if (required && !(await githubOAuthConfigured(settings))) {
+    throw new Error(
+      'Production mode requires GitHub OAuth: set GITHUB_OAUTH_CLIENT_ID and GITHUB_OAUTH_CLIENT_SECRET, ' +
+        'or AUTH_REQUIRE_GITHUB_OAUTH_IN_PRODUCTION=false',
+    );
+  }
+}
+
+export async function logSettings(runtime: Runtime): Promise<void> {
+  for (const line of await describeSettings(runtime.settings)) runtime.logger.debug(line);
+}

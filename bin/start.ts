@@ -1,0 +1,94 @@
+/**
+ * `npm start`: the embedded all-in-one control plane. Starts the Temporal dev server
+ * (unless TEMPORAL_ADDRESS points at one), migrates the database, runs the worker and
+ * the API in this process, prints the URLs, and on Ctrl-C stops all of it.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { ensureTool } from '../scripts/tools.mjs';
+import { buildAppDeps, listen } from './lib/api-server';
+import { logSettings, openRuntime } from './lib/runtime';
+import { ensureSchedules } from './lib/schedules';
+import { startTemporalDevServer, type DevServer } from './lib/temporal-dev-server';
+import { createWorker } from './lib/worker';
+
+const say = (m: string) => process.stdout.write(`${m}\n`);
+
+async function main(): Promise<void> {
+  const runtime = await openRuntime();
+  const { config, logger } = runtime;
+  const cleanups: (() => Promise<void>)[] = [() => runtime.close()];
+  const stopAll = async () => {
+    for (const c of cleanups.reverse()) await c().catch((e) => logger.error(`shutdown step failed: ${String(e)}`));
+  };
+  try {
+    let dev: DevServer | undefined;
+    let address = config.temporal.address;
+    if (!address) {
+      const cliPath = await ensureTool('temporal', { log: (...a) => logger.info(a.join(' ')) });
+      dev = await startTemporalDevServer({ cliPath, ...config.temporal.devServer, namespace: config.temporal.namespace, logger });
+      cleanups.push(() => dev!.stop());
+      address = dev.address;
+    }
+    await logSettings(runtime);
+
+    const connection = await Connection.connect({ address });
+    cleanups.push(() => connection.close());
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+
+    const workerConnection = await NativeConnection.connect({ address });
+    cleanups.push(() => workerConnection.close());
+    say('Bundling workflows and starting the worker…');
+    const worker = await createWorker({
+      connection: workerConnection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      activityDeps: { db: runtime.db, sealingKey: runtime.sealingKey, onChange: () => runtime.settings.invalidate() },
+    });
+    const workerRun = worker.run();
+    cleanups.push(async () => {
+      worker.shutdown();
+      await workerRun;
+    });
+    await ensureSchedules(client, config.temporal.taskQueue, logger);
+
+    const deps = await buildAppDeps(runtime, client, say);
+    const api = await listen(deps, config.api.host, config.api.port);
+    cleanups.push(() => api.close());
+
+    say('');
+    say(`easyenclave control plane is up`);
+    say(`  API           ${api.url}   (health: ${api.url}/health, docs: ${api.url}/docs)`);
+    say(`  Temporal      ${address}${dev ? `   (Web UI: ${dev.uiUrl})` : ''}`);
+    say(`  Database      ${config.database.url ? 'PostgreSQL' : config.database.filename}`);
+    say('Press Ctrl-C to stop.');
+
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+      workerRun.catch((err) => {
+        logger.error(`worker stopped: ${String(err)}`);
+        resolve();
+      });
+    });
+    say('Stopping…');
+    const force = setTimeout(() => {
+      process.stderr.write('shutdown took longer than 10 s; exiting\n');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    await stopAll();
+    say('Stopped.');
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`easyenclave failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

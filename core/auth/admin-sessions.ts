@@ -1,0 +1,88 @@
+/**
+ * Admin/GitHub sessions: 24 h bearer tokens (32 random bytes, base64url), stored as an
+ * argon2id hash and looked up by their first 12 characters.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import {
+  deleteSession,
+  findSessionsByPrefix,
+  insertSession,
+  touchSession,
+  type AdminSession,
+} from '../stores/admin-sessions';
+import { hashSecret, randomToken, tokenPrefix, verifySecret } from './secrets';
+import type { VerifiedTokenCache } from './token-cache';
+
+export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+
+export interface NewSession {
+  authMethod: 'password' | 'github_oauth';
+  ipAddress?: string | null;
+  github?: { id: number | null; login: string; email: string | null; avatarUrl: string | null; orgs: string[] };
+}
+
+export async function createAdminSession(
+  db: Knex,
+  input: NewSession,
+  now: Date,
+): Promise<{ token: string; session: AdminSession }> {
+  const token = randomToken(32);
+  const session: AdminSession = {
+    session_id: randomUUID(),
+    token_hash: await hashSecret(token),
+    token_prefix: tokenPrefix(token),
+    created_at: now.toISOString(),
+    expires_at: new Date(now.getTime() + SESSION_TTL_MS).toISOString(),
+    last_used: now.toISOString(),
+    ip_address: input.ipAddress ?? null,
+    github_id: input.github?.id ?? null,
+    github_login: input.github?.login ?? null,
+    github_email: input.github?.email ?? null,
+    github_avatar_url: input.github?.avatarUrl ?? null,
+    auth_method: input.authMethod,
+    github_orgs: input.github?.orgs ?? [],
+  };
+  await insertSession(db, session);
+  return { token, session };
+}
+
+export type SessionLookup = { ok: true; session: AdminSession } | { ok: false; detail: string };
+
+/** Resolve a bearer token to its live session; expired sessions are deleted on sight. */
+export async function authenticateSession(
+  db: Knex,
+  token: string,
+  now: Date,
+  cache?: VerifiedTokenCache,
+): Promise<SessionLookup> {
+  const candidates = await findSessionsByPrefix(db, tokenPrefix(token));
+  const cachedId = cache?.get(token, now.getTime());
+  for (const s of candidates) {
+    const verified = cachedId === s.session_id || (await verifySecret(s.token_hash, token));
+    if (!verified) continue;
+    if (now.getTime() > Date.parse(s.expires_at)) {
+      await deleteSession(db, s.session_id);
+      cache?.forgetId(s.session_id);
+      return { ok: false, detail: 'Session expired' };
+    }
+    cache?.set(token, s.session_id, now.getTime());
+    await touchSession(db, s.session_id, now.toISOString());
+    return { ok: true, session: s };
+  }
+  return { ok: false, detail: 'Invalid session token' };
+}
+
+/** Password sessions are admin; GitHub sessions are admin when the login is listed. */
+export function isAdminSession(session: AdminSession, adminGithubLogins: readonly string[]): boolean {
+  if (session.auth_method === 'password') return true;
+  if (session.auth_method === 'github_oauth') {
+    return session.github_login !== null && adminGithubLogins.includes(session.github_login);
+  }
+  return false;
+}
+
+/** GitHub login followed by org logins: what agent ownership is matched against. */
+export function sessionIdentities(session: AdminSession): string[] {
+  return [...(session.github_login ? [session.github_login] : []), ...session.github_orgs];
+}

@@ -1,0 +1,83 @@
+/**
+ * Process configuration that is not a DB-overridable setting: ports, paths, the database
+ * and Temporal endpoints, deployment identity. Read once from the environment by bin/.
+ */
+import { parseIntStrict } from './settings/parse';
+
+export interface RuntimeConfig {
+  api: { host: string; port: number; bodyLimitBytes: number };
+  dataDir: string;
+  database: { url?: string; filename?: string };
+  temporal: {
+    /** host:port of an existing Temporal frontend; unset → `start` runs the dev server. */
+    address?: string;
+    namespace: string;
+    taskQueue: string;
+    devServer: { ip: string; port: number; uiPort: number; dbFilename: string };
+  };
+  environment: string;
+  production: boolean;
+  bootId: string | null;
+  gitSha: string | null;
+  admin: { passwordHash?: string; password?: string; githubLogins: string[] };
+  gcp: { projectId: string; serviceAccountKey: string };
+  trustedMrtdEnv: {
+    TRUSTED_AGENT_MRTDS?: string;
+    TRUSTED_PROXY_MRTDS?: string;
+    SYSTEM_AGENT_MRTD?: string;
+    SYSTEM_PROXY_MRTD?: string;
+  };
+}
+
+const str = (v: string | undefined) => (v ?? '').trim();
+const orNull = (v: string | undefined) => (str(v) === '' ? null : str(v));
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  const dataDir = str(env.EE_DATA_DIR) || 'data';
+  const environment = (str(env.EASYENCLAVE_ENV) || str(env.ENVIRONMENT)).toLowerCase();
+  const databaseUrl = str(env.DATABASE_URL);
+  return {
+    api: {
+      host: str(env.API_HOST) || '0.0.0.0',
+      port: parseIntStrict(env.PORT ?? env.API_PORT ?? '', 8080),
+      bodyLimitBytes: parseIntStrict(env.API_BODY_LIMIT_BYTES ?? '', 5 * 1024 * 1024),
+    },
+    dataDir,
+    database: /^postgres(ql)?:\/\//.test(databaseUrl)
+      ? { url: databaseUrl }
+      : { filename: str(env.EASYENCLAVE_DB_PATH) || `${dataDir}/easyenclave.db` },
+    temporal: {
+      address: orNull(env.TEMPORAL_ADDRESS) ?? undefined,
+      namespace: str(env.TEMPORAL_NAMESPACE) || 'default',
+      taskQueue: str(env.TEMPORAL_TASK_QUEUE) || 'easyenclave',
+      devServer: {
+        ip: str(env.TEMPORAL_DEV_IP) || '127.0.0.1',
+        port: parseIntStrict(env.TEMPORAL_DEV_PORT ?? '', 7233),
+        uiPort: parseIntStrict(env.TEMPORAL_UI_PORT ?? '', 8233),
+        dbFilename: str(env.TEMPORAL_DB_FILE) || `${dataDir}/temporal.db`,
+      },
+    },
+    environment,
+    production: environment === 'prod' || environment === 'production',
+    bootId: orNull(env.EASYENCLAVE_BOOT_ID),
+    gitSha: orNull(env.EASYENCLAVE_GIT_SHA),
+    admin: {
+      passwordHash: orNull(env.ADMIN_PASSWORD_HASH) ?? undefined,
+      password: env.ADMIN_PASSWORD ? env.ADMIN_PASSWORD : undefined,
+      githubLogins: str(env.ADMIN_GITHUB_LOGINS)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    },
+    gcp: {
+      projectId: str(env.GCP_PROJECT_ID),
+      serviceAccountKey: str(env.GCP_SERVICE_ACCOUNT_KEY),
+    },
+    trustedMrtdEnv: {
+      TRUSTED_AGENT_MRTDS: env.TRUSTED_AGENT_MRTDS,
+      TRUSTED_PROXY_MRTDS: env.TRUSTED_PROXY_MRTDS,
+      SYSTEM_AGENT_MRTD: env.SYSTEM_AGENT_MRTD,
+      SYSTEM_PROXY_MRTD: env.SYSTEM_PROXY_MRTD,
+    },
+  };
+}

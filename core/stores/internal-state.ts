@@ -1,0 +1,29 @@
+/**
+ * Install-wide values the platform generates once and every replica must share (the
+ * sealing key, a generated admin password hash). Kept in the settings table under
+ * `internal.*` keys, which the registry does not list, so the admin API never shows them.
+ */
+import type { Knex } from 'knex';
+import { nowIso } from '../db/tables';
+
+export const INTERNAL_PREFIX = 'internal.';
+
+/**
+ * Returns the stored value of `key`, storing `candidate` when absent. The first
+ * writer wins under concurrency (insert … on conflict do nothing), so every replica ends
+ * up with the same value; `created` tells whether this call's value was the one stored.
+ */
+export async function getOrCreateInternalValue(
+  db: Knex,
+  key: string,
+  candidate: string,
+): Promise<{ value: string; created: boolean }> {
+  const fullKey = `${INTERNAL_PREFIX}${key}`;
+  await db('settings')
+    .insert({ key: fullKey, value: candidate, is_secret: true, updated_at: nowIso() })
+    .onConflict('key')
+    .ignore();
+  const row = await db('settings').where({ key: fullKey }).first<{ value: string } | undefined>();
+  if (!row) throw new Error(`internal value ${fullKey} missing after insert`);
+  return { value: row.value, created: row.value === candidate };
+}

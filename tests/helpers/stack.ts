@@ -1,0 +1,174 @@
+/**
+ * Boots the real control plane for a test file: the shared Temporal dev server, a worker
+ * on a private task queue (prebuilt bundle), a fresh migrated database and the Koa API
+ * on a free loopback port. Outside SaaS are the tests/fakes servers.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime as TemporalRuntime, DefaultLogger } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Knex } from 'knex';
+import { inject } from 'vitest';
+import type { AppDeps } from '../../api/deps';
+import { createWorkflowGateway } from '../../api/temporal';
+import { newSealingKey } from '../../core/auth/seal';
+import { hashSecret } from '../../core/auth/secrets';
+import { VerifiedTokenCache } from '../../core/auth/token-cache';
+import { loadConfig } from '../../core/config';
+import { silentLogger } from '../../core/logger';
+import { SettingsService } from '../../core/settings/service';
+import { listen } from '../../bin/lib/api-server';
+import { createWorker } from '../../bin/lib/worker';
+import { createTestDb, type TestEngine } from './databases';
+
+export const ADMIN_PASSWORD = 'correct horse battery staple';
+
+export interface Stack {
+  url: string;
+  db: Knex;
+  client: Client;
+  deps: AppDeps;
+  taskQueue: string;
+  env: Record<string, string>;
+  /** Stop the worker (simulates a crash/restart when followed by startWorker). */
+  stopWorker(): Promise<void>;
+  startWorker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  engine?: TestEngine;
+  env?: Record<string, string>;
+  /** Override deps (e.g. adminPasswordHash: null). */
+  deps?: Partial<AppDeps>;
+}
+
+let runtimeInstalled = false;
+function quietTemporalRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    TemporalRuntime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // already installed by another helper in this process
+  }
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  quietTemporalRuntime();
+  const address = inject('temporalAddress');
+  const bundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
+  const env = { EASYENCLAVE_DB_PATH: ':memory:', ...opts.env };
+  const testDb = await createTestDb(opts.engine ?? 'sqlite');
+  const logger = silentLogger();
+  const settings = new SettingsService(testDb.db, { env });
+  const sealingKey = newSealingKey();
+  const taskQueue = `test-${randomUUID()}`;
+  const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: taskQueue });
+
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const workerConnection = await NativeConnection.connect({ address });
+
+  let running: { shutdown(): void; done: Promise<void> } | undefined;
+  const startWorker = async () => {
+    const worker = await createWorker({
+      connection: workerConnection,
+      namespace: 'default',
+      taskQueue,
+      workflowBundle: bundle,
+      activityDeps: { db: testDb.db, sealingKey, onChange: () => settings.invalidate() },
+      options: { shutdownGraceTime: '1 second' },
+    });
+    running = { shutdown: () => worker.shutdown(), done: worker.run() };
+  };
+  const stopWorker = async () => {
+    if (!running) return;
+    running.shutdown();
+    await running.done;
+    running = undefined;
+  };
+  await startWorker();
+
+  const deps: AppDeps = {
+    db: testDb.db,
+    settings,
+    workflows: createWorkflowGateway(client, taskQueue),
+    logger,
+    config,
+    adminPasswordHash: await hashSecret(ADMIN_PASSWORD),
+    sessionCache: new VerifiedTokenCache(),
+    sealingKey,
+    cpAttestation: async () => null,
+    now: () => new Date(),
+    ...opts.deps,
+  };
+  const api = await listen(deps, '127.0.0.1', 0);
+
+  return {
+    url: api.url,
+    db: testDb.db,
+    client,
+    deps,
+    taskQueue,
+    env,
+    stopWorker,
+    startWorker,
+    async close() {
+      await api.close();
+      await stopWorker();
+      await workerConnection.close();
+      await connection.close();
+      await testDb.destroy();
+    },
+  };
+}
+
+export interface HttpResult<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+  text: string;
+}
+
+/** A tiny JSON HTTP client for tests. */
+export function http(baseUrl: string) {
+  const call = async <T = any>(
+    method: string,
+    path: string,
+    opts: { json?: unknown; raw?: string; token?: string; headers?: Record<string, string> } = {},
+  ): Promise<HttpResult<T>> => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined;
+    if (opts.json !== undefined) {
+      body = JSON.stringify(opts.json);
+      headers['content-type'] = 'application/json';
+    } else if (opts.raw !== undefined) {
+      body = opts.raw;
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, body: parsed as T, headers: res.headers, text };
+  };
+  return {
+    get: <T = any>(p: string, o?: Parameters<typeof call>[2]) => call<T>('GET', p, o),
+    post: <T = any>(p: string, o?: Parameters<typeof call>[2]) => call<T>('POST', p, o),
+    put: <T = any>(p: string, o?: Parameters<typeof call>[2]) => call<T>('PUT', p, o),
+    patch: <T = any>(p: string, o?: Parameters<typeof call>[2]) => call<T>('PATCH', p, o),
+    delete: <T = any>(p: string, o?: Parameters<typeof call>[2]) => call<T>('DELETE', p, o),
+  };
+}
+
+export async function adminLogin(baseUrl: string, password = ADMIN_PASSWORD): Promise<string> {
+  const res = await http(baseUrl).post('/admin/login', { json: { password } });
+  if (res.status !== 200) throw new Error(`admin login failed: ${res.status} ${res.text}`);
+  return res.body.token as string;
+}
