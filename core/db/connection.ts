@@ -1,0 +1,75 @@
+/**
+ * Knex connection factory: PostgreSQL when given a postgres:// URL (production, N replicas),
+ * otherwise a better-sqlite3 file (the embedded default, `data/easyenclave.db`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+// Default import: knex is CommonJS without an exports map, so Node's ESM loader exposes no
+// named `knex` export (vitest's interop hides this; plain tsx/node does not).
+import knex from 'knex';
+import type { Knex } from 'knex';
+import pg from 'pg';
+
+export const DEFAULT_SQLITE_FILE = 'data/easyenclave.db';
+
+export interface DbOptions {
+  /** postgres:// or postgresql:// URL; anything else falls back to SQLite. */
+  url?: string;
+  /** SQLite file; parent directory is created. Default `data/easyenclave.db`. */
+  filename?: string;
+}
+
+const PG_URL = /^postgres(ql)?:\/\//i;
+let pgParsersInstalled = false;
+
+/**
+ * int8 (money in micro-dollars, counts) and numeric arrive from pg as strings by default;
+ * every value we store fits in a double's 53-bit integer range, so numbers are safe.
+ */
+function installPgTypeParsers(): void {
+  if (pgParsersInstalled) return;
+  pg.types.setTypeParser(20, Number); // int8
+  pg.types.setTypeParser(1700, Number); // numeric
+  pgParsersInstalled = true;
+}
+
+export function createDb(opts: DbOptions): Knex {
+  if (opts.url && PG_URL.test(opts.url)) {
+    installPgTypeParsers();
+    return knex({ client: 'pg', connection: opts.url, pool: { min: 0, max: 10 } });
+  }
+  const filename = opts.filename ?? DEFAULT_SQLITE_FILE;
+  if (filename !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true });
+  return knex({
+    client: 'better-sqlite3',
+    connection: { filename },
+    useNullAsDefault: true,
+    pool: {
+      // Per-connection pragmas: WAL lets readers run beside the single writer; busy_timeout
+      // makes a second writer wait instead of failing with SQLITE_BUSY.
+      afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        try {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('busy_timeout = 5000');
+          conn.pragma('foreign_keys = ON');
+          done(null, conn);
+        } catch (err) {
+          done(err as Error, conn);
+        }
+      },
+    },
+  });
+}
+
+export function isPostgres(db: Knex | Knex.Transaction): boolean {
+  const client = db.client.config.client as unknown;
+  return client === 'pg' || client === 'postgres' || client === 'postgresql';
+}
+
+/** `DATABASE_URL` (postgres) wins; else `EASYENCLAVE_DB_PATH`, else `data/easyenclave.db`. */
+export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): DbOptions {
+  const url = env.DATABASE_URL?.trim();
+  if (url && PG_URL.test(url)) return { url };
+  const filename = env.EASYENCLAVE_DB_PATH?.trim();
+  return { filename: filename || DEFAULT_SQLITE_FILE };
+}

@@ -1,0 +1,34 @@
+/**
+ * Migration runner. Migrations are imported statically (no directory scan) so the same code
+ * runs under tsx, vitest and a bundled build. Add new migrations to MIGRATIONS in order.
+ */
+import type { Knex } from 'knex';
+import * as initial from './migrations/20261124000000_initial';
+
+const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
+  ['20261124000000_initial', initial],
+];
+
+const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => MIGRATIONS.map(([name]) => name),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const found = MIGRATIONS.find(([n]) => n === name);
+    if (!found) throw new Error(`unknown migration ${name}`);
+    return found[1];
+  },
+};
+
+const config: Knex.MigratorConfig = { migrationSource, tableName: 'knex_migrations' };
+
+/** Applies pending migrations; returns the names applied (empty when already up to date). */
+export async function migrateLatest(db: Knex): Promise<string[]> {
+  const [, applied] = (await db.migrate.latest(config)) as [number, string[]];
+  return applied;
+}
+
+/** Reverts every applied migration; returns the names reverted. */
+export async function migrateRollbackAll(db: Knex): Promise<string[]> {
+  const [, reverted] = (await db.migrate.rollback(config, true)) as [number, string[]];
+  return reverted;
+}

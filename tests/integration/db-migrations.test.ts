@@ -1,0 +1,191 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { migrateLatest, migrateRollbackAll } from '../../core/db/migrate';
+import { isPostgres } from '../../core/db/connection';
+import { parseJsonColumn, requireIso, toBool, toIso } from '../../core/db/tables';
+import { createTestDb, listTables, testEngines, type TestDb } from '../helpers/databases';
+
+/** Columns per table, copied from spec/data-model.md §2 plus the v2 changes noted inline. */
+const EXPECTED_COLUMNS: Record<string, string[]> = {
+  agents: [
+    'agent_id', 'vm_name', 'status', 'attestation', 'mrtd', 'rtmrs', 'intel_ta_token', 'tunnel_id', 'hostname',
+    'tunnel_token', 'current_deployment_id', 'service_url', 'health_endpoint', 'health_status', 'last_health_check',
+    'unhealthy_since', 'stats', 'registered_at', 'last_heartbeat', 'version', 'verified', 'verification_error',
+    'tunnel_error', 'last_attestation_check', 'attestation_valid', 'attestation_error', 'account_id', 'sla_tiers',
+    'machine_sizes', 'tcb_status', 'tcb_verified_at', 'node_size', 'datacenter', 'github_owner', 'deployed_app',
+  ],
+  // v2: api_secret (plaintext) replaced by api_secret_hash + api_secret_prefix.
+  agent_control_credentials: ['agent_id', 'api_secret_hash', 'api_secret_prefix', 'created_at', 'updated_at'],
+  deployments: [
+    'deployment_id', 'compose', 'build_context', 'config', 'agent_id', 'status', 'service_id', 'attestation', 'error',
+    'created_at', 'started_at', 'completed_at', 'account_id', 'app_name', 'app_version', 'sla_class', 'machine_size',
+    'cpu_vcpus', 'memory_gb', 'gpu_count', 'last_charge_time', 'total_charged',
+  ],
+  apps: ['app_id', 'name', 'description', 'source_repo', 'maintainers', 'tags', 'created_at'],
+  app_versions: [
+    'version_id', 'app_name', 'version', 'node_size', 'compose', 'image_digest', 'source_commit', 'source_tag', 'mrtd',
+    'attestation', 'ingress', 'status', 'rejection_reason', 'published_at',
+  ],
+  app_revenue_shares: ['share_id', 'app_name', 'account_id', 'share_bps', 'label', 'created_at'],
+  accounts: [
+    'account_id', 'name', 'description', 'account_type', 'created_at', 'api_key_hash', 'api_key_prefix', 'github_id',
+    'github_login', 'github_org', 'linked_at',
+  ],
+  // v2: + ledger_key (idempotency key).
+  transactions: [
+    'transaction_id', 'account_id', 'amount', 'balance_after', 'tx_type', 'description', 'reference_id', 'created_at',
+    'ledger_key',
+  ],
+  settings: ['key', 'value', 'is_secret', 'updated_at'],
+  admin_sessions: [
+    'session_id', 'token_hash', 'token_prefix', 'created_at', 'expires_at', 'last_used', 'ip_address', 'github_id',
+    'github_login', 'github_email', 'github_avatar_url', 'auth_method', 'github_orgs',
+  ],
+  trusted_mrtds: ['mrtd', 'mrtd_type', 'note', 'added_at'],
+  capacity_pool_targets: [
+    'target_id', 'datacenter', 'node_size', 'min_warm_count', 'enabled', 'require_verified', 'require_healthy',
+    'require_hostname', 'dispatch', 'reason', 'created_at', 'updated_at',
+  ],
+  capacity_reservations: [
+    'reservation_id', 'agent_id', 'datacenter', 'node_size', 'status', 'deployment_id', 'note', 'created_at',
+    'updated_at',
+  ],
+  capacity_launch_orders: [
+    'order_id', 'datacenter', 'node_size', 'status', 'reason', 'requested_count', 'account_id',
+    'claimed_by_account_id', 'claim_expires_at', 'claimed_at', 'fulfilled_at', 'bootstrap_token_hash',
+    'bootstrap_token_issued_at', 'bootstrap_token_used_at', 'vm_name', 'error', 'created_at', 'updated_at',
+  ],
+  services: [
+    'service_id', 'name', 'description', 'source_repo', 'source_commit', 'compose_hash', 'mrtd', 'intel_ta_token',
+    'endpoints', 'attestation_json', 'registered_at', 'last_health_check', 'health_status', 'tags',
+  ],
+};
+const TABLE_NAMES = Object.keys(EXPECTED_COLUMNS).sort();
+
+describe('row mapping helpers', () => {
+  it('normalizes both engines\' datetimes to ISO UTC', () => {
+    const iso = '2026-11-24T01:02:03.456Z';
+    expect(toIso(new Date(iso))).toBe(iso);
+    expect(toIso(iso)).toBe(iso);
+    expect(toIso('2026-11-24 01:02:03.456789')).toBe(iso); // v1 naive text = UTC
+    expect(toIso('2026-11-24T03:02:03.456+02:00')).toBe(iso);
+    expect(toIso(Date.parse(iso))).toBe(iso);
+    expect(toIso(null)).toBeNull();
+    expect(() => toIso('not a date')).toThrow();
+  });
+  it('maps booleans and JSON text', () => {
+    expect([toBool(1), toBool(0), toBool(true), toBool(false), toBool('0'), toBool('1'), toBool(null)]).toEqual([
+      true, false, true, false, false, true, false,
+    ]);
+    expect(parseJsonColumn('["a"]', [])).toEqual(['a']);
+    expect(parseJsonColumn(null, [])).toEqual([]);
+    expect(parseJsonColumn('{bad', {})).toEqual({});
+  });
+});
+
+for (const engine of testEngines()) {
+  describe(`db migrations (${engine})`, () => {
+    let t: TestDb | undefined;
+    afterEach(async () => {
+      await t?.destroy();
+      t = undefined;
+    });
+
+    it('creates exactly the 15 spec tables', async () => {
+      t = await createTestDb(engine);
+      expect(TABLE_NAMES).toHaveLength(15);
+      expect(await listTables(t.db)).toEqual(TABLE_NAMES);
+    });
+
+    it('gives every table exactly the spec columns', async () => {
+      t = await createTestDb(engine);
+      expect(EXPECTED_COLUMNS.agents).toHaveLength(35);
+      for (const table of TABLE_NAMES) {
+        const info = await t.db(table).columnInfo();
+        expect({ table, columns: Object.keys(info).sort() }).toEqual({
+          table,
+          columns: [...EXPECTED_COLUMNS[table]!].sort(),
+        });
+      }
+    });
+
+    it('rolls back to an empty schema and migrates again', async () => {
+      t = await createTestDb(engine);
+      expect(await migrateRollbackAll(t.db)).toEqual(['20261124000000_initial']);
+      expect(await listTables(t.db)).toEqual([]);
+      expect(await migrateLatest(t.db)).toEqual(['20261124000000_initial']);
+      expect(await listTables(t.db)).toEqual(TABLE_NAMES);
+    });
+
+    it('treats a second migrate as a no-op', async () => {
+      t = await createTestDb(engine, { migrate: false });
+      expect(await migrateLatest(t.db)).toEqual(['20261124000000_initial']);
+      expect(await migrateLatest(t.db)).toEqual([]);
+      expect(await listTables(t.db)).toEqual(TABLE_NAMES);
+    });
+
+    it('applies DB defaults and round-trips booleans, datetimes and bigint money', async () => {
+      t = await createTestDb(engine);
+      const at = '2026-11-24T00:00:00.000Z';
+      await t.db('agents').insert({ agent_id: 'a1', vm_name: 'vm-1', registered_at: at, last_heartbeat: at });
+      const agent = await t.db('agents').where({ agent_id: 'a1' }).first();
+      expect({
+        status: agent.status,
+        health_status: agent.health_status,
+        health_endpoint: agent.health_endpoint,
+        version: agent.version,
+        mrtd: agent.mrtd,
+        verified: toBool(agent.verified),
+        attestation_valid: toBool(agent.attestation_valid),
+        sla_tiers: agent.sla_tiers,
+        registered_at: requireIso(agent.registered_at),
+      }).toEqual({
+        status: 'undeployed',
+        health_status: 'unknown',
+        health_endpoint: '/health',
+        version: '1.0.0',
+        mrtd: '',
+        verified: false,
+        attestation_valid: true,
+        sla_tiers: '[]',
+        registered_at: at,
+      });
+
+      const big = 9_000_000_000_000; // 9M USD in micro-dollars: beyond int4
+      await t.db('transactions').insert({
+        transaction_id: 't1', account_id: 'acc', amount: -big, balance_after: big, tx_type: 'deposit', created_at: at,
+      });
+      const tx = await t.db('transactions').where({ transaction_id: 't1' }).first();
+      expect([tx.amount, tx.balance_after, tx.description, tx.ledger_key]).toEqual([-big, big, '', null]);
+
+      await t.db('deployments').insert({ deployment_id: 'd1', compose: 'eA==', agent_id: 'a1', created_at: at });
+      const dep = await t.db('deployments').where({ deployment_id: 'd1' }).first();
+      expect([dep.cpu_vcpus, dep.memory_gb, dep.gpu_count, dep.total_charged, dep.status]).toEqual([2, 4, 0, 0, 'pending']);
+    });
+
+    it('enforces the composite unique keys', async () => {
+      t = await createTestDb(engine);
+      const at = '2026-11-24T00:00:00.000Z';
+      const target = { datacenter: 'gcp:us-central1-a', node_size: 'tiny', created_at: at, updated_at: at };
+      await t.db('capacity_pool_targets').insert({ target_id: 'p1', ...target });
+      await expect(t.db('capacity_pool_targets').insert({ target_id: 'p2', ...target })).rejects.toThrow();
+      const version = { app_name: 'app', version: '1', node_size: '', compose: 'eA==', published_at: at };
+      await t.db('app_versions').insert({ version_id: 'v1', ...version });
+      await t.db('app_versions').insert({ version_id: 'v2', ...version, node_size: 'llm' });
+      await expect(t.db('app_versions').insert({ version_id: 'v3', ...version })).rejects.toThrow();
+    });
+
+    if (engine === 'postgres') {
+      it('comments every column (postgres keeps comments)', async () => {
+        t = await createTestDb(engine);
+        expect(isPostgres(t.db)).toBe(true);
+        const { rows } = await t.db.raw(
+          `SELECT table_name, column_name FROM information_schema.columns
+           WHERE table_schema = current_schema() AND table_name = ANY(?)
+             AND coalesce(col_description(format('%I.%I', table_schema, table_name)::regclass, ordinal_position), '') = ''`,
+          [TABLE_NAMES],
+        );
+        expect(rows).toEqual([]);
+      });
+    }
+  });
+}
