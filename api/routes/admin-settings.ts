@@ -55,7 +55,7 @@ export function adminSettingsRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'admin',
       auth: 'admin',
       params: KeyParam,
-      body: z.object({ value: z.unknown() }).passthrough(),
+      body: z.object({ value: z.unknown().optional() }).passthrough(),
       responses: {
         200: { description: 'Saved', schema: z.object({ key: z.string(), status: z.literal('saved') }) },
         404: { description: 'Unknown setting' },

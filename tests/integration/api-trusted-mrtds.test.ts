@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
+
+const ENV_MRTD = 'e'.repeat(96);
+const M1 = 'a1'.repeat(48);
+
+describe('trusted MRTDs', () => {
+  let stack: Stack;
+  let token: string;
+  beforeAll(async () => {
+    stack = await startStack({ env: { TRUSTED_AGENT_MRTDS: ` ${ENV_MRTD.toUpperCase()} ` } });
+    token = await adminLogin(stack.url);
+  });
+  afterAll(() => stack?.close());
+
+  it('add, list (admin and public), update note, delete', async () => {
+    const api = http(stack.url);
+    const add = await api.post('/api/v1/admin/trusted-mrtds', { token, json: { mrtd: M1.toUpperCase(), type: 'Proxy', note: 'v1 image' } });
+    expect(add.status).toBe(200);
+    expect(add.body).toEqual({ mrtd: M1, type: 'proxy', note: 'v1 image' });
+
+    const keep = await api.post('/api/v1/admin/trusted-mrtds', { token, json: { mrtd: M1, type: 'agent' } });
+    expect(keep.body).toEqual({ mrtd: M1, type: 'agent', note: 'v1 image' });
+
+    const admin = await api.get('/api/v1/admin/trusted-mrtds', { token });
+    expect(admin.body.total).toBe(1);
+    expect(admin.body.trusted_mrtds[0]).toMatchObject({ mrtd: M1, type: 'agent', note: 'v1 image', added_at: expect.any(String) });
+
+    const pub = await api.get('/api/v1/trusted-mrtds');
+    expect(pub.body.total).toBe(2);
+    expect(pub.body.trusted_mrtds).toEqual(
+      expect.arrayContaining([
+        { mrtd: ENV_MRTD, type: 'agent' },
+        { mrtd: M1, type: 'agent' },
+      ]),
+    );
+
+    const del = await api.delete(`/api/v1/admin/trusted-mrtds/${M1}`, { token });
+    expect(del.body).toEqual({ status: 'deleted', mrtd: M1 });
+    expect(await stack.db('trusted_mrtds').where({ mrtd: M1 }).first()).toBeUndefined();
+    const again = await api.delete(`/api/v1/admin/trusted-mrtds/${M1}`, { token });
+    expect(again.status).toBe(404);
+    expect(again.body).toEqual({ detail: 'MRTD not found' });
+  });
+
+  it('rejects bad input with 400 and stores nothing', async () => {
+    const api = http(stack.url);
+    const cases: [unknown, string][] = [
+      [{}, 'mrtd is required'],
+      [{ mrtd: '  ' }, 'mrtd is required'],
+      [{ mrtd: 'abc' }, 'mrtd must be a 96-character hex string'],
+      [{ mrtd: 'g'.repeat(96) }, 'mrtd must be a 96-character hex string'],
+      [{ mrtd: M1, type: 'vm' }, "mrtd_type must be 'agent' or 'proxy'"],
+    ];
+    for (const [json, detail] of cases) {
+      const res = await api.post('/api/v1/admin/trusted-mrtds', { token, json });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ detail });
+    }
+    expect(await stack.db('trusted_mrtds').count({ n: '*' })).toEqual([{ n: 0 }]);
+    const anon = await api.post('/api/v1/admin/trusted-mrtds', { json: { mrtd: M1 } });
+    expect(anon.status).toBe(401);
+  });
+});
