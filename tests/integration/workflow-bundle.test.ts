@@ -1,0 +1,27 @@
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { WORKFLOWS_PATH } from '../../bin/lib/worker';
+
+const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/forbidden-workflows/${name}.ts`, import.meta.url));
+
+describe('workflow bundle', () => {
+  it('bundles every workflow of workflows/index.ts', async () => {
+    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+    for (const name of ['changeSetting', 'changeTrustedMrtd', 'sessionCleanup']) expect(code).toContain(name);
+    expect(code).not.toMatch(/require\(["']knex["']\)/);
+  });
+
+  it.each([
+    ['uses-node-fs', /node:fs/],
+    ['uses-knex', /knex/],
+    ['uses-activity-values', /knex|node:crypto|@node-rs\/argon2/],
+  ])('refuses a workflow that %s', async (name, reason) => {
+    // Webpack's reasons reach the logger; the thrown error only says the build failed.
+    const errors: string[] = [];
+    const logger = { ...quiet, error: (m: string) => errors.push(m), warn: (m: string) => errors.push(m) };
+    await expect(bundleWorkflowCode({ workflowsPath: fixture(name), logger })).rejects.toThrow(/Webpack finished with errors/);
+    expect(errors.join('\n')).toMatch(reason);
+  });
+});
