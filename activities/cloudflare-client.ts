@@ -154,7 +154,8 @@ export async function cfRequest<T>(client: CfClient, req: CfRequest): Promise<Cf
 
   if (res.status >= 200 && res.status < 300) {
     // A 2xx without an envelope is a proxy hiccup rather than a verdict from Cloudflare.
-    if (!envelope) throw new CloudflareUnavailableError(`${what} → HTTP ${res.status} with a non-JSON body`, res.status);
+    if (!envelope)
+      throw new CloudflareUnavailableError(`${what} → HTTP ${res.status} with a non-JSON body`, res.status);
     if (envelope.success === false) throw rejected(what, res.status, envelope.errors, detail);
     return { status: res.status, envelope };
   }
@@ -180,7 +181,5 @@ function rejected(what: string, status: number, errors: readonly CfMessage[], de
 /** True if an accepted non-2xx answer says the object already exists (tunnel name or DNS host taken). */
 export function isAlreadyExists(res: CfResponse<unknown>): boolean {
   if (res.status === 409) return true;
-  return res.envelope.errors.some(
-    (e) => e.code === 81053 || e.code === 81057 || /already exists/i.test(e.message),
-  );
+  return res.envelope.errors.some((e) => e.code === 81053 || e.code === 81057 || /already exists/i.test(e.message));
 }

@@ -172,11 +172,15 @@ export function createCloudflareActivities(deps: CloudflareActivityDeps) {
   const fetchImpl: typeof globalThis.fetch = deps.fetch ?? ((input, init) => globalThis.fetch(input, init));
 
   async function readConfig(): Promise<CloudflareConfig> {
-    const [accountId, zoneId, apiToken, domain, apiUrl] = await Promise.all(
-      ['cloudflare.account_id', 'cloudflare.zone_id', 'cloudflare.api_token', 'cloudflare.domain', 'cloudflare.api_url'].map(
-        async (k) => (await settings.get(k)).trim(),
-      ),
-    ) as [string, string, string, string, string];
+    const [accountId, zoneId, apiToken, domain, apiUrl] = (await Promise.all(
+      [
+        'cloudflare.account_id',
+        'cloudflare.zone_id',
+        'cloudflare.api_token',
+        'cloudflare.domain',
+        'cloudflare.api_url',
+      ].map(async (k) => (await settings.get(k)).trim()),
+    )) as [string, string, string, string, string];
     return {
       configured: accountId !== '' && zoneId !== '' && apiToken !== '',
       accountId,

@@ -8,7 +8,9 @@ import { openRuntime } from './lib/runtime';
 
 async function main(): Promise<void> {
   const runtime = await openRuntime({ migrate: false });
-  const address = runtime.config.temporal.address ?? `${runtime.config.temporal.devServer.ip}:${runtime.config.temporal.devServer.port}`;
+  const address =
+    runtime.config.temporal.address ??
+    `${runtime.config.temporal.devServer.ip}:${runtime.config.temporal.devServer.port}`;
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: runtime.config.temporal.namespace });
   const deps = await buildAppDeps(runtime, client, (m) => process.stdout.write(`${m}\n`));

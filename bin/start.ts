@@ -26,7 +26,12 @@ async function main(): Promise<void> {
     let address = config.temporal.address;
     if (!address) {
       const cliPath = await ensureTool('temporal', { log: (...a) => logger.info(a.join(' ')) });
-      dev = await startTemporalDevServer({ cliPath, ...config.temporal.devServer, namespace: config.temporal.namespace, logger });
+      dev = await startTemporalDevServer({
+        cliPath,
+        ...config.temporal.devServer,
+        namespace: config.temporal.namespace,
+        logger,
+      });
       cleanups.push(() => dev!.stop());
       address = dev.address;
     }

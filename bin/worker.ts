@@ -24,7 +24,11 @@ async function main(): Promise<void> {
     ...(bundlePath ? { workflowBundle: { code: await readFile(bundlePath, 'utf8') } } : {}),
   });
   const clientConnection = await Connection.connect({ address });
-  await ensureSchedules(new Client({ connection: clientConnection, namespace: config.temporal.namespace }), config.temporal.taskQueue, logger);
+  await ensureSchedules(
+    new Client({ connection: clientConnection, namespace: config.temporal.namespace }),
+    config.temporal.taskQueue,
+    logger,
+  );
   await clientConnection.close();
   logger.info(`worker polling ${config.temporal.taskQueue} on ${address}`);
   const stop = () => worker.shutdown();

@@ -154,7 +154,8 @@ function dyadic(value: number): { mantissa: bigint; shift: number } {
 export function splitProportional(total: Micros, weights: readonly number[]): Micros[] {
   assertMicros(total, 'total');
   for (const w of weights) {
-    if (typeof w !== 'number' || !Number.isFinite(w)) throw new RangeError(`weights must be finite numbers, got ${String(w)}`);
+    if (typeof w !== 'number' || !Number.isFinite(w))
+      throw new RangeError(`weights must be finite numbers, got ${String(w)}`);
   }
   const positive = weights.map((w) => (w > 0 ? dyadic(w) : null));
   const maxShift = positive.reduce((acc, d) => (d && d.shift > acc ? d.shift : acc), 0);

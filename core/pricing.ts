@@ -230,7 +230,11 @@ export function maintainerAutoShares(accountIds: readonly string[]): Contributor
   if (n === 0) return [];
   const even = Math.floor(BPS_DENOMINATOR / n);
   const rem = BPS_DENOMINATOR - even * n;
-  return accountIds.map((accountId, i) => ({ accountId, shareBps: i < rem ? even + 1 : even, label: 'maintainer-auto' }));
+  return accountIds.map((accountId, i) => ({
+    accountId,
+    shareBps: i < rem ? even + 1 : even,
+    label: 'maintainer-auto',
+  }));
 }
 
 export type CapacityNodeSize = 'tiny' | 'standard' | 'llm';
@@ -248,7 +252,9 @@ export const DEFAULT_CAPACITY_PRICES: Readonly<CapacityPrices> = {
  * Capacity price settings (`billing.capacity_price_<size>_monthly_usd`) → micros: blank or unparsable
  * (including more than 6 decimals) → the default, negative → 0 (billing.md §6, settings.md #44–46).
  */
-export function capacityPricesFromSettings(raw: Partial<Record<CapacityNodeSize, string | null | undefined>>): CapacityPrices {
+export function capacityPricesFromSettings(
+  raw: Partial<Record<CapacityNodeSize, string | null | undefined>>,
+): CapacityPrices {
   const one = (size: CapacityNodeSize): Micros => {
     const text = raw[size];
     if (text === undefined || text === null || text.trim() === '') return DEFAULT_CAPACITY_PRICES[size];

@@ -93,7 +93,10 @@ export class OpenApiRegistry {
       if (r.body) {
         op.requestBody = { required: true, content: { 'application/json': { schema: toJson(r.body, 'input') } } };
       }
-      if (auths.length > 0) op.security = [...new Set(auths.map((a) => SECURITY[a as Exclude<AuthScheme, 'none'>]))].map((s) => ({ [s]: [] }));
+      if (auths.length > 0)
+        op.security = [...new Set(auths.map((a) => SECURITY[a as Exclude<AuthScheme, 'none'>]))].map((s) => ({
+          [s]: [],
+        }));
       const path = openApiPath(r.path);
       paths[path] = { ...paths[path], [r.method]: op };
     }
@@ -110,9 +113,17 @@ export class OpenApiRegistry {
           },
         },
         securitySchemes: {
-          adminSession: { type: 'http', scheme: 'bearer', description: 'Admin/GitHub session token from POST /admin/login or /auth/github/callback' },
+          adminSession: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Admin/GitHub session token from POST /admin/login or /auth/github/callback',
+          },
           apiKey: { type: 'http', scheme: 'bearer', description: 'Account API key (ee_live_…)' },
-          agentSecret: { type: 'http', scheme: 'bearer', description: 'Per-agent control secret issued at registration' },
+          agentSecret: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Per-agent control secret issued at registration',
+          },
           githubOidc: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'GitHub Actions OIDC token' },
           stripeSignature: { type: 'apiKey', in: 'header', name: 'stripe-signature' },
         },

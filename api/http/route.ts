@@ -5,14 +5,18 @@
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { z } from 'zod';
+import { type z } from 'zod';
 import { HttpError, type ValidationIssue } from '../../core/errors';
 import type { AuthScheme, HttpMethod, OpenApiRegistry, ResponseSpec } from './openapi';
 
 export type Guard = (ctx: Context) => Promise<void>;
 export type Guards = Record<AuthScheme, Guard>;
 
-export interface RouteSpec<P extends z.ZodObject | undefined, Q extends z.ZodObject | undefined, B extends z.ZodType | undefined> {
+export interface RouteSpec<
+  P extends z.ZodObject | undefined,
+  Q extends z.ZodObject | undefined,
+  B extends z.ZodType | undefined,
+> {
   method: HttpMethod;
   path: string;
   summary: string;
@@ -47,7 +51,11 @@ export class Routes {
     private readonly guards: Partial<Guards>,
   ) {}
 
-  add<P extends z.ZodObject | undefined = undefined, Q extends z.ZodObject | undefined = undefined, B extends z.ZodType | undefined = undefined>(
+  add<
+    P extends z.ZodObject | undefined = undefined,
+    Q extends z.ZodObject | undefined = undefined,
+    B extends z.ZodType | undefined = undefined,
+  >(
     spec: RouteSpec<P, Q, B>,
     handler: (input: HandlerInput<P, Q, B>, ctx: Context) => Promise<unknown> | unknown,
   ): void {

@@ -94,7 +94,10 @@ export function adminSettingsRoutes(routes: Routes, deps: AppDeps): void {
     async ({ params }, ctx) => {
       const def = requireSetting(params.key);
       await runAdminWorkflow(deps, () =>
-        deps.workflows.changeSetting({ action: 'delete', key: def.key, display: '', actor: actorOf(ctx) }, randomUUID()),
+        deps.workflows.changeSetting(
+          { action: 'delete', key: def.key, display: '', actor: actorOf(ctx) },
+          randomUUID(),
+        ),
       );
       deps.settings.invalidate();
       return { key: def.key, status: 'reset' as const };

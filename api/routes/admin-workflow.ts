@@ -7,7 +7,9 @@ import type { AppDeps } from '../deps';
 export function actorOf(ctx: Context): string {
   const s = ctx.state.session;
   if (!s) return 'anonymous';
-  return s.auth_method === 'github_oauth' && s.github_login ? `github:${s.github_login}` : `${s.auth_method}:${s.session_id}`;
+  return s.auth_method === 'github_oauth' && s.github_login
+    ? `github:${s.github_login}`
+    : `${s.auth_method}:${s.session_id}`;
 }
 
 /** Await an admin-change workflow; a failed or timed-out run answers 503 with the reason. */

@@ -16,7 +16,9 @@ export function logRoutes(routes: Routes, deps: AppDeps): void {
         lines: z.coerce.number().int().min(1).max(1000).default(100).describe('How many of the newest records'),
         min_level: z.string().default('INFO').describe('DEBUG, INFO, WARNING, ERROR or CRITICAL; unknown → INFO'),
       }),
-      responses: { 200: { description: 'Oldest first', schema: z.object({ logs: z.array(Record), total: z.number() }) } },
+      responses: {
+        200: { description: 'Oldest first', schema: z.object({ logs: z.array(Record), total: z.number() }) },
+      },
     },
     async ({ query }) => {
       const records = deps.logger.buffer.records(query.min_level);

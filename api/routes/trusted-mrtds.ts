@@ -24,7 +24,10 @@ export function trustedMrtdRoutes(routes: Routes, deps: AppDeps): void {
       responses: {
         200: {
           description: 'Trust list',
-          schema: z.object({ trusted_mrtds: z.array(z.object({ mrtd: z.string(), type: MrtdType })), total: z.number() }),
+          schema: z.object({
+            trusted_mrtds: z.array(z.object({ mrtd: z.string(), type: MrtdType })),
+            total: z.number(),
+          }),
         },
       },
     },
@@ -42,7 +45,12 @@ export function trustedMrtdRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Trusted MRTDs stored in the database (not the environment ones)',
       tag: 'admin',
       auth: 'admin',
-      responses: { 200: { description: 'Ordered by added_at', schema: z.object({ trusted_mrtds: z.array(AdminMrtd), total: z.number() }) } },
+      responses: {
+        200: {
+          description: 'Ordered by added_at',
+          schema: z.object({ trusted_mrtds: z.array(AdminMrtd), total: z.number() }),
+        },
+      },
     },
     async () => {
       const rows = await listTrustedMrtds(deps.db);

@@ -22,7 +22,9 @@ export async function resolveAdminPasswordHash(opts: {
   const { config, logger } = opts;
   if (config.admin.passwordHash) {
     if (!isArgon2Hash(config.admin.passwordHash)) {
-      throw new Error('ADMIN_PASSWORD_HASH must be an argon2id PHC string ($argon2id$…); or set ADMIN_PASSWORD instead');
+      throw new Error(
+        'ADMIN_PASSWORD_HASH must be an argon2id PHC string ($argon2id$…); or set ADMIN_PASSWORD instead',
+      );
     }
     return config.admin.passwordHash;
   }
@@ -31,7 +33,11 @@ export async function resolveAdminPasswordHash(opts: {
   if ((await githubOAuthConfigured(opts.settings)) && config.admin.githubLogins.length > 0) return null;
 
   const plain = randomToken(16);
-  const { value, created } = await getOrCreateInternalValue(opts.db, 'generated_admin_password_hash', await hashSecret(plain));
+  const { value, created } = await getOrCreateInternalValue(
+    opts.db,
+    'generated_admin_password_hash',
+    await hashSecret(plain),
+  );
   if (created) {
     opts.announce(`Generated admin password (shown once; set ADMIN_PASSWORD to choose your own): ${plain}`);
   } else {

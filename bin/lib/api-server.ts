@@ -24,7 +24,11 @@ export async function buildAppDeps(runtime: Runtime, client: Client, announce: (
   };
 }
 
-export async function listen(deps: AppDeps, host: string, port: number): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+export async function listen(
+  deps: AppDeps,
+  host: string,
+  port: number,
+): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer(createApp(deps).callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

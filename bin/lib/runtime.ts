@@ -22,7 +22,9 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openRuntime(opts: { env?: NodeJS.ProcessEnv; migrate?: boolean; logger?: Logger } = {}): Promise<Runtime> {
+export async function openRuntime(
+  opts: { env?: NodeJS.ProcessEnv; migrate?: boolean; logger?: Logger } = {},
+): Promise<Runtime> {
   const config = loadConfig(opts.env ?? process.env);
   const logger = opts.logger ?? new Logger(new LogBuffer());
   const db = createDb(config.database);

@@ -23,7 +23,13 @@ export async function ensureSchedules(
     };
     const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: s.everyMs };
     try {
-      await client.schedule.create({ scheduleId: s.scheduleId, spec, action, policies, memo: { description: s.description } });
+      await client.schedule.create({
+        scheduleId: s.scheduleId,
+        spec,
+        action,
+        policies,
+        memo: { description: s.description },
+      });
       logger.info(`schedule ${s.scheduleId} created (every ${s.everyMs / 1000}s)`);
     } catch (err) {
       if (!(err instanceof ScheduleAlreadyRunning)) throw err;

@@ -25,13 +25,20 @@ export async function startTemporalDevServer(opts: {
 }): Promise<DevServer> {
   mkdirSync(dirname(opts.dbFilename), { recursive: true });
   const args = [
-    'server', 'start-dev',
-    '--ip', opts.ip,
-    '--port', String(opts.port),
-    '--ui-port', String(opts.uiPort),
-    '--db-filename', opts.dbFilename,
-    '--namespace', opts.namespace,
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    opts.ip,
+    '--port',
+    String(opts.port),
+    '--ui-port',
+    String(opts.uiPort),
+    '--db-filename',
+    opts.dbFilename,
+    '--namespace',
+    opts.namespace,
+    '--log-level',
+    'warn',
   ];
   opts.logger.info(`starting Temporal dev server: ${opts.cliPath} ${args.join(' ')}`);
   const child: ChildProcess = spawn(opts.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -51,7 +58,10 @@ export async function startTemporalDevServer(opts: {
 
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`Temporal dev server exited with code ${child.exitCode} (is port ${opts.port} or ${opts.uiPort} in use?)`);
+    if (child.exitCode !== null)
+      throw new Error(
+        `Temporal dev server exited with code ${child.exitCode} (is port ${opts.port} or ${opts.uiPort} in use?)`,
+      );
     try {
       const conn = await Connection.connect({ address, connectTimeout: 1000 });
       await conn.workflowService.getSystemInfo({});

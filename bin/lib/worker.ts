@@ -3,7 +3,7 @@
  * activities/index.ts on one task queue. Development loads workflow code from source;
  * production (and the test harness) may pass a prebuilt bundle.
  */
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createActivities, type ActivityDeps } from '../../activities';
 

@@ -63,8 +63,7 @@ export interface ItaClaimsExtract {
 }
 
 export type ItaVerifyResult =
-  | ({ ok: true; claims: JWTPayload; alg: string } & ItaClaimsExtract)
-  | { ok: false; error: string; code: ItaErrorCode };
+  ({ ok: true; claims: JWTPayload; alg: string } & ItaClaimsExtract) | { ok: false; error: string; code: ItaErrorCode };
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -89,8 +88,7 @@ function claim(claims: Record<string, unknown>, name: string): string | null {
 export function extractItaClaims(claims: JWTPayload): ItaClaimsExtract {
   const c = claims as Record<string, unknown>;
   const r = [0, 1, 2, 3].map((i) => claim(c, `tdx_rtmr${i}`)?.toLowerCase() ?? null);
-  const rtmrs =
-    r[0] && r[1] && r[2] && r[3] ? { rtmr0: r[0], rtmr1: r[1], rtmr2: r[2], rtmr3: r[3] } : null;
+  const rtmrs = r[0] && r[1] && r[2] && r[3] ? { rtmr0: r[0], rtmr1: r[1], rtmr2: r[2], rtmr3: r[3] } : null;
   return {
     mrtd: claim(c, 'tdx_mrtd')?.toLowerCase() ?? null,
     rtmrs,
@@ -125,7 +123,8 @@ function mapError(e: unknown): ItaVerifyResult {
     return fail('jwks', `Failed to fetch signing keys from Intel TA: ${describe(e.inner)}`);
   }
   if (e instanceof errors.JWTExpired) return fail('expired', 'Token has expired');
-  if (e instanceof errors.JWSSignatureVerificationFailed) return fail('signature', 'Token signature verification failed');
+  if (e instanceof errors.JWSSignatureVerificationFailed)
+    return fail('signature', 'Token signature verification failed');
   if (e instanceof errors.JOSEAlgNotAllowed || e instanceof errors.JOSENotSupported) {
     return fail('algorithm', `JWT verification failed: ${e.message}`);
   }
@@ -149,7 +148,10 @@ function mapError(e: unknown): ItaVerifyResult {
  * required `exp` + `iat` with 120 s leeway, `nbf` if present, issuer/audience as configured.
  * Never throws; failures come back as `{ ok: false, code, error }` with spec §3.2 error strings.
  */
-export async function verifyItaToken(token: string | null | undefined, opts: ItaVerifyOptions): Promise<ItaVerifyResult> {
+export async function verifyItaToken(
+  token: string | null | undefined,
+  opts: ItaVerifyOptions,
+): Promise<ItaVerifyResult> {
   const jwt = typeof token === 'string' ? token.trim() : '';
   if (jwt === '') return fail('empty', 'No attestation token provided');
 

@@ -125,7 +125,10 @@ export function mergeTrustedMrtds(env: TrustedMrtdEnv, dbRows: readonly TrustedM
 export type MrtdTrustResult = { ok: true; mrtd: string; type: MrtdType } | PolicyRejection;
 
 /** Looks up the (trimmed, lower-cased) MRTD; unknown → 403 `MRTD not in trusted list: <first 32 chars>...`. */
-export function lookupMrtdTrust(mrtd: string | null | undefined, trusted: ReadonlyMap<string, MrtdType>): MrtdTrustResult {
+export function lookupMrtdTrust(
+  mrtd: string | null | undefined,
+  trusted: ReadonlyMap<string, MrtdType>,
+): MrtdTrustResult {
   const probe = normMrtd(mrtd ?? '');
   const type = probe === '' ? undefined : trusted.get(probe);
   if (type === undefined) {
@@ -220,7 +223,11 @@ export function parseRtmrProfiles(env: RtmrProfileEnv): { profiles: RtmrProfiles
 }
 
 /** Baseline for (type, node_size): BY_SIZE[node_size] if node_size non-empty and present, else the default, else null. */
-export function lookupRtmrBaseline(profiles: RtmrProfiles, type: MrtdType, nodeSize: string | null | undefined): Rtmrs | null {
+export function lookupRtmrBaseline(
+  profiles: RtmrProfiles,
+  type: MrtdType,
+  nodeSize: string | null | undefined,
+): Rtmrs | null {
   const set = profiles[type];
   const ns = (nodeSize ?? '').trim().toLowerCase();
   if (ns !== '' && Object.prototype.hasOwnProperty.call(set.bySize, ns)) return set.bySize[ns]!;
@@ -279,8 +286,7 @@ export interface NonceCheckInput {
 }
 
 export type NonceCheckResult =
-  | { ok: true; consume: boolean; warning?: string }
-  | { ok: false; consume: boolean; status: 400 | 403; detail: string };
+  { ok: true; consume: boolean; warning?: string } | { ok: false; consume: boolean; status: 400 | 403; detail: string };
 
 /**
  * §2 verify table + registration rule. `consume` tells the caller to delete the stored challenge (one-time use on a
@@ -296,7 +302,12 @@ export function checkNonce(input: NonceCheckInput): NonceCheckResult {
   const presented = (input.presented ?? '').trim();
   if (presented === '') {
     if (mode === 'required') {
-      return { ok: false, consume: false, status: 400, detail: 'Nonce required. Call GET /api/v1/agents/challenge first' };
+      return {
+        ok: false,
+        consume: false,
+        status: 400,
+        detail: 'Nonce required. Call GET /api/v1/agents/challenge first',
+      };
     }
     return { ok: true, consume: false, warning: `No nonce bound in attestation for ${vm}` };
   }

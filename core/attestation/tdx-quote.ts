@@ -288,10 +288,7 @@ export function parseTdxQuote(bytes: Uint8Array): TdxQuote {
     userData: hexAt(bytes, 28, 20),
   };
   if (header.version !== 4 && header.version !== 5) {
-    throw new QuoteParseError(
-      'unsupported_version',
-      `Unsupported quote version ${header.version} (expected 4 or 5)`,
-    );
+    throw new QuoteParseError('unsupported_version', `Unsupported quote version ${header.version} (expected 4 or 5)`);
   }
   if (header.teeType !== TDX_TEE_TYPE) {
     throw new QuoteParseError(
@@ -384,7 +381,10 @@ export function reportDataForNonce(nonce: string): Uint8Array {
  * True iff the 64-byte report data (hex, any case) is exactly the v1 layout of `nonce`.
  * An empty nonce never matches (all-zero report data must not count as "bound").
  */
-export function reportDataMatchesNonce(reportDataHex: string | null | undefined, nonce: string | null | undefined): boolean {
+export function reportDataMatchesNonce(
+  reportDataHex: string | null | undefined,
+  nonce: string | null | undefined,
+): boolean {
   if (!reportDataHex || !nonce) return false;
   const actual = reportDataHex.trim().toLowerCase();
   if (actual.length !== REPORT_DATA_SIZE * 2) return false;

@@ -102,7 +102,8 @@ export function createGithubOAuthClient(options: GithubOAuthClientOptions): Gith
     try {
       return await doFetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
-      const what = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : String(err);
+      const what =
+        err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : String(err);
       throw new GithubAuthError('network', `GitHub request ${new URL(url).pathname} failed: ${what}`);
     }
   }
@@ -191,7 +192,11 @@ export function createGithubOAuthClient(options: GithubOAuthClientOptions): Gith
         if (Array.isArray(emails)) {
           const primary = emails.find(
             (e): e is { email: string } =>
-              typeof e === 'object' && e !== null && e.primary === true && e.verified === true && typeof e.email === 'string',
+              typeof e === 'object' &&
+              e !== null &&
+              e.primary === true &&
+              e.verified === true &&
+              typeof e.email === 'string',
           );
           if (primary) email = primary.email;
         }

@@ -49,18 +49,10 @@ export interface GithubOidcClaims {
 }
 
 export type GithubOidcErrorCode =
-  | 'malformed'
-  | 'signature'
-  | 'expired'
-  | 'issuer'
-  | 'audience'
-  | 'algorithm'
-  | 'claims'
-  | 'jwks';
+  'malformed' | 'signature' | 'expired' | 'issuer' | 'audience' | 'algorithm' | 'claims' | 'jwks';
 
 export type GithubOidcResult =
-  | { ok: true; claims: GithubOidcClaims }
-  | { ok: false; code: GithubOidcErrorCode; error: string };
+  { ok: true; claims: GithubOidcClaims } | { ok: false; code: GithubOidcErrorCode; error: string };
 
 export interface VerifyGithubOidcOptions {
   /** Key resolver, normally `githubJwks(jwksUrl)` (a cached remote JWKS); tests may pass a local set. */

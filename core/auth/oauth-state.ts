@@ -26,8 +26,7 @@ const EXP_RE = /^[0-9]{1,16}$/;
 const MAC_RE = /^[A-Za-z0-9_-]{43}$/;
 
 export type OAuthStateResult =
-  | { ok: true; nonce: string; expiresAtMs: number }
-  | { ok: false; reason: 'malformed' | 'signature' | 'expired' };
+  { ok: true; nonce: string; expiresAtMs: number } | { ok: false; reason: 'malformed' | 'signature' | 'expired' };
 
 export interface OAuthStateOptions {
   /** Opaque value the state is bound to (e.g. a browser cookie); must be given again to verify. */

@@ -64,7 +64,11 @@ export async function findSessionsByPrefix(db: Knex | Knex.Transaction, prefix: 
 
 /** Records a successful authentication; false when the session no longer exists. */
 export async function touchSession(db: Knex | Knex.Transaction, id: string, nowIso: string): Promise<boolean> {
-  return (await db('admin_sessions').where({ session_id: id }).update({ last_used: toIso(nowIso) })) > 0;
+  return (
+    (await db('admin_sessions')
+      .where({ session_id: id })
+      .update({ last_used: toIso(nowIso) })) > 0
+  );
 }
 
 /** True when a row was removed. */

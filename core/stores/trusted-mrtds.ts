@@ -24,10 +24,12 @@ function toTrustedMrtd(row: TrustedMrtdRow): TrustedMrtd {
 
 /** Oldest first (added_at, then mrtd). */
 export async function listTrustedMrtds(db: Knex | Knex.Transaction): Promise<TrustedMrtd[]> {
-  const rows = await db<TrustedMrtdRow>('trusted_mrtds').select('*').orderBy([
-    { column: 'added_at', order: 'asc' },
-    { column: 'mrtd', order: 'asc' },
-  ]);
+  const rows = await db<TrustedMrtdRow>('trusted_mrtds')
+    .select('*')
+    .orderBy([
+      { column: 'added_at', order: 'asc' },
+      { column: 'mrtd', order: 'asc' },
+    ]);
   return rows.map(toTrustedMrtd);
 }
 

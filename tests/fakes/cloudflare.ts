@@ -185,7 +185,10 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
 
   function paginate<T>(items: T[], query: URLSearchParams, defaultPerPage: number, maxPerPage: number) {
     const page = Math.max(1, Number.parseInt(query.get('page') ?? '1', 10) || 1);
-    const perPage = Math.min(maxPerPage, Math.max(1, Number.parseInt(query.get('per_page') ?? '', 10) || defaultPerPage));
+    const perPage = Math.min(
+      maxPerPage,
+      Math.max(1, Number.parseInt(query.get('per_page') ?? '', 10) || defaultPerPage),
+    );
     const slice = items.slice((page - 1) * perPage, page * perPage);
     return ok(slice, {
       page,
@@ -221,7 +224,8 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
       throw new CfError(400, 9004, 'DNS Validation Error: invalid or missing record type');
     }
     if (typeof name !== 'string' || name.trim() === '') throw new CfError(400, 9005, 'DNS name is invalid.');
-    if (typeof content !== 'string' || content.trim() === '') throw new CfError(400, 9021, 'Invalid content for a record.');
+    if (typeof content !== 'string' || content.trim() === '')
+      throw new CfError(400, 9021, 'Invalid content for a record.');
     if (body.proxied === true && !['A', 'AAAA', 'CNAME'].includes(type)) {
       throw new CfError(400, 9004, 'This record type cannot be proxied.');
     }
@@ -229,8 +233,12 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
   }
 
   function handle(method: string, path: string, query: URLSearchParams, body: unknown): Envelope {
-    if (!path.startsWith(`${BASE}/`)) throw new CfError(404, 7003, `Could not route to ${path}, perhaps your object identifier is invalid?`);
-    const parts = path.slice(BASE.length + 1).split('/').map(decodeURIComponent);
+    if (!path.startsWith(`${BASE}/`))
+      throw new CfError(404, 7003, `Could not route to ${path}, perhaps your object identifier is invalid?`);
+    const parts = path
+      .slice(BASE.length + 1)
+      .split('/')
+      .map(decodeURIComponent);
     const obj = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const notAllowed = () => new CfError(405, 10405, `Method ${method} not allowed for this endpoint`);
 
@@ -239,7 +247,8 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
       if (parts[1] !== accountId) throw new CfError(403, 10000, 'Authentication error');
       const id = parts[3];
       const sub = parts[4];
-      if (parts.length > 5) throw new CfError(404, 7003, `Could not route to ${path}, perhaps your object identifier is invalid?`);
+      if (parts.length > 5)
+        throw new CfError(404, 7003, `Could not route to ${path}, perhaps your object identifier is invalid?`);
 
       if (id === undefined) {
         if (method === 'GET') {
@@ -247,7 +256,9 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
           const name = query.get('name');
           const uuid = query.get('uuid');
           const items = [...tunnels.values()]
-            .filter((t) => (isDeleted === 'true' ? t.deleted_at !== null : isDeleted === 'false' ? t.deleted_at === null : true))
+            .filter((t) =>
+              isDeleted === 'true' ? t.deleted_at !== null : isDeleted === 'false' ? t.deleted_at === null : true,
+            )
             .filter((t) => name === null || t.name === name)
             .filter((t) => uuid === null || t.id === uuid)
             .sort((a, b) => a.created_at.localeCompare(b.created_at))
@@ -283,7 +294,11 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
             config_version: 0,
           };
           tunnels.set(tid, t);
-          return ok({ ...tunnelView(t), credentials_file: { AccountTag: accountId, TunnelID: tid, TunnelName: name, TunnelSecret: secret }, token: t.token });
+          return ok({
+            ...tunnelView(t),
+            credentials_file: { AccountTag: accountId, TunnelID: tid, TunnelName: name, TunnelSecret: secret },
+            token: t.token,
+          });
         }
         throw notAllowed();
       }
@@ -345,7 +360,11 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
           });
           const last = ingress[ingress.length - 1] as Record<string, unknown>;
           if (last.hostname !== undefined || last.path !== undefined) {
-            throw new CfError(400, 1056, 'Validation failed: The last ingress rule must match all URLs (i.e. it should not have a hostname or path filter)');
+            throw new CfError(
+              400,
+              1056,
+              'Validation failed: The last ingress rule must match all URLs (i.e. it should not have a hostname or path filter)',
+            );
           }
           t.config = structuredClone(config as Record<string, unknown>);
           t.config_version += 1;
@@ -360,7 +379,12 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
     if (parts[0] === 'zones' && parts[2] === 'dns_records' && parts.length <= 4) {
       if (parts[1] !== zoneId) throw new CfError(403, 10000, 'Authentication error');
       const id = parts[3];
-      const view = (r: FakeDnsRecord) => ({ ...r, meta: { auto_added: false, source: 'primary' }, locked: false, tags: [] });
+      const view = (r: FakeDnsRecord) => ({
+        ...r,
+        meta: { auto_added: false, source: 'primary' },
+        locked: false,
+        tags: [],
+      });
 
       if (id === undefined) {
         if (method === 'GET') {
@@ -407,7 +431,10 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
         return ok({ id });
       }
       if (method === 'PATCH' || method === 'PUT') {
-        const merged = method === 'PUT' ? obj : { type: r.type, name: r.name, content: r.content, proxied: r.proxied, ttl: r.ttl, ...obj };
+        const merged =
+          method === 'PUT'
+            ? obj
+            : { type: r.type, name: r.name, content: r.content, proxied: r.proxied, ttl: r.ttl, ...obj };
         const { type, name, content } = validateRecord(merged);
         checkDnsConflict(type, name, content, id);
         Object.assign(r, {
@@ -448,7 +475,13 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
         malformed = true;
       }
     }
-    const entry: RecordedRequest = { method, path: u.pathname, query: Object.fromEntries(u.searchParams), body, status: 0 };
+    const entry: RecordedRequest = {
+      method,
+      path: u.pathname,
+      query: Object.fromEntries(u.searchParams),
+      body,
+      status: 0,
+    };
     requests.push(entry);
 
     const fault = faults.find(
@@ -466,7 +499,10 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
       }
       entry.status = fault.status;
       const code = fault.status === 429 ? 971 : 10001;
-      const message = fault.status === 429 ? 'Please wait and consider throttling your request speed' : 'Internal server error (injected fault)';
+      const message =
+        fault.status === 429
+          ? 'Please wait and consider throttling your request speed'
+          : 'Internal server error (injected fault)';
       const headers: Record<string, string> = { 'Content-Type': 'application/json' };
       if (fault.status === 429) headers['Retry-After'] = '1';
       res.writeHead(fault.status, headers);
@@ -476,9 +512,15 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
 
     const fail = (e: CfError) => {
       entry.status = e.status;
-      send(res, e.status, { success: false, errors: [{ code: e.code, message: e.message }], messages: [], result: null });
+      send(res, e.status, {
+        success: false,
+        errors: [{ code: e.code, message: e.message }],
+        messages: [],
+        result: null,
+      });
     };
-    if (req.headers.authorization !== `Bearer ${apiToken}`) return fail(new CfError(401, 10000, 'Authentication error'));
+    if (req.headers.authorization !== `Bearer ${apiToken}`)
+      return fail(new CfError(401, 10000, 'Authentication error'));
     if (malformed) return fail(new CfError(400, 6007, 'Malformed JSON in request body'));
     try {
       const env = handle(method, u.pathname, u.searchParams, body);
@@ -493,7 +535,8 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
 
   const server = createServer((req, res) => {
     onRequest(req, res).catch((e: unknown) => {
-      if (!res.headersSent) send(res, 500, { success: false, errors: [{ code: 10002, message: String(e) }], messages: [], result: null });
+      if (!res.headersSent)
+        send(res, 500, { success: false, errors: [{ code: 10002, message: String(e) }], messages: [], result: null });
     });
   });
   await new Promise<void>((resolve, reject) => {

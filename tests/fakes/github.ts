@@ -214,7 +214,11 @@ export async function startFakeGithub(options: FakeGithubOptions = {}): Promise<
         return reply({ error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.' });
       }
       codes.delete(form.code);
-      return reply({ access_token: newAccessToken(login), token_type: 'bearer', scope: 'read:org,read:user,user:email' });
+      return reply({
+        access_token: newAccessToken(login),
+        token_type: 'bearer',
+        scope: 'read:org,read:user,user:email',
+      });
     }
 
     if (method === 'GET' && u.pathname === '/user') {
@@ -234,7 +238,11 @@ export async function startFakeGithub(options: FakeGithubOptions = {}): Promise<
     if (method === 'GET' && u.pathname === '/user/emails') {
       const user = bearerUser(req);
       if (!user) return send(res, 401, { message: 'Bad credentials' });
-      return send(res, 200, user.emails.map((e) => ({ visibility: null, ...e })));
+      return send(
+        res,
+        200,
+        user.emails.map((e) => ({ visibility: null, ...e })),
+      );
     }
 
     if (method === 'GET' && u.pathname === '/user/orgs') {

@@ -58,8 +58,14 @@ export function itaClaims(input: ItaClaimsInput = {}): Record<string, unknown> {
   const rtmrs =
     input.rtmrs === null
       ? null
-      : (input.rtmrs ?? { rtmr0: 'b0'.repeat(48), rtmr1: 'b1'.repeat(48), rtmr2: 'b2'.repeat(48), rtmr3: '00'.repeat(48) });
-  const reportData = input.reportData ?? (input.nonce !== undefined ? nonceReportDataHex(input.nonce) : '00'.repeat(64));
+      : (input.rtmrs ?? {
+          rtmr0: 'b0'.repeat(48),
+          rtmr1: 'b1'.repeat(48),
+          rtmr2: 'b2'.repeat(48),
+          rtmr3: '00'.repeat(48),
+        });
+  const reportData =
+    input.reportData ?? (input.nonce !== undefined ? nonceReportDataHex(input.nonce) : '00'.repeat(64));
   const claims: Record<string, unknown> = {
     eat_profile: 'https://portal.trustauthority.intel.com/eat_profile.html',
     intuse: 'generic',

@@ -68,7 +68,10 @@ async function createPostgres(): Promise<TestDb> {
     async destroy() {
       try {
         await db.destroy();
-        await admin.raw('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()', [name]);
+        await admin.raw(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()',
+          [name],
+        );
         await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
       } finally {
         await admin.destroy();
@@ -80,7 +83,14 @@ async function createPostgres(): Promise<TestDb> {
 /** Application tables (knex bookkeeping tables excluded), sorted. */
 export async function listTables(db: Knex): Promise<string[]> {
   const rows: { name: string }[] = isPostgres(db)
-    ? (await db.raw(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)).rows
+    ? (
+        await db.raw(
+          `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`,
+        )
+      ).rows
     : await db.raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`);
-  return rows.map((r) => r.name).filter((n) => !n.startsWith('knex_migrations')).sort();
+  return rows
+    .map((r) => r.name)
+    .filter((n) => !n.startsWith('knex_migrations'))
+    .sort();
 }

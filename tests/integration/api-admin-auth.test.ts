@@ -34,7 +34,10 @@ describe('admin password login and sessions', () => {
     const ttl = Date.parse(expires_at) - Date.now();
     expect(ttl).toBeGreaterThan(23.9 * 3600_000);
     expect(ttl).toBeLessThanOrEqual(24 * 3600_000);
-    const row = await stack.db('admin_sessions').where({ token_prefix: tokenPrefix(token) }).first();
+    const row = await stack
+      .db('admin_sessions')
+      .where({ token_prefix: tokenPrefix(token) })
+      .first();
     expect(row.token_hash).toMatch(/^\$argon2id\$/);
     expect(row.token_hash).not.toContain(token);
     expect(row.auth_method).toBe('password');
@@ -52,7 +55,12 @@ describe('admin password login and sessions', () => {
     const me = await http(stack.url).get('/auth/me', { token });
     expect(me.status).toBe(401);
     expect(me.body).toEqual({ detail: 'Invalid session token' });
-    expect(await stack.db('admin_sessions').where({ token_prefix: tokenPrefix(token) }).first()).toBeUndefined();
+    expect(
+      await stack
+        .db('admin_sessions')
+        .where({ token_prefix: tokenPrefix(token) })
+        .first(),
+    ).toBeUndefined();
   });
 
   it('missing, malformed, forged and expired tokens are 401', async () => {

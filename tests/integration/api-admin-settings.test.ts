@@ -6,7 +6,9 @@ async function completedRuns(stack: Stack, type: string): Promise<{ workflowId: 
   // Visibility is eventually consistent; poll briefly.
   for (let i = 0; i < 40; i++) {
     const runs: { workflowId: string; status: string }[] = [];
-    for await (const w of stack.client.workflow.list({ query: `WorkflowType = '${type}' AND TaskQueue = '${stack.taskQueue}'` })) {
+    for await (const w of stack.client.workflow.list({
+      query: `WorkflowType = '${type}' AND TaskQueue = '${stack.taskQueue}'`,
+    })) {
       runs.push({ workflowId: w.workflowId, status: w.status.name });
     }
     if (runs.length > 0 && runs.every((r) => r.status !== 'RUNNING')) return runs;
@@ -20,7 +22,11 @@ describe('admin settings', () => {
   let token: string;
   beforeAll(async () => {
     stack = await startStack({
-      env: { CLOUDFLARE_API_TOKEN: 'cf-token-abcdefghijklmnop', EASYENCLAVE_DOMAIN: 'env.example.com', STRIPE_WEBHOOK_SECRET: 'short' },
+      env: {
+        CLOUDFLARE_API_TOKEN: 'cf-token-abcdefghijklmnop',
+        EASYENCLAVE_DOMAIN: 'env.example.com',
+        STRIPE_WEBHOOK_SECRET: 'short',
+      },
     });
     token = await adminLogin(stack.url);
   });
@@ -32,19 +38,33 @@ describe('admin settings', () => {
     const list = res.body.settings as Record<string, unknown>[];
     expect(list.map((s) => s.key)).toEqual(SETTINGS.map((s) => s.key));
     const cf = list.find((s) => s.key === 'cloudflare.api_token')!;
-    expect(cf).toMatchObject({ value: 'cf-t****mnop', source: 'env', is_secret: true, env_var: 'CLOUDFLARE_API_TOKEN', default: '' });
+    expect(cf).toMatchObject({
+      value: 'cf-t****mnop',
+      source: 'env',
+      is_secret: true,
+      env_var: 'CLOUDFLARE_API_TOKEN',
+      default: '',
+    });
     expect(list.find((s) => s.key === 'stripe.webhook_secret')!.value).toBe('****');
     expect(JSON.stringify(list)).not.toContain('cf-token-abcdefghijklmnop');
     const grouped = await http(stack.url).get('/api/v1/admin/settings?group=stripe', { token });
-    expect(grouped.body.settings.map((s: { key: string }) => s.key)).toEqual(['stripe.secret_key', 'stripe.webhook_secret', 'stripe.api_url']);
+    expect(grouped.body.settings.map((s: { key: string }) => s.key)).toEqual([
+      'stripe.secret_key',
+      'stripe.webhook_secret',
+      'stripe.api_url',
+    ]);
   });
 
   it('PUT wins over env, DELETE reverts to env then default; each change is a workflow run', async () => {
     const api = http(stack.url);
     const get = async (key: string) =>
-      ((await api.get('/api/v1/admin/settings', { token })).body.settings as { key: string; value: string; source: string }[]).find(
-        (s) => s.key === key,
-      )!;
+      (
+        (await api.get('/api/v1/admin/settings', { token })).body.settings as {
+          key: string;
+          value: string;
+          source: string;
+        }[]
+      ).find((s) => s.key === key)!;
     expect(await get('cloudflare.domain')).toMatchObject({ value: 'env.example.com', source: 'env' });
 
     const put = await api.put('/api/v1/admin/settings/cloudflare.domain', { token, json: { value: 'db.example.com' } });
@@ -70,7 +90,10 @@ describe('admin settings', () => {
 
   it('a secret value reaches the DB but never the workflow history in clear', async () => {
     const secret = 'whsec_super_secret_value_123456';
-    const res = await http(stack.url).put('/api/v1/admin/settings/stripe.webhook_secret', { token, json: { value: secret } });
+    const res = await http(stack.url).put('/api/v1/admin/settings/stripe.webhook_secret', {
+      token,
+      json: { value: secret },
+    });
     expect(res.status).toBe(200);
     expect((await stack.db('settings').where({ key: 'stripe.webhook_secret' }).first()).value).toBe(secret);
     const runs = await completedRuns(stack, 'changeSetting');
@@ -78,7 +101,9 @@ describe('admin settings', () => {
     const history = await stack.client.workflow.getHandle(id).fetchHistory();
     // Payload data arrives base64-encoded in the history JSON; decode every one of them.
     const raw = JSON.stringify(history);
-    const text = [...raw.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8')).join('\n');
+    const text = [...raw.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)]
+      .map((m) => Buffer.from(m[1]!, 'base64').toString('utf8'))
+      .join('\n');
     expect(text).toContain('whse****3456');
     expect(text).not.toContain(secret);
     expect(raw).not.toContain(secret);

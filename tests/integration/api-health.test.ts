@@ -5,7 +5,12 @@ describe('health, errors and docs', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({
-      env: { EASYENCLAVE_BOOT_ID: ' boot-123 ', EASYENCLAVE_GIT_SHA: 'abc123', EASYENCLAVE_ENV: 'staging', GCP_PROJECT_ID: 'p1' },
+      env: {
+        EASYENCLAVE_BOOT_ID: ' boot-123 ',
+        EASYENCLAVE_GIT_SHA: 'abc123',
+        EASYENCLAVE_ENV: 'staging',
+        GCP_PROJECT_ID: 'p1',
+      },
     });
   });
   afterAll(() => stack?.close());
@@ -46,7 +51,9 @@ describe('health, errors and docs', () => {
   });
 
   it('an oversized body is refused with 413', async () => {
-    const res = await http(stack.url).post('/admin/login', { raw: JSON.stringify({ password: 'x'.repeat(6 * 1024 * 1024) }) });
+    const res = await http(stack.url).post('/admin/login', {
+      raw: JSON.stringify({ password: 'x'.repeat(6 * 1024 * 1024) }),
+    });
     expect(res.status).toBe(413);
     expect(res.body.detail).toMatch(/exceeds/);
   });

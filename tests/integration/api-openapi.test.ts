@@ -41,7 +41,11 @@ describe('OpenAPI document and /docs', () => {
     });
     expect(login.responses['200'].content['application/json'].schema.properties).toHaveProperty('token');
     expect(doc.paths['/api/v1/admin/settings'].get.security).toEqual([{ adminSession: [] }]);
-    expect(doc.paths['/api/v1/admin/settings/{key}'].put.parameters[0]).toMatchObject({ name: 'key', in: 'path', required: true });
+    expect(doc.paths['/api/v1/admin/settings/{key}'].put.parameters[0]).toMatchObject({
+      name: 'key',
+      in: 'path',
+      required: true,
+    });
   });
 
   it('/docs renders Swagger UI from locally served assets', async () => {

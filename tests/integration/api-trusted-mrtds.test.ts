@@ -15,7 +15,10 @@ describe('trusted MRTDs', () => {
 
   it('add, list (admin and public), update note, delete', async () => {
     const api = http(stack.url);
-    const add = await api.post('/api/v1/admin/trusted-mrtds', { token, json: { mrtd: M1.toUpperCase(), type: 'Proxy', note: 'v1 image' } });
+    const add = await api.post('/api/v1/admin/trusted-mrtds', {
+      token,
+      json: { mrtd: M1.toUpperCase(), type: 'Proxy', note: 'v1 image' },
+    });
     expect(add.status).toBe(200);
     expect(add.body).toEqual({ mrtd: M1, type: 'proxy', note: 'v1 image' });
 
@@ -24,7 +27,12 @@ describe('trusted MRTDs', () => {
 
     const admin = await api.get('/api/v1/admin/trusted-mrtds', { token });
     expect(admin.body.total).toBe(1);
-    expect(admin.body.trusted_mrtds[0]).toMatchObject({ mrtd: M1, type: 'agent', note: 'v1 image', added_at: expect.any(String) });
+    expect(admin.body.trusted_mrtds[0]).toMatchObject({
+      mrtd: M1,
+      type: 'agent',
+      note: 'v1 image',
+      added_at: expect.any(String),
+    });
 
     const pub = await api.get('/api/v1/trusted-mrtds');
     expect(pub.body.total).toBe(2);

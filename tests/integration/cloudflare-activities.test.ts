@@ -109,7 +109,10 @@ describe('ensureAgentTunnel', () => {
     expect(tunnel!.config_src).toBe('cloudflare');
     expect(Buffer.from(tunnel!.tunnel_secret, 'base64')).toHaveLength(32);
     expect(out.tunnelToken).toBe(tunnel!.token);
-    expect(JSON.parse(Buffer.from(out.tunnelToken, 'base64').toString())).toMatchObject({ a: cf.accountId, t: out.tunnelId });
+    expect(JSON.parse(Buffer.from(out.tunnelToken, 'base64').toString())).toMatchObject({
+      a: cf.accountId,
+      t: out.tunnelId,
+    });
     expect(tunnel!.config).toEqual({
       ingress: [{ hostname: out.hostname, service: 'http://localhost:8081' }, { service: 'http_status:404' }],
     });
@@ -147,7 +150,11 @@ describe('ensureAgentTunnel', () => {
     const out = await run(acts.ensureAgentTunnel, { agentId: AGENT });
     const records = cf.dnsRecords();
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ content: `${out.tunnelId}.cfargotunnel.com`, proxied: true, id: out.dnsRecordId });
+    expect(records[0]).toMatchObject({
+      content: `${out.tunnelId}.cfargotunnel.com`,
+      proxied: true,
+      id: out.dnsRecordId,
+    });
   });
 
   it('fails non-retryably with CloudflareNotConfigured and makes no request when not configured', async () => {
@@ -305,7 +312,12 @@ describe('listing', () => {
       'agent-t4',
       'easyenclave-control-plane',
     ]);
-    expect(all.items[5]).toMatchObject({ tunnel_id: cp.id, has_connections: true, connection_count: 1, status: 'healthy' });
+    expect(all.items[5]).toMatchObject({
+      tunnel_id: cp.id,
+      has_connections: true,
+      connection_count: 1,
+      status: 'healthy',
+    });
     expect(all.items[0]).toMatchObject({ has_connections: false, connection_count: 0, status: 'inactive' });
     expect(count('GET', '/cfd_tunnel')).toBe(3);
 
@@ -315,12 +327,17 @@ describe('listing', () => {
   });
 
   it('listDnsRecords pages CNAME records only; listAllDnsRecords walks them', async () => {
-    for (let i = 0; i < 3; i++) cf.seedDnsRecord({ name: `agent-r${i}`, content: `t${i}.cfargotunnel.com`, proxied: true });
+    for (let i = 0; i < 3; i++)
+      cf.seedDnsRecord({ name: `agent-r${i}`, content: `t${i}.cfargotunnel.com`, proxied: true });
     cf.seedDnsRecord({ name: 'www', type: 'A', content: '192.0.2.1' });
 
     const page = await run(acts.listDnsRecords, { page: 1, perPage: 2 });
     expect(page.items).toHaveLength(2);
-    expect(page.items[0]).toMatchObject({ name: 'agent-r0.easyenclave.test', content: 't0.cfargotunnel.com', proxied: true });
+    expect(page.items[0]).toMatchObject({
+      name: 'agent-r0.easyenclave.test',
+      content: 't0.cfargotunnel.com',
+      proxied: true,
+    });
     expect(page.result_info).toMatchObject({ total_count: 3, total_pages: 2 });
 
     const all = await run(acts.listAllDnsRecords, { perPage: 2 });

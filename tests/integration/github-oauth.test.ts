@@ -149,7 +149,11 @@ describe('code exchange, profile, orgs against the fake', () => {
   it('maps HTTP and network failures to GithubAuthError', async () => {
     gh.failPath('/login/oauth/access_token', 502);
     try {
-      await expect(client.exchangeCode('x')).rejects.toMatchObject({ name: 'GithubAuthError', code: 'http', detail: 502 });
+      await expect(client.exchangeCode('x')).rejects.toMatchObject({
+        name: 'GithubAuthError',
+        code: 'http',
+        detail: 502,
+      });
     } finally {
       gh.failPath('/login/oauth/access_token', null);
     }
@@ -233,7 +237,9 @@ describe('email selection', () => {
 describe('helpers', () => {
   it('nextLink parses GitHub Link headers', () => {
     expect(
-      nextLink('<https://api.github.com/user/orgs?page=1>; rel="prev", <https://api.github.com/user/orgs?page=3>; rel="next"'),
+      nextLink(
+        '<https://api.github.com/user/orgs?page=1>; rel="prev", <https://api.github.com/user/orgs?page=3>; rel="next"',
+      ),
     ).toBe('https://api.github.com/user/orgs?page=3');
     expect(nextLink('<https://x/a>; rel="last"')).toBeNull();
     expect(nextLink('<https://x/a>; rel="next last"')).toBe('https://x/a');
@@ -256,7 +262,14 @@ describe('helpers', () => {
       }
       throw new Error('must not be called');
     };
-    const c = createGithubOAuthClient({ baseUrl: gh.url, apiUrl: gh.url, clientId: 'a', clientSecret: 'b', redirectUri: 'c', fetch: evil });
+    const c = createGithubOAuthClient({
+      baseUrl: gh.url,
+      apiUrl: gh.url,
+      clientId: 'a',
+      clientSecret: 'b',
+      redirectUri: 'c',
+      fetch: evil,
+    });
     expect(await c.fetchOrgs(token)).toEqual(['a']);
     expect(seen).toHaveLength(1);
   });

@@ -191,10 +191,15 @@ describe('verifyGithubOidcToken', () => {
     expect((await verifyGithubOidcToken(noKid, { ...opts(), jwks: local })).ok).toBe(true);
     expect(gh.jwks().keys[0]?.kid).toBe(PUBLISHED_KID);
 
-    const forged = await new SignJWT({ ...(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as object) })
+    const forged = await new SignJWT({
+      ...(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as object),
+    })
       .setProtectedHeader({ alg: 'RS256' })
       .sign((await generateKeyPair('RS256')).privateKey);
-    expect(await verifyGithubOidcToken(forged, { ...opts(), jwks: local })).toMatchObject({ ok: false, code: 'signature' });
+    expect(await verifyGithubOidcToken(forged, { ...opts(), jwks: local })).toMatchObject({
+      ok: false,
+      code: 'signature',
+    });
   });
 
   it('works through the cached githubJwks helper', async () => {

@@ -114,7 +114,11 @@ describe('verifyItaToken against the fake ITA JWKS', () => {
   it('rejects a token carrying aud when no audience is configured', async () => {
     const jwks = createJwksResolver(ita.jwksUrl);
     const token = await ita.signToken(itaClaims({ mrtd: MRTD }), { now: NOW, audience: 'someone-else' });
-    expectFail(await verifyItaToken(token, { jwks, now: NOW }), 'audience', 'JWT verification failed: Invalid audience');
+    expectFail(
+      await verifyItaToken(token, { jwks, now: NOW }),
+      'audience',
+      'JWT verification failed: Invalid audience',
+    );
     expectFail(
       await verifyItaToken(token, { jwks, audience: '  ', now: NOW }),
       'audience',
@@ -144,7 +148,11 @@ describe('verifyItaToken against the fake ITA JWKS', () => {
   it('reports a JWKS endpoint that is down as a jwks error', async () => {
     const token = await ita.signToken(itaClaims({ mrtd: MRTD }), { now: NOW });
     const down = createJwksResolver(`http://127.0.0.1:${await deadPort()}/certs`, { timeoutMs: 2000 });
-    expectFail(await verifyItaToken(token, { jwks: down, now: NOW }), 'jwks', /^Failed to fetch signing keys from Intel TA: .+/);
+    expectFail(
+      await verifyItaToken(token, { jwks: down, now: NOW }),
+      'jwks',
+      /^Failed to fetch signing keys from Intel TA: .+/,
+    );
 
     ita.setJwksStatus(503);
     try {
@@ -168,7 +176,11 @@ describe('verifyItaToken against the fake ITA JWKS', () => {
     expect(ita.requests.certs - start).toBe(1);
 
     const unknownKid = await ita.signToken(itaClaims({ mrtd: MRTD }), { now: NOW, kid: 'rotated-away' });
-    expectFail(await verifyItaToken(unknownKid, { jwks, now: NOW }), 'jwks', /^Failed to fetch signing keys from Intel TA: /);
+    expectFail(
+      await verifyItaToken(unknownKid, { jwks, now: NOW }),
+      'jwks',
+      /^Failed to fetch signing keys from Intel TA: /,
+    );
     expect(ita.requests.certs - start).toBe(2);
   });
 
@@ -179,18 +191,29 @@ describe('verifyItaToken against the fake ITA JWKS', () => {
     const noIat = await ita.signToken(itaClaims({ mrtd: MRTD }), { now: NOW, omitIat: true });
     expectFail(await verifyItaToken(noIat, { jwks, now: NOW }), 'claims', /^JWT verification failed: .*"iat"/);
     // a non-numeric iat is a "malformed iat"
-    const withStringIat = await ita.signToken({ ...itaClaims({ mrtd: MRTD }), iat: 'yesterday' }, { now: NOW, omitIat: true });
+    const withStringIat = await ita.signToken(
+      { ...itaClaims({ mrtd: MRTD }), iat: 'yesterday' },
+      { now: NOW, omitIat: true },
+    );
     expectFail(await verifyItaToken(withStringIat, { jwks, now: NOW }), 'claims', 'Token has invalid issued-at time');
   });
 
   it('rejects iat more than 120 s in the future and a future nbf', async () => {
     const jwks = createJwksResolver(ita.jwksUrl);
     const future = await ita.signToken(itaClaims({ mrtd: MRTD }), { now: NOW, iatOffsetSec: 121 });
-    expectFail(await verifyItaToken(future, { jwks, now: NOW }), 'claims', 'JWT verification failed: The token is not yet valid (iat)');
+    expectFail(
+      await verifyItaToken(future, { jwks, now: NOW }),
+      'claims',
+      'JWT verification failed: The token is not yet valid (iat)',
+    );
     const nearFuture = await ita.signToken(itaClaims({ mrtd: MRTD }), { now: NOW, iatOffsetSec: 119 });
     expect((await verifyItaToken(nearFuture, { jwks, now: NOW })).ok).toBe(true);
     const nbf = await ita.signToken(itaClaims({ mrtd: MRTD }), { now: NOW, nbfOffsetSec: 600 });
-    expectFail(await verifyItaToken(nbf, { jwks, now: NOW }), 'claims', 'JWT verification failed: The token is not yet valid (nbf)');
+    expectFail(
+      await verifyItaToken(nbf, { jwks, now: NOW }),
+      'claims',
+      'JWT verification failed: The token is not yet valid (nbf)',
+    );
   });
 
   it('rejects empty and malformed tokens', async () => {
@@ -203,9 +226,17 @@ describe('verifyItaToken against the fake ITA JWKS', () => {
     const [h, , s] = good.split('.');
     // a header that decodes, but not a three-part compact JWS
     expectFail(await verifyItaToken(h!, { jwks, now: NOW }), 'malformed', /^JWT verification failed: Invalid/);
-    expectFail(await verifyItaToken(`garbage.${h}.${s}`, { jwks, now: NOW }), 'malformed', /^JWT verification failed: /);
+    expectFail(
+      await verifyItaToken(`garbage.${h}.${s}`, { jwks, now: NOW }),
+      'malformed',
+      /^JWT verification failed: /,
+    );
     // a tampered payload fails the signature (it covers the exact bytes)
-    expectFail(await verifyItaToken(`${h}.%%%.${s}`, { jwks, now: NOW }), 'signature', 'Token signature verification failed');
+    expectFail(
+      await verifyItaToken(`${h}.%%%.${s}`, { jwks, now: NOW }),
+      'signature',
+      'Token signature verification failed',
+    );
   });
 
   it('reads nested tdx claims, and reports missing MRTD/RTMRs as null', async () => {

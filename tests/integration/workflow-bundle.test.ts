@@ -21,7 +21,9 @@ describe('workflow bundle', () => {
     // Webpack's reasons reach the logger; the thrown error only says the build failed.
     const errors: string[] = [];
     const logger = { ...quiet, error: (m: string) => errors.push(m), warn: (m: string) => errors.push(m) };
-    await expect(bundleWorkflowCode({ workflowsPath: fixture(name), logger })).rejects.toThrow(/Webpack finished with errors/);
+    await expect(bundleWorkflowCode({ workflowsPath: fixture(name), logger })).rejects.toThrow(
+      /Webpack finished with errors/,
+    );
     expect(errors.join('\n')).toMatch(reason);
   });
 });

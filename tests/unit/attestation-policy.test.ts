@@ -238,7 +238,10 @@ describe('checkNonce', () => {
   });
 
   it('disabled accepts anything and consumes nothing', () => {
-    expect(checkNonce(base({ mode: 'disabled', presented: 'wrong', expected: null }))).toEqual({ ok: true, consume: false });
+    expect(checkNonce(base({ mode: 'disabled', presented: 'wrong', expected: null }))).toEqual({
+      ok: true,
+      consume: false,
+    });
   });
 
   it('match → accept and consume (one-time use), compared trimmed and case-insensitive', () => {

@@ -31,7 +31,12 @@ describe('rateCard (GET /api/v1/billing/rates)', () => {
       currency: 'USD',
     });
     expect(Object.keys(card)).toEqual(['rates', 'currency']);
-    expect(Object.keys(card.rates)).toEqual(['cpu_per_vcpu_hr', 'memory_per_gb_hr', 'gpu_per_gpu_hr', 'storage_per_gb_mo']);
+    expect(Object.keys(card.rates)).toEqual([
+      'cpu_per_vcpu_hr',
+      'memory_per_gb_hr',
+      'gpu_per_gpu_hr',
+      'storage_per_gb_mo',
+    ]);
     expect(JSON.parse(JSON.stringify(card))).toStrictEqual(card);
   });
 
@@ -124,14 +129,18 @@ describe('hourlyCostMicros', () => {
       const base = cpu * 40_000 + mem * 5_000 + gpu * 500_000;
       const expected = (base * slaMultiplier(sla) * 10 * machineSizeMultiplier(size) * 10) / 100;
       expect(Number.isInteger(expected)).toBe(true);
-      expect(hourlyCostMicros({ cpuVcpus: cpu, memoryGb: mem, gpuCount: gpu, slaClass: sla, machineSize: size })).toBe(expected);
+      expect(hourlyCostMicros({ cpuVcpus: cpu, memoryGb: mem, gpuCount: gpu, slaClass: sla, machineSize: size })).toBe(
+        expected,
+      );
     }
   });
 
   it('rejects negative or non-finite quantities', () => {
     expect(() => hourlyCostMicros({ cpuVcpus: -1, memoryGb: 0, gpuCount: 0 })).toThrow(RangeError);
     expect(() => hourlyCostMicros({ cpuVcpus: 0, memoryGb: Number.NaN, gpuCount: 0 })).toThrow(RangeError);
-    expect(() => hourlyCostMicros({ cpuVcpus: 0, memoryGb: 0, gpuCount: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+    expect(() => hourlyCostMicros({ cpuVcpus: 0, memoryGb: 0, gpuCount: Number.POSITIVE_INFINITY })).toThrow(
+      RangeError,
+    );
     expect(() => hourlyCostMicros({ cpuVcpus: 1e300, memoryGb: 0, gpuCount: 0 })).toThrow(RangeError);
   });
 });
@@ -270,16 +279,25 @@ describe('splitCharge', () => {
     const lo = splitCharge({ chargeMicros: 100_000, contributorPoolBps: -5, contributorShares: one });
     expect([lo.pool, lo.platform]).toEqual([0, 30_000]);
     // operator bps 12000 → 10000: everything to the operator
-    const op = splitCharge({ chargeMicros: 100_000, operatorBps: 12_000, contributorPoolBps: 5000, contributorShares: one });
+    const op = splitCharge({
+      chargeMicros: 100_000,
+      operatorBps: 12_000,
+      contributorPoolBps: 5000,
+      contributorShares: one,
+    });
     expect([op.operator, op.platform, op.contributors[0]?.amount]).toEqual([100_000, 0, 0]);
     // 5000.9 → 5000
-    expect(splitCharge({ chargeMicros: 100_000, contributorPoolBps: 5000.9, contributorShares: one }).pool).toBe(15_000);
+    expect(splitCharge({ chargeMicros: 100_000, contributorPoolBps: 5000.9, contributorShares: one }).pool).toBe(
+      15_000,
+    );
   });
 
   it('rejects bad input', () => {
     expect(() => splitCharge({ chargeMicros: -1, contributorPoolBps: 0, contributorShares: [] })).toThrow(RangeError);
     expect(() => splitCharge({ chargeMicros: 1.5, contributorPoolBps: 0, contributorShares: [] })).toThrow(RangeError);
-    expect(() => splitCharge({ chargeMicros: 1, contributorPoolBps: Number.NaN, contributorShares: [] })).toThrow(RangeError);
+    expect(() => splitCharge({ chargeMicros: 1, contributorPoolBps: Number.NaN, contributorShares: [] })).toThrow(
+      RangeError,
+    );
     expect(() =>
       splitCharge({ chargeMicros: 1, contributorPoolBps: 0, contributorShares: [{ accountId: 'a', shareBps: 1.5 }] }),
     ).toThrow(RangeError);
@@ -295,7 +313,10 @@ describe('splitCharge', () => {
       const n = Math.floor(rand() * 6);
       const shares = Array.from({ length: n }, (_, i) => ({
         accountId: `acc-${i}`,
-        shareBps: rand() < 0.1 ? -Math.floor(rand() * 100) : Math.floor(rand() * (rand() < 0.2 ? 6000 : 10_000 / Math.max(1, n))),
+        shareBps:
+          rand() < 0.1
+            ? -Math.floor(rand() * 100)
+            : Math.floor(rand() * (rand() < 0.2 ? 6000 : 10_000 / Math.max(1, n))),
       }));
       const r = splitCharge({ chargeMicros, operatorBps, contributorPoolBps, contributorShares: shares });
       const distributed = r.contributors.reduce((a, x) => a + x.amount, 0);
@@ -315,11 +336,20 @@ describe('maintainerAutoShares (billing.md §4.2 step 2)', () => {
   it.each([
     [[], []],
     [['a'], [10_000]],
-    [['a', 'b'], [5_000, 5_000]],
+    [
+      ['a', 'b'],
+      [5_000, 5_000],
+    ],
     // 10000 div 3 = 3333, rem 1 → the first gets 3334
-    [['a', 'b', 'c'], [3_334, 3_333, 3_333]],
+    [
+      ['a', 'b', 'c'],
+      [3_334, 3_333, 3_333],
+    ],
     // 10000 div 7 = 1428, rem 4 → the first four get 1429
-    [['a', 'b', 'c', 'd', 'e', 'f', 'g'], [1429, 1429, 1429, 1429, 1428, 1428, 1428]],
+    [
+      ['a', 'b', 'c', 'd', 'e', 'f', 'g'],
+      [1429, 1429, 1429, 1429, 1428, 1428, 1428],
+    ],
   ])('%j → %j', (ids, bps) => {
     const shares = maintainerAutoShares(ids);
     expect(shares.map((s) => s.shareBps)).toEqual(bps);

@@ -18,7 +18,11 @@ export async function up(knex: Knex): Promise<void> {
     t.comment('Registered TDX VMs; a re-registration of a vm_name replaces its row');
     uuidPk(t, 'agent_id', 'Agent id, stable across re-registrations of the same vm_name');
     t.string('vm_name').notNullable().unique().comment('Registration key chosen by the VM');
-    t.string('status').notNullable().defaultTo('undeployed').index().comment('Lifecycle status (undeployed, deploying, deployed, unverified, ... free-form from agents)');
+    t.string('status')
+      .notNullable()
+      .defaultTo('undeployed')
+      .index()
+      .comment('Lifecycle status (undeployed, deploying, deployed, unverified, ... free-form from agents)');
     t.text('attestation').comment('JSON: last attestation blob from register/heartbeat');
     t.string('mrtd').notNullable().defaultTo('').comment('MRTD from verified ITA claims, as received');
     t.text('rtmrs').comment('JSON {rtmr0..rtmr3} from the attestation measurements');
@@ -36,19 +40,34 @@ export async function up(knex: Knex): Promise<void> {
     ts(t, 'registered_at').notNullable().comment('When the row was (re-)inserted');
     ts(t, 'last_heartbeat').notNullable().comment('Last sign of life from the agent');
     t.string('version').notNullable().defaultTo('1.0.0').comment('Agent software version');
-    t.boolean('verified').notNullable().defaultTo(false).index().comment('Whether attestation/MRTD verification passed');
+    t.boolean('verified')
+      .notNullable()
+      .defaultTo(false)
+      .index()
+      .comment('Whether attestation/MRTD verification passed');
     t.text('verification_error').comment('Registration failure detail for unverified agents');
     t.text('tunnel_error').comment('Tunnel creation error (cleared when tunnel info is stored)');
     ts(t, 'last_attestation_check').comment('When the attestation was last refreshed');
-    t.boolean('attestation_valid').notNullable().defaultTo(true).comment('Result of the last attestation refresh; proxy skips false');
+    t.boolean('attestation_valid')
+      .notNullable()
+      .defaultTo(true)
+      .comment('Result of the last attestation refresh; proxy skips false');
     t.text('attestation_error').comment('Last attestation refresh error, e.g. RTMR drift');
     t.string('account_id', 36).index().comment('Operator billing account credited with earnings');
     t.text('sla_tiers').defaultTo('[]').comment('JSON array of SLA tiers (unused)');
     t.text('machine_sizes').defaultTo('[]').comment('JSON array of machine sizes (unused)');
     t.string('tcb_status').index().comment('ITA attester_tcb_status (or Unknown)');
     ts(t, 'tcb_verified_at').comment('When tcb_status was last verified');
-    t.string('node_size').notNullable().defaultTo('').index().comment('Normalized lower-case size token, e.g. tiny, standard, llm');
-    t.string('datacenter').notNullable().defaultTo('').index().comment('Normalized <cloud>:<zone>, e.g. gcp:us-central1-a');
+    t.string('node_size')
+      .notNullable()
+      .defaultTo('')
+      .index()
+      .comment('Normalized lower-case size token, e.g. tiny, standard, llm');
+    t.string('datacenter')
+      .notNullable()
+      .defaultTo('')
+      .index()
+      .comment('Normalized <cloud>:<zone>, e.g. gcp:us-central1-a');
     t.string('github_owner').index().comment('GitHub login or org owning the agent');
     t.string('deployed_app').comment('App name of the current deployment');
   });
@@ -67,9 +86,15 @@ export async function up(knex: Knex): Promise<void> {
     uuidPk(t, 'deployment_id', 'Deployment id');
     t.text('compose').notNullable().comment('Base64 compose file copied from the app version');
     t.text('build_context').defaultTo('{}').comment('JSON build context (unused)');
-    t.text('config').defaultTo('{}').comment('JSON request config (service_name, service_url, health_endpoint, app_name)');
+    t.text('config')
+      .defaultTo('{}')
+      .comment('JSON request config (service_name, service_url, health_endpoint, app_name)');
     t.string('agent_id', 36).notNullable().index().comment('Agent the deployment is placed on');
-    t.string('status').notNullable().defaultTo('pending').index().comment('pending | pushing | deploying | running | completed | failed | ...');
+    t.string('status')
+      .notNullable()
+      .defaultTo('pending')
+      .index()
+      .comment('pending | pushing | deploying | running | completed | failed | ...');
     t.string('service_id').comment('Service id reported by /deployed');
     t.text('attestation').comment('JSON attestation reported by /deployed');
     t.text('error').comment('Failure detail');
@@ -112,7 +137,11 @@ export async function up(knex: Knex): Promise<void> {
     t.string('mrtd').comment('Measured or declared MRTD');
     t.text('attestation').comment('JSON measurement payload or manual attestation metadata');
     t.text('ingress').comment('JSON [{path?, port}] Cloudflare ingress rules');
-    t.string('status').notNullable().defaultTo('pending').index().comment('pending | attesting | attested | failed | rejected');
+    t.string('status')
+      .notNullable()
+      .defaultTo('pending')
+      .index()
+      .comment('pending | attesting | attested | failed | rejected');
     t.text('rejection_reason').comment('Why the version was rejected/failed');
     ts(t, 'published_at').notNullable().comment('Publish time, list ordering key');
     t.unique(['app_name', 'version', 'node_size']);
@@ -150,7 +179,10 @@ export async function up(knex: Knex): Promise<void> {
     t.string('account_id', 36).notNullable().comment('Account the entry belongs to');
     t.bigInteger('amount').notNullable().comment('Signed micro-dollars: + credit, - debit');
     t.bigInteger('balance_after').notNullable().comment('Account balance after this entry, micro-dollars');
-    t.string('tx_type').notNullable().index().comment('deposit | charge | earning | contributor_credit | platform_revenue');
+    t.string('tx_type')
+      .notNullable()
+      .index()
+      .comment('deposit | charge | earning | contributor_credit | platform_revenue');
     t.text('description').notNullable().defaultTo('').comment('Human description');
     t.string('reference_id').comment('Deployment id, Stripe PaymentIntent id or capacity request id');
     ts(t, 'created_at').notNullable().comment('Entry time; newest entry holds the balance');
@@ -162,7 +194,10 @@ export async function up(knex: Knex): Promise<void> {
     t.comment('DB overrides of registered settings (DB > env > default)');
     t.string('key').primary().comment('Registered setting key');
     t.text('value').notNullable().defaultTo('').comment('String value; empty behaves as unset');
-    t.boolean('is_secret').notNullable().defaultTo(false).comment('Copied from the registry on write; masks the value in listings');
+    t.boolean('is_secret')
+      .notNullable()
+      .defaultTo(false)
+      .comment('Copied from the registry on write; masks the value in listings');
     ts(t, 'updated_at').notNullable().comment('Last write time');
   });
 
@@ -226,7 +261,11 @@ export async function up(knex: Knex): Promise<void> {
     uuidPk(t, 'order_id', 'Order id');
     t.string('datacenter').notNullable().defaultTo('').index().comment('Lower-cased datacenter');
     t.string('node_size').notNullable().defaultTo('').index().comment('Lower-cased node size');
-    t.string('status').notNullable().defaultTo('open').index().comment('open | claimed | provisioning | fulfilled | failed');
+    t.string('status')
+      .notNullable()
+      .defaultTo('open')
+      .index()
+      .comment('open | claimed | provisioning | fulfilled | failed');
     t.string('reason').notNullable().defaultTo('capacity-pool-controller').comment('Why the order exists');
     t.integer('requested_count').notNullable().defaultTo(1).comment('VMs requested (always 1)');
     t.string('account_id', 36).index().comment('Requesting/billed account');

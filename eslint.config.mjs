@@ -1,0 +1,65 @@
+// Lint rules that keep the Temporal split honest: workflows stay deterministic (no Node
+// built-ins, no I/O libraries, no activity values), promises are awaited, type-only
+// imports are marked as such.
+import tseslint from 'typescript-eslint';
+import { builtinModules } from 'node:module';
+
+const ioModules = [
+  'knex',
+  'better-sqlite3',
+  'pg',
+  'stripe',
+  'jose',
+  'koa',
+  '@koa/router',
+  '@google-cloud/*',
+  '@node-rs/*',
+  'undici',
+  'axios',
+];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'data/**', 'dist/**', 'coverage/**', 'tests/fixtures/forbidden-workflows/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts', '**/*.tsx'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: builtinModules
+            .flatMap((m) => [m, `node:${m}`])
+            .map((name) => ({ name, message: 'Workflows must stay deterministic: no Node built-ins.' })),
+          patterns: [
+            { group: ioModules, message: 'Workflows must not do I/O: call an activity.' },
+            {
+              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+              message: 'Workflows import only @temporalio/workflow.',
+            },
+            {
+              regex: '^\\.\\./activities',
+              allowTypeImports: true,
+              message: 'Import activity *types* only (import type).',
+            },
+            { regex: '^\\.\\./(api|bin)/', message: 'Workflows never import the API or process entry points.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'fetch', message: 'No I/O in workflows.' },
+        { name: 'process', message: 'No env in workflows.' },
+      ],
+    },
+  },
+);
