@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { ensureTool } from '../scripts/tools.mjs';
 import { buildAppDeps, listen } from './lib/api-server';
-import { logSettings, openRuntime } from './lib/runtime';
+import { activityDepsOf, logSettings, openRuntime } from './lib/runtime';
 import { ensureSchedules } from './lib/schedules';
 import { startTemporalDevServer, type DevServer } from './lib/temporal-dev-server';
 import { createWorker } from './lib/worker';
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
       connection: workerConnection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      activityDeps: { db: runtime.db, sealingKey: runtime.sealingKey, onChange: () => runtime.settings.invalidate() },
+      activityDeps: activityDepsOf(runtime),
     });
     const workerRun = worker.run();
     cleanups.push(async () => {

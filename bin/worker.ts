@@ -5,7 +5,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { readFile } from 'node:fs/promises';
-import { openRuntime } from './lib/runtime';
+import { activityDepsOf, openRuntime } from './lib/runtime';
 import { ensureSchedules } from './lib/schedules';
 import { createWorker } from './lib/worker';
 
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    activityDeps: { db: runtime.db, sealingKey: runtime.sealingKey, onChange: () => runtime.settings.invalidate() },
+    activityDeps: activityDepsOf(runtime),
     ...(bundlePath ? { workflowBundle: { code: await readFile(bundlePath, 'utf8') } } : {}),
   });
   const clientConnection = await Connection.connect({ address });

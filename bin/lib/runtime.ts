@@ -3,6 +3,7 @@
  * install's sealing key, the production auth policy.
  */
 import type { Knex } from 'knex';
+import type { ActivityDeps } from '../../activities';
 import { newSealingKey } from '../../core/auth/seal';
 import { githubOAuthConfigured } from '../../core/auth/login-policy';
 import { loadConfig, type RuntimeConfig } from '../../core/config';
@@ -60,4 +61,15 @@ async function enforceProductionAuthPolicy(config: RuntimeConfig, settings: Sett
 
 export async function logSettings(runtime: Runtime): Promise<void> {
   for (const line of await describeSettings(runtime.settings)) runtime.logger.debug(line);
+}
+
+/** The worker's activity dependencies, wired from a runtime. */
+export function activityDepsOf(runtime: Runtime): ActivityDeps {
+  return {
+    db: runtime.db,
+    settings: runtime.settings,
+    logger: runtime.logger.child('worker'),
+    sealingKey: runtime.sealingKey,
+    onChange: () => runtime.settings.invalidate(),
+  };
 }

@@ -77,7 +77,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       namespace: 'default',
       taskQueue,
       workflowBundle: bundle,
-      activityDeps: { db: testDb.db, sealingKey, onChange: () => settings.invalidate() },
+      activityDeps: { db: testDb.db, settings, logger, sealingKey, onChange: () => settings.invalidate() },
       options: { shutdownGraceTime: '1 second' },
     });
     running = { shutdown: () => worker.shutdown(), done: worker.run() };
