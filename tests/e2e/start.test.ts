@@ -1,0 +1,103 @@
+/**
+ * `npm start` as a user runs it: the embedded control plane comes up with its own
+ * Temporal dev server, answers /health and the Web UI, and Ctrl-C (SIGINT) stops
+ * everything it started within 10 s, leaving no temporal process behind.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ensureTool } from '../../scripts/tools.mjs';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Pids whose command line mentions `needle` (read from /proc; nothing is signalled). */
+function pidsMentioning(needle: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle)) out.push(Number(d));
+    } catch {
+      // process ended while we looked
+    }
+  }
+  return out;
+}
+
+describe('npm start (embedded control plane)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ee-start-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('starts API + Temporal + Web UI and stops all of it on Ctrl-C', async () => {
+    const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/start.ts'], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      env: {
+        ...process.env,
+        TEMPORAL_CLI: await ensureTool('temporal', { log: () => {} }),
+        TEMPORAL_ADDRESS: '',
+        DATABASE_URL: '',
+        EE_DATA_DIR: dataDir,
+        PORT: String(apiPort),
+        API_HOST: '127.0.0.1',
+        TEMPORAL_DEV_PORT: String(temporalPort),
+        TEMPORAL_UI_PORT: String(uiPort),
+        ADMIN_PASSWORD: 'e2e-password',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+    try {
+      const deadline = Date.now() + 90_000;
+      while (!output.includes('control plane is up')) {
+        if (child.exitCode !== null) throw new Error(`start exited early:\n${output}`);
+        if (Date.now() > deadline) throw new Error(`start did not come up in 90 s:\n${output}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(output).toContain(`http://127.0.0.1:${apiPort}`);
+      expect(output).toContain(`Web UI: http://127.0.0.1:${uiPort}`);
+
+      const health = await fetch(`http://127.0.0.1:${apiPort}/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: 'healthy' });
+      const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
+      expect(ui.status).toBe(200);
+
+      const login = await fetch(`http://127.0.0.1:${apiPort}/admin/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ password: 'e2e-password' }),
+      });
+      expect(login.status).toBe(200);
+
+      const temporalPids = pidsMentioning(join(dataDir, 'temporal.db'));
+      expect(temporalPids.length).toBeGreaterThan(0);
+
+      const stopAt = Date.now();
+      child.kill('SIGINT');
+      const code = await exited;
+      expect(Date.now() - stopAt).toBeLessThan(10_000);
+      expect(code).toBe(0);
+      expect(output).toContain('Stopped.');
+      expect(pidsMentioning(join(dataDir, 'temporal.db'))).toEqual([]);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 150_000);
+});
