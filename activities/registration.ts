@@ -1,0 +1,231 @@
+/**
+ * Activities of the registration workflow (spec/attestation.md §5, with v1's defects fixed). Each is idempotent
+ * under the registration's own keys: the nonce is consumed *by* the workflow id (a retry of the same run passes
+ * again), the agent id is chosen by the workflow (deterministic on replay), the tunnel is found by its
+ * deterministic name, and the persist step is one transaction whose last completed attempt is the one reported.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Knex } from 'knex';
+import { nonceFromReportData } from '../core/attestation/tdx-quote';
+import { checkNonce, normalizeNonceMode, DEFAULT_NONCE_TTL_SECONDS } from '../core/attestation/policy';
+import { seal, unseal } from '../core/auth/seal';
+import { hashSecret, randomToken, tokenPrefix } from '../core/auth/secrets';
+import { nowIso } from '../core/db/tables';
+import type { SettingsReader } from '../core/settings/types';
+import { getAgentByVmName, upsertCredential, type AgentDbRow } from '../core/stores/agents';
+import { consumeNonce, deleteNonce, getNonce } from '../core/stores/nonces';
+import type { Rejection, SealedValue } from '../workflows/contracts/agents';
+import type { AttestationVerifier, SignedMeasurements, TrustVerdict } from './attestation';
+import type { CloudflareActivities } from './cloudflare';
+
+export interface RegistrationDeps {
+  db: Knex;
+  settings: SettingsReader;
+  sealingKey: string;
+  verifier: AttestationVerifier;
+  cloudflare: CloudflareActivities;
+}
+
+export interface AgentFields {
+  vmName: string;
+  nodeSize: string;
+  datacenter: string;
+  version: string;
+  attestation: Record<string, unknown>;
+}
+
+export interface RegistrationPlan {
+  ok: true;
+  agentId: string;
+  /** v1's "verified fast path": an existing verified agent keeps its row and status. */
+  fastPath: boolean;
+  existed: boolean;
+  /** The existing row's hostname (reported when Cloudflare is not configured). */
+  hostname: string | null;
+}
+
+export interface ProvisionedTunnel {
+  tunnelId: string;
+  hostname: string;
+  tunnelToken: SealedValue;
+}
+
+const tokenOf = (a: Record<string, unknown>) =>
+  String((a.tdx as { intel_ta_token?: unknown } | undefined)?.intel_ta_token ?? '').trim();
+
+/** A fresh row's columns (every other column takes its default). */
+function freshRow(agentId: string, f: AgentFields, m: SignedMeasurements, now: string): Partial<AgentDbRow> {
+  return {
+    agent_id: agentId,
+    vm_name: f.vmName,
+    attestation: JSON.stringify(f.attestation),
+    mrtd: m.mrtd,
+    rtmrs: m.rtmrs ? JSON.stringify(m.rtmrs) : null,
+    intel_ta_token: tokenOf(f.attestation),
+    version: f.version,
+    node_size: f.nodeSize,
+    datacenter: f.datacenter,
+    tcb_status: m.tcbStatus,
+    tcb_verified_at: now,
+    registered_at: now,
+    last_heartbeat: now,
+    last_contact_at: now,
+    last_attestation_check: now,
+  };
+}
+
+async function replaceRow(db: Knex, vmName: string, row: Partial<AgentDbRow>): Promise<void> {
+  await db.transaction(async (trx) => {
+    await trx('agents').where({ vm_name: vmName }).delete();
+    await trx('agents').insert(row);
+  });
+}
+
+export function createRegistrationActivities(deps: RegistrationDeps) {
+  const { db, settings, sealingKey } = deps;
+  return {
+    /** ITA + TCB + MRTD trust + RTMR baseline, all on the signed claims. A verdict, never a throw, for rejections. */
+    async verifyAgentAttestation(input: { token: string; nodeSize: string }): Promise<TrustVerdict> {
+      return deps.verifier.evaluate(input.token, input.nodeSize);
+    },
+
+    /**
+     * v1's untrusted-MRTD side effect: record what the signed token says as an `unverified` agent so an admin can
+     * approve the MRTD. A verified agent is never downgraded; no tunnel and no credential are created.
+     */
+    async recordUnverifiedAgent(
+      input: AgentFields & { candidateAgentId: string; signed: SignedMeasurements; detail: string },
+    ): Promise<{ recorded: boolean; agentId: string | null }> {
+      const existing = await getAgentByVmName(db, input.vmName);
+      if (existing && Boolean(existing.verified) && existing.status !== 'attestation_failed') {
+        return { recorded: false, agentId: existing.agent_id };
+      }
+      const agentId = existing?.agent_id ?? input.candidateAgentId;
+      const row = freshRow(agentId, input, input.signed, nowIso());
+      await replaceRow(db, input.vmName, {
+        ...row,
+        status: 'unverified',
+        verified: false,
+        verification_error: input.detail,
+      });
+      return { recorded: true, agentId };
+    },
+
+    /** §2 against the DB challenge; `presented` is read from the signed REPORTDATA only (v1 layout). */
+    async checkRegistrationNonce(input: {
+      vmName: string;
+      reportData: string | null;
+      consumer: string;
+    }): Promise<{ ok: true; warning?: string } | Rejection> {
+      const [modeRaw, ttlRaw] = await Promise.all([
+        settings.get('operational.nonce_enforcement_mode'),
+        settings.get('operational.nonce_ttl_seconds'),
+      ]);
+      const ttl = Number.parseInt(ttlRaw, 10);
+      const ttlSeconds = Number.isFinite(ttl) ? ttl : DEFAULT_NONCE_TTL_SECONDS;
+      const stored = await getNonce(db, input.vmName);
+      // A challenge consumed by another registration is gone as far as this one is concerned.
+      const usable = stored && (stored.consumed_by === null || stored.consumed_by === input.consumer) ? stored : null;
+      const nowMs = Date.now();
+      const r = checkNonce({
+        mode: normalizeNonceMode(modeRaw),
+        presented: nonceFromReportData(input.reportData),
+        expected: usable ? { nonce: usable.nonce, issuedAtMs: Date.parse(usable.issued_at) } : null,
+        nowMs,
+        ttlSeconds,
+        vmName: input.vmName,
+      });
+      if (r.consume && usable) {
+        const expired = nowMs - Date.parse(usable.issued_at) > ttlSeconds * 1000;
+        if (expired) await deleteNonce(db, input.vmName, usable.nonce);
+        else if (!(await consumeNonce(db, input.vmName, usable.nonce, input.consumer)) && r.ok) {
+          return {
+            ok: false,
+            status: 403,
+            detail: `Nonce verification failed: No nonce challenge found for ${input.vmName}`,
+          };
+        }
+      }
+      if (!r.ok) return { ok: false, status: r.status, detail: r.detail };
+      return r.warning ? { ok: true, warning: r.warning } : { ok: true };
+    },
+
+    /** Which agent id this registration writes, and whether it is v1's verified fast path (with its 409 drift checks). */
+    async planAgentRegistration(input: {
+      vmName: string;
+      mrtd: string;
+      nodeSize: string;
+      datacenter: string;
+      candidateAgentId: string;
+    }): Promise<RegistrationPlan | Rejection> {
+      const existing = await getAgentByVmName(db, input.vmName);
+      if (!existing)
+        return { ok: true, agentId: input.candidateAgentId, fastPath: false, existed: false, hostname: null };
+      const verified = Boolean(existing.verified) && existing.status !== 'attestation_failed';
+      if (verified) {
+        const drift = (what: string, a: string, b: string) => ({
+          ok: false as const,
+          status: 409,
+          detail: `Re-registration rejected: ${what} changed for existing vm_name ('${a}' -> '${b}')`,
+        });
+        const oldMrtd = existing.mrtd.trim().toLowerCase();
+        if (oldMrtd && oldMrtd !== input.mrtd)
+          return drift('MRTD', `${oldMrtd.slice(0, 16)}...`, `${input.mrtd.slice(0, 16)}...`);
+        const ns = existing.node_size.trim().toLowerCase();
+        if (ns && ns !== input.nodeSize) return drift('node_size', ns, input.nodeSize);
+        const dc = existing.datacenter.trim().toLowerCase();
+        if (dc && dc !== input.datacenter) return drift('datacenter', dc, input.datacenter);
+      }
+      return { ok: true, agentId: existing.agent_id, fastPath: verified, existed: true, hostname: existing.hostname };
+    },
+
+    /** Create-or-reuse the agent's tunnel + CNAME; the connector token leaves sealed so history never shows it. */
+    async provisionAgentTunnel(input: { agentId: string }): Promise<ProvisionedTunnel> {
+      const t = await deps.cloudflare.ensureAgentTunnel({ agentId: input.agentId });
+      return { tunnelId: t.tunnelId, hostname: t.hostname, tunnelToken: seal(sealingKey, t.tunnelToken) };
+    },
+
+    /**
+     * Writes the agent (fresh row, or the fast path's contact bump) with consistent tunnel fields, and rotates the
+     * control secret: argon2id hash for agent → CP auth plus a sealed copy for CP → agent calls. The secret is
+     * minted here and leaves only sealed; a retried attempt mints another and the last completed attempt wins.
+     */
+    async persistAgentRegistration(
+      input: AgentFields & {
+        agentId: string;
+        fastPath: boolean;
+        signed: SignedMeasurements;
+        tunnel: ProvisionedTunnel | null;
+      },
+    ): Promise<{ secret: SealedValue }> {
+      const now = nowIso();
+      const tunnelCols = input.tunnel
+        ? {
+            tunnel_id: input.tunnel.tunnelId,
+            hostname: input.tunnel.hostname,
+            tunnel_token: unseal(sealingKey, input.tunnel.tunnelToken),
+            tunnel_error: null,
+          }
+        : {};
+      if (input.fastPath) {
+        const n = await db('agents')
+          .where({ agent_id: input.agentId })
+          .update({ last_heartbeat: now, last_contact_at: now, ...tunnelCols });
+        if (n === 0)
+          throw ApplicationFailure.nonRetryable(`Agent ${input.agentId} vanished during registration`, 'AgentGone');
+      } else {
+        const row = freshRow(input.agentId, input, input.signed, now);
+        await replaceRow(db, input.vmName, { ...row, ...tunnelCols, status: 'undeployed', verified: true });
+      }
+      const secret = randomToken(48);
+      await upsertCredential(db, input.agentId, {
+        hash: await hashSecret(secret),
+        prefix: tokenPrefix(secret),
+        sealed: seal(sealingKey, secret).sealed,
+      });
+      return { secret: seal(sealingKey, secret) };
+    },
+  };
+}
+
+export type RegistrationActivities = ReturnType<typeof createRegistrationActivities>;

@@ -1,0 +1,108 @@
+/**
+ * Temporal calls of the agent routes, by workflow name and business id; only contracts are imported. Part of
+ * WorkflowGateway (api/temporal.ts).
+ */
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { createHash } from 'node:crypto';
+import {
+  AGENT_ENTITY_WORKFLOW,
+  DELETE_AGENT_WORKFLOW,
+  REGISTER_AGENT_WORKFLOW,
+  RESET_AGENT_WORKFLOW,
+  agentWorkflowId,
+  deleteAgentWorkflowId,
+  deployedUpdate,
+  heartbeatUpdate,
+  registerAgentWorkflowId,
+  resetAgentWorkflowId,
+  statusUpdate,
+  type AgentEntityInput,
+  type AgentRef,
+  type ControlResult,
+  type DeleteAgentResult,
+  type DeployedInput,
+  type HeartbeatInput,
+  type RegisterAgentInput,
+  type RegisterAgentResult,
+  type ResetAgentResult,
+  type StatusInput,
+} from '../workflows/contracts/agents';
+
+export type AgentControl =
+  | { kind: 'heartbeat'; input: HeartbeatInput }
+  | { kind: 'status'; input: StatusInput }
+  | { kind: 'deployed'; input: DeployedInput };
+
+export interface AgentGateway {
+  /** Runs (or re-joins) the registration attempt identified by vm_name + a digest of the whole request. */
+  register(input: RegisterAgentInput): Promise<RegisterAgentResult>;
+  /** Update-with-start on `agent:<id>`. */
+  control(agentId: string, call: AgentControl): Promise<ControlResult>;
+  remove(ref: AgentRef, requestId: string): Promise<DeleteAgentResult>;
+  reset(agentId: string, requestId: string): Promise<ResetAgentResult>;
+}
+
+/**
+ * The attempt key: a digest of the normalized request (the ITA token, and with it the bound nonce, included). An
+ * identical request re-joins the same execution; any difference — another token, node size or datacenter — is a new
+ * attempt (and a reused nonce inside another token is then rejected as consumed).
+ */
+export function registrationAttempt(input: RegisterAgentInput): string {
+  const key = JSON.stringify([input.vmName, input.nodeSize, input.datacenter, input.version, input.attestation]);
+  return createHash('sha256').update(key).digest('hex').slice(0, 32);
+}
+
+export function createAgentGateway(client: Client, taskQueue: string): AgentGateway {
+  return {
+    async register(input) {
+      const workflowId = registerAgentWorkflowId(input.vmName, registrationAttempt(input));
+      try {
+        return await client.workflow.execute(REGISTER_AGENT_WORKFLOW, {
+          taskQueue,
+          workflowId,
+          args: [input],
+          // A repeated identical request must not run a second registration, even after the first one closed.
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          workflowExecutionTimeout: '10 minutes',
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        return (await client.workflow.getHandle(workflowId).result()) as RegisterAgentResult;
+      }
+    },
+
+    async control(agentId, call) {
+      const startWorkflowOperation = new WithStartWorkflowOperation(AGENT_ENTITY_WORKFLOW, {
+        taskQueue,
+        workflowId: agentWorkflowId(agentId),
+        args: [{ agentId } satisfies AgentEntityInput],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+      const opts = { startWorkflowOperation };
+      switch (call.kind) {
+        case 'heartbeat':
+          return client.workflow.executeUpdateWithStart(heartbeatUpdate, { ...opts, args: [call.input] });
+        case 'status':
+          return client.workflow.executeUpdateWithStart(statusUpdate, { ...opts, args: [call.input] });
+        case 'deployed':
+          return client.workflow.executeUpdateWithStart(deployedUpdate, { ...opts, args: [call.input] });
+      }
+    },
+
+    remove: (ref, requestId) =>
+      client.workflow.execute(DELETE_AGENT_WORKFLOW, {
+        taskQueue,
+        workflowId: deleteAgentWorkflowId(ref.agentId, requestId),
+        args: [ref],
+        workflowExecutionTimeout: '5 minutes',
+      }),
+
+    reset: (agentId, requestId) =>
+      client.workflow.execute(RESET_AGENT_WORKFLOW, {
+        taskQueue,
+        workflowId: resetAgentWorkflowId(agentId, requestId),
+        args: [{ agentId }],
+        workflowExecutionTimeout: '5 minutes',
+      }),
+  };
+}

@@ -1,0 +1,81 @@
+/** Request/response shapes of the agent routes, declared once (validation + OpenAPI). */
+import { z } from 'zod';
+
+const ts = z.string().nullable();
+
+/** data-model.md §2.1 minus tunnel_token and intel_ta_token (never served). */
+export const AgentSchema = z.object({
+  agent_id: z.string(),
+  vm_name: z.string(),
+  status: z.string(),
+  attestation: z.unknown().describe('Last attestation blob, tokens removed'),
+  mrtd: z.string(),
+  rtmrs: z.record(z.string(), z.string()).nullable(),
+  tunnel_id: z.string().nullable(),
+  hostname: z.string().nullable(),
+  current_deployment_id: z.string().nullable(),
+  service_url: z.string().nullable(),
+  health_endpoint: z.string(),
+  health_status: z.string(),
+  last_health_check: ts,
+  unhealthy_since: ts,
+  stats: z.unknown(),
+  registered_at: z.string(),
+  last_heartbeat: z.string(),
+  version: z.string(),
+  verified: z.boolean(),
+  verification_error: z.string().nullable(),
+  tunnel_error: z.string().nullable(),
+  last_attestation_check: ts,
+  attestation_valid: z.boolean(),
+  attestation_error: z.string().nullable(),
+  account_id: z.string().nullable(),
+  sla_tiers: z.array(z.unknown()),
+  machine_sizes: z.array(z.unknown()),
+  tcb_status: z.string().nullable(),
+  tcb_verified_at: ts,
+  node_size: z.string(),
+  datacenter: z.string(),
+  github_owner: z.string().nullable(),
+  deployed_app: z.string().nullable(),
+});
+
+export const AgentIdParams = z.object({ agent_id: z.string() });
+const Attestation = z.record(z.string(), z.unknown());
+
+export const RegisterBody = z
+  .object({
+    attestation: Attestation,
+    vm_name: z.string(),
+    version: z.string().default('1.0.0'),
+    node_size: z.string().default(''),
+    datacenter: z.string().default(''),
+  })
+  .passthrough();
+
+export const RegisterResponse = z.object({
+  agent_id: z.string(),
+  poll_interval: z.number(),
+  agent_api_secret: z.string(),
+  tunnel_token: z.string().nullable(),
+  hostname: z.string().nullable(),
+});
+
+export const HeartbeatBody = z
+  .object({
+    vm_name: z.string(),
+    attestation: Attestation,
+    status: z.string().nullable().default(null),
+    deployment_id: z.string().nullable().default(null),
+  })
+  .passthrough();
+
+export const StatusBody = z
+  .object({ status: z.string(), deployment_id: z.string(), error: z.string().nullable().default(null) })
+  .passthrough();
+
+export const DeployedBody = z
+  .object({ deployment_id: z.string(), service_id: z.string(), attestation: Attestation })
+  .passthrough();
+
+export const Ok = z.object({ status: z.literal('ok') });

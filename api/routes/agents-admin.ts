@@ -1,0 +1,212 @@
+/**
+ * Admin agent routes (api.md §2): delete and reset run workflows (they touch Cloudflare), the owner label is one
+ * row write, the console token is minted here from the unsealed agent secret, and logs/stats are read-only pulls
+ * from the agent. (Undeploy lives in routes/deploy.ts; the owner-scoped /me variants in routes/me.ts.)
+ */
+import type { Context } from 'koa';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { AgentAddressError, AgentHttpError, agentBaseUrl, createAgentClient } from '../../core/agent-client';
+import { sessionIdentities } from '../../core/auth/admin-sessions';
+import { isOwnedBy } from '../../core/auth/github-oidc';
+import { mintConsoleToken } from '../../core/auth/console-token';
+import { unseal } from '../../core/auth/seal';
+import { HttpError, badRequest, conflict, forbidden, notFound } from '../../core/errors';
+import { getAgent, getCredential, updateAgent, type AgentDbRow } from '../../core/stores/agents';
+import type { AppDeps } from '../deps';
+import type { Routes } from '../http/route';
+import { AgentIdParams } from './agent-schemas';
+
+async function load(deps: AppDeps, agentId: string): Promise<AgentDbRow> {
+  const a = await getAgent(deps.db, agentId);
+  if (!a) throw notFound('Agent not found');
+  return a;
+}
+
+function requireOwnerOrAdmin(ctx: Context, a: AgentDbRow): void {
+  if (ctx.state.isAdmin) return;
+  const ids = ctx.state.session ? sessionIdentities(ctx.state.session) : [];
+  if (!isOwnedBy(ids, a.github_owner)) throw forbidden('Not authorized for this agent');
+}
+
+export function agentAdminRoutes(routes: Routes, deps: AppDeps): void {
+  const secretOf = async (agentId: string) => {
+    const sealed = (await getCredential(deps.db, agentId))?.api_secret_sealed;
+    return sealed ? unseal(deps.sealingKey, { sealed }) : null;
+  };
+
+  routes.add(
+    {
+      method: 'delete',
+      path: '/api/v1/agents/:agent_id',
+      summary: 'Delete an agent with its tunnel, DNS record and credential (deleteAgent workflow)',
+      tag: 'agents',
+      auth: 'admin',
+      params: AgentIdParams,
+      responses: {
+        200: { description: 'Deleted', schema: z.object({ status: z.literal('deleted'), agent_id: z.string() }) },
+        404: { description: 'Agent not found' },
+      },
+    },
+    async ({ params }) => {
+      const a = await load(deps, params.agent_id);
+      const r = await deps.workflows.agents.remove(
+        { agentId: a.agent_id, tunnelId: a.tunnel_id, hostname: a.hostname },
+        randomUUID(),
+      );
+      if (!r.deleted) throw notFound('Agent not found');
+      return { status: 'deleted' as const, agent_id: a.agent_id };
+    },
+  );
+
+  const reset = async (agentId: string) => {
+    const r = await deps.workflows.agents.reset(agentId, randomUUID());
+    if (!r.found) throw notFound('Agent not found');
+    if (r.error) throw new HttpError(502, `Failed to create tunnel: ${r.error}`);
+    return { status: 'reset' as const, agent_id: agentId, tunnel_created: r.tunnelCreated };
+  };
+  const ResetOut = z.object({ status: z.literal('reset'), agent_id: z.string(), tunnel_created: z.boolean() });
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/agents/:agent_id/reset',
+      summary: 'Reset an agent to undeployed; a verified agent without a hostname gets a tunnel (resetAgent workflow)',
+      tag: 'agents',
+      auth: 'admin',
+      params: AgentIdParams,
+      responses: { 200: { description: 'Reset', schema: ResetOut }, 404: { description: 'Agent not found' } },
+    },
+    async ({ params }) => reset((await load(deps, params.agent_id)).agent_id),
+  );
+
+  routes.add(
+    {
+      method: 'patch',
+      path: '/api/v1/agents/:agent_id/owner',
+      summary: 'Set (or clear) the github_owner label',
+      tag: 'agents',
+      auth: 'admin',
+      params: AgentIdParams,
+      body: z.object({ github_owner: z.string().nullable().default(null) }).passthrough(),
+      responses: {
+        200: { description: 'Saved', schema: z.object({ agent_id: z.string(), github_owner: z.string().nullable() }) },
+        404: { description: 'Agent not found' },
+      },
+    },
+    async ({ params, body }) => {
+      if (!(await updateAgent(deps.db, params.agent_id, { github_owner: body.github_owner }))) {
+        throw notFound('Agent not found');
+      }
+      return { agent_id: params.agent_id, github_owner: body.github_owner };
+    },
+  );
+
+  {
+    routes.add(
+      {
+        method: 'post',
+        path: '/api/v1/agents/:agent_id/console-access',
+        summary: 'Mint a short-lived eea1 console token (HMAC under the agent secret)',
+        tag: 'agents',
+        auth: 'session',
+        params: AgentIdParams,
+        query: z.object({ ttl_seconds: z.coerce.number().int().min(60).max(3600).default(900) }),
+        responses: {
+          200: {
+            description: 'Token',
+            schema: z.object({
+              agent_id: z.string(),
+              hostname: z.string(),
+              console_url: z.string(),
+              token: z.string(),
+              expires_at: z.string(),
+              auth_mode: z.literal('cp_relay'),
+            }),
+          },
+          403: { description: 'Not authorized for this agent' },
+          409: { description: 'No control credential' },
+        },
+      },
+      async ({ params, query }, ctx) => {
+        const a = await load(deps, params.agent_id);
+        requireOwnerOrAdmin(ctx, a);
+        if (!a.hostname) throw badRequest('Agent has no tunnel hostname');
+        const secret = await secretOf(a.agent_id);
+        if (!secret) throw conflict('Agent does not have a control credential; ask agent to re-register');
+        const s = ctx.state.session;
+        const { token, expiresAtSec } = mintConsoleToken({
+          agentId: a.agent_id,
+          secret,
+          ttlSeconds: query.ttl_seconds,
+          nowMs: deps.now().getTime(),
+          authMethod: s?.auth_method,
+          githubLogin: s?.github_login,
+          githubOrgs: s?.github_orgs,
+          isAdmin: Boolean(ctx.state.isAdmin),
+        });
+        return {
+          agent_id: a.agent_id,
+          hostname: a.hostname,
+          console_url: `https://${a.hostname}/admin?token=${encodeURIComponent(token).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`,
+          token,
+          expires_at: new Date(expiresAtSec * 1000).toISOString().replace('.000Z', '+00:00'),
+          auth_mode: 'cp_relay' as const,
+        };
+      },
+    );
+  }
+
+  const pull = async (a: AgentDbRow, what: 'logs' | 'stats', query: { since?: string; container?: string }) => {
+    if (!a.hostname) throw badRequest(`Agent does not have a tunnel hostname - cannot pull ${what}`);
+    let baseUrl: string;
+    try {
+      baseUrl = agentBaseUrl({
+        agentId: a.agent_id,
+        hostname: a.hostname,
+        directUrlTemplate: await deps.settings.get('operational.agent_direct_url'),
+      });
+    } catch (e) {
+      if (e instanceof AgentAddressError) throw badRequest(e.message);
+      throw e;
+    }
+    const client = createAgentClient({ baseUrl, secret: await secretOf(a.agent_id) });
+    try {
+      return what === 'logs' ? await client.logs(query) : await client.stats();
+    } catch (e) {
+      if (!(e instanceof AgentHttpError)) throw e;
+      const suffix = 'The tunnel may be routing to the workload instead of the agent API.';
+      if (e.kind === 'http') throw new HttpError(502, `Agent returned error ${e.status}: ${e.body.slice(0, 200)}`);
+      if (e.kind === 'invalid_json')
+        throw new HttpError(502, `Agent returned invalid JSON: ${e.body.slice(0, 100) || '(empty)'}. ${suffix}`);
+      throw new HttpError(502, `Failed to reach agent at ${a.hostname}: ${e.message}`);
+    }
+  };
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/agents/:agent_id/logs',
+      summary: "Pull the agent's container logs (through its tunnel)",
+      tag: 'agents',
+      auth: 'none',
+      params: AgentIdParams,
+      query: z.object({ since: z.string().default('5m'), container: z.string().optional() }),
+      responses: { 200: { description: "The agent's JSON", schema: z.record(z.string(), z.unknown()) } },
+    },
+    async ({ params, query }) => pull(await load(deps, params.agent_id), 'logs', query),
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/agents/:agent_id/stats',
+      summary: "Pull the agent's system statistics (through its tunnel)",
+      tag: 'agents',
+      auth: 'none',
+      params: AgentIdParams,
+      responses: { 200: { description: "The agent's JSON", schema: z.record(z.string(), z.unknown()) } },
+    },
+    async ({ params }) => pull(await load(deps, params.agent_id), 'stats', {}),
+  );
+}

@@ -1,0 +1,200 @@
+/**
+ * Public agent routes (api.md §2): the registration challenge, registration (a `registerAgent` workflow), list/get
+ * (no tokens or secrets, ever) and the attestation chain.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { normalizeRegistration, itaTokenOf } from '../../core/agents/registration-input';
+import { verifyItaToken } from '../../core/attestation/ita-verify';
+import { JwksCache } from '../../core/attestation/jwks';
+import { mergeTrustedMrtds } from '../../core/attestation/policy';
+import { unseal } from '../../core/auth/seal';
+import { parseJsonColumn, requireIso } from '../../core/db/tables';
+import { HttpError, badRequest, notFound } from '../../core/errors';
+import { getAgent, listAgents, toAgentView } from '../../core/stores/agents';
+import { issueNonce } from '../../core/stores/nonces';
+import { listTrustedMrtds } from '../../core/stores/trusted-mrtds';
+import type { AppDeps } from '../deps';
+import type { Routes } from '../http/route';
+import { AgentIdParams, AgentSchema, RegisterBody, RegisterResponse } from './agent-schemas';
+
+/** attestation.md §3.4: a display subset of the payload, decoded without verification. */
+export function displayClaims(token: string | null): Record<string, unknown> | null {
+  const part = token?.split('.')[1];
+  if (!part) return null;
+  try {
+    const p = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const tdx = (p.tdx ?? {}) as Record<string, unknown>;
+    const iso = (v: unknown) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : undefined);
+    const out: Record<string, unknown> = {
+      attester_tcb_status: p.attester_tcb_status,
+      attester_type: p.attester_type,
+      token_expiry: iso(p.exp),
+      token_issued: iso(p.iat),
+      attester_held_data: p.attester_held_data,
+      tdx_mrsigner: p.tdx_mrsigner ?? tdx.tdx_mrsigner,
+      tdx_mrtd: p.tdx_mrtd ?? tdx.tdx_mrtd,
+    };
+    for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+    return Object.keys(out).length > 0 ? out : null;
+  } catch {
+    return null;
+  }
+}
+
+export function agentRoutes(routes: Routes, deps: AppDeps): void {
+  const jwks = new JwksCache();
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/agents/challenge',
+      summary: 'Issue a one-time registration nonce for a vm_name (stored in the database, replaces any previous one)',
+      tag: 'agents',
+      auth: 'none',
+      query: z.object({ vm_name: z.string() }),
+      responses: {
+        200: {
+          description: 'Bind the nonce into the quote REPORTDATA (UTF-8, zero-padded to 64 bytes)',
+          schema: z.object({ nonce: z.string(), ttl_seconds: z.number(), issued_at: z.string() }),
+        },
+        400: { description: 'vm_name required' },
+      },
+    },
+    async ({ query }) => {
+      if (query.vm_name === '') throw badRequest('vm_name required');
+      const ttl = Number.parseInt(await deps.settings.get('operational.nonce_ttl_seconds'), 10);
+      const nonce = randomBytes(16).toString('hex');
+      const issued_at = deps.now().toISOString();
+      await issueNonce(deps.db, query.vm_name, nonce, issued_at);
+      return { nonce, ttl_seconds: Number.isFinite(ttl) ? ttl : 300, issued_at };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/agents/register',
+      summary: 'Attested registration: runs a registerAgent workflow (verify → policy → nonce → tunnel → persist)',
+      tag: 'agents',
+      auth: 'none',
+      body: RegisterBody,
+      responses: {
+        200: { description: 'Registered; the secret is shown only here', schema: RegisterResponse },
+        400: { description: 'Invalid input or nonce required' },
+        403: { description: 'Attestation rejected' },
+        409: { description: 'Re-registration drift' },
+        502: { description: 'Tunnel creation failed' },
+      },
+    },
+    async ({ body }) => {
+      const n = normalizeRegistration(body);
+      if (!n.ok) throw badRequest(n.detail);
+      const token = itaTokenOf(body.attestation);
+      if (token === '') throw badRequest('Registration requires Intel Trust Authority token');
+      const r = await deps.workflows.agents.register({
+        vmName: n.value.vm_name,
+        nodeSize: n.value.node_size,
+        datacenter: n.value.datacenter,
+        version: body.version,
+        attestation: body.attestation,
+      });
+      if (!r.ok) throw new HttpError(r.status, r.detail);
+      return {
+        agent_id: r.agentId,
+        poll_interval: r.pollInterval,
+        agent_api_secret: unseal(deps.sealingKey, r.secret),
+        tunnel_token: r.tunnelToken ? unseal(deps.sealingKey, r.tunnelToken) : null,
+        hostname: r.hostname,
+      };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/agents',
+      summary: 'List agents (no tunnel tokens, ITA tokens or secrets)',
+      tag: 'agents',
+      auth: 'none',
+      query: z.object({
+        status: z.string().optional().describe('Exact status'),
+        vm_name: z.string().optional().describe('Case-insensitive substring'),
+      }),
+      responses: {
+        200: { description: 'Agents', schema: z.object({ agents: z.array(AgentSchema), total: z.number() }) },
+      },
+    },
+    async ({ query }) => {
+      const agents = (await listAgents(deps.db, query)).map(toAgentView);
+      return { agents, total: agents.length };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/agents/:agent_id',
+      summary: 'One agent (no tunnel token, ITA token or secret)',
+      tag: 'agents',
+      auth: 'none',
+      params: AgentIdParams,
+      responses: { 200: { description: 'Agent', schema: AgentSchema }, 404: { description: 'Agent not found' } },
+    },
+    async ({ params }) => {
+      const row = await getAgent(deps.db, params.agent_id);
+      if (!row) throw notFound('Agent not found');
+      return toAgentView(row);
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/agents/:agent_id/attestation',
+      summary: 'Attestation chain: stored measurements, trust type and a re-verification of the stored ITA token',
+      tag: 'agents',
+      auth: 'none',
+      params: AgentIdParams,
+      responses: {
+        200: { description: 'Chain', schema: z.record(z.string(), z.unknown()) },
+        404: { description: 'Agent not found' },
+      },
+    },
+    async ({ params }) => {
+      const a = await getAgent(deps.db, params.agent_id);
+      if (!a) throw notFound('Agent not found');
+      const trusted = mergeTrustedMrtds(deps.config.trustedMrtdEnv, await listTrustedMrtds(deps.db));
+      let intelTaVerified = false;
+      let details: unknown = null;
+      if (a.intel_ta_token) {
+        try {
+          const [url, issuer, audience] = await Promise.all(
+            ['intel_ta.jwks_url', 'intel_ta.issuer', 'intel_ta.audience'].map((k) => deps.settings.get(k)),
+          );
+          const v = await verifyItaToken(a.intel_ta_token, { jwks: jwks.get(url!), issuer, audience });
+          intelTaVerified = v.ok;
+          details = v.ok ? v.claims : null;
+        } catch (e) {
+          details = { error: String(e) };
+        }
+      }
+      return {
+        agent_id: a.agent_id,
+        vm_name: a.vm_name,
+        mrtd: a.mrtd,
+        rtmrs: parseJsonColumn<unknown>(a.rtmrs, null),
+        verified: Boolean(a.verified),
+        verification_error: a.verification_error,
+        hostname: a.hostname,
+        tunnel_id: a.tunnel_id,
+        mrtd_type: trusted.get(a.mrtd.trim().toLowerCase()) ?? null,
+        tcb_status: a.tcb_status,
+        intel_ta_verified: intelTaVerified,
+        intel_ta_details: details,
+        intel_ta_claims: displayClaims(a.intel_ta_token),
+        registered_at: requireIso(a.registered_at),
+      };
+    },
+  );
+}

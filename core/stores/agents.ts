@@ -1,0 +1,179 @@
+/**
+ * The `agents` and `agent_control_credentials` tables. Rows are mapped to the API's Agent object in one place
+ * (`toAgentView`), which never carries the tunnel token, the ITA token or any secret (v1 exposed them publicly).
+ */
+import type { Knex } from 'knex';
+import {
+  nowIso,
+  parseJsonColumn,
+  requireIso,
+  toBool,
+  toIso,
+  type AgentControlCredentialRow,
+  type AgentRow,
+  type DbTimestamp,
+} from '../db/tables';
+
+type Db = Knex | Knex.Transaction;
+
+/** The row after migration 20261124020000 (adds last_contact_at). */
+export type AgentDbRow = AgentRow & { last_contact_at?: DbTimestamp | null };
+export type CredentialDbRow = AgentControlCredentialRow & { api_secret_sealed?: string | null };
+
+/** data-model.md §2.1's 35 fields minus `tunnel_token` and `intel_ta_token`. */
+export interface AgentView {
+  agent_id: string;
+  vm_name: string;
+  status: string;
+  attestation: unknown;
+  mrtd: string;
+  rtmrs: Record<string, string> | null;
+  tunnel_id: string | null;
+  hostname: string | null;
+  current_deployment_id: string | null;
+  service_url: string | null;
+  health_endpoint: string;
+  health_status: string;
+  last_health_check: string | null;
+  unhealthy_since: string | null;
+  stats: unknown;
+  registered_at: string;
+  last_heartbeat: string;
+  version: string;
+  verified: boolean;
+  verification_error: string | null;
+  tunnel_error: string | null;
+  last_attestation_check: string | null;
+  attestation_valid: boolean;
+  attestation_error: string | null;
+  account_id: string | null;
+  sla_tiers: unknown[];
+  machine_sizes: unknown[];
+  tcb_status: string | null;
+  tcb_verified_at: string | null;
+  node_size: string;
+  datacenter: string;
+  github_owner: string | null;
+  deployed_app: string | null;
+}
+
+/** Drops `intel_ta_token` (and any other key naming a token or secret) from the stored attestation blob. */
+export function redactAttestation(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactAttestation);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (/token|secret/i.test(k)) continue;
+    out[k] = redactAttestation(v);
+  }
+  return out;
+}
+
+export function toAgentView(r: AgentDbRow): AgentView {
+  return {
+    agent_id: r.agent_id,
+    vm_name: r.vm_name,
+    status: r.status,
+    attestation: redactAttestation(parseJsonColumn<unknown>(r.attestation, null)),
+    mrtd: r.mrtd,
+    rtmrs: parseJsonColumn<Record<string, string> | null>(r.rtmrs, null),
+    tunnel_id: r.tunnel_id,
+    hostname: r.hostname,
+    current_deployment_id: r.current_deployment_id,
+    service_url: r.service_url,
+    health_endpoint: r.health_endpoint,
+    health_status: r.health_status,
+    last_health_check: toIso(r.last_health_check),
+    unhealthy_since: toIso(r.unhealthy_since),
+    stats: parseJsonColumn<unknown>(r.stats, null),
+    registered_at: requireIso(r.registered_at),
+    last_heartbeat: requireIso(r.last_heartbeat),
+    version: r.version,
+    verified: toBool(r.verified),
+    verification_error: r.verification_error,
+    tunnel_error: r.tunnel_error,
+    last_attestation_check: toIso(r.last_attestation_check),
+    attestation_valid: toBool(r.attestation_valid),
+    attestation_error: r.attestation_error,
+    account_id: r.account_id,
+    sla_tiers: parseJsonColumn<unknown[]>(r.sla_tiers, []),
+    machine_sizes: parseJsonColumn<unknown[]>(r.machine_sizes, []),
+    tcb_status: r.tcb_status,
+    tcb_verified_at: toIso(r.tcb_verified_at),
+    node_size: r.node_size,
+    datacenter: r.datacenter,
+    github_owner: r.github_owner,
+    deployed_app: r.deployed_app,
+  };
+}
+
+export async function getAgent(db: Db, agentId: string): Promise<AgentDbRow | undefined> {
+  return (await db('agents').where({ agent_id: agentId }).first()) as AgentDbRow | undefined;
+}
+
+export async function getAgentByVmName(db: Db, vmName: string): Promise<AgentDbRow | undefined> {
+  return (await db('agents').where({ vm_name: vmName }).first()) as AgentDbRow | undefined;
+}
+
+/** `status` exact, `vm_name` case-insensitive substring; registration order. */
+export async function listAgents(db: Db, f: { status?: string; vm_name?: string } = {}): Promise<AgentDbRow[]> {
+  const q = db('agents')
+    .select('*')
+    .orderBy([{ column: 'registered_at' }, { column: 'agent_id' }]);
+  if (f.status !== undefined) q.where({ status: f.status });
+  if (f.vm_name) q.whereRaw('lower(vm_name) like ?', [`%${f.vm_name.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`]);
+  return (await q) as AgentDbRow[];
+}
+
+export async function updateAgent(db: Db, agentId: string, patch: Partial<AgentDbRow>): Promise<boolean> {
+  return (await db('agents').where({ agent_id: agentId }).update(patch)) > 0;
+}
+
+export async function getCredential(db: Db, agentId: string): Promise<CredentialDbRow | undefined> {
+  return (await db('agent_control_credentials').where({ agent_id: agentId }).first()) as CredentialDbRow | undefined;
+}
+
+export async function upsertCredential(
+  db: Db,
+  agentId: string,
+  c: { hash: string; prefix: string; sealed: string },
+): Promise<void> {
+  const now = nowIso();
+  await db('agent_control_credentials')
+    .insert({
+      agent_id: agentId,
+      api_secret_hash: c.hash,
+      api_secret_prefix: c.prefix,
+      api_secret_sealed: c.sealed,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict('agent_id')
+    .merge(['api_secret_hash', 'api_secret_prefix', 'api_secret_sealed', 'updated_at']);
+}
+
+/** Credential, open reservations (→ expired) and row; true when the agent row existed. */
+export async function deleteAgentCascade(db: Knex, agentId: string): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    await trx('capacity_reservations')
+      .where({ agent_id: agentId, status: 'open' })
+      .update({ status: 'expired', updated_at: nowIso() });
+    await trx('agent_control_credentials').where({ agent_id: agentId }).delete();
+    return (await trx('agents').where({ agent_id: agentId }).delete()) > 0;
+  });
+}
+
+/**
+ * Agents not heard from since `cutoff` by any channel (last_contact_at, else last_heartbeat for rows written before
+ * it existed), except those deployed with a current deployment (background.md §2.3).
+ */
+export async function listStaleAgents(db: Db, cutoff: string): Promise<AgentDbRow[]> {
+  const rows = (await db('agents')
+    .where((q) =>
+      q
+        .where('last_contact_at', '<', cutoff)
+        .orWhere((q2) => q2.whereNull('last_contact_at').andWhere('last_heartbeat', '<', cutoff)),
+    )
+    .select('*')) as AgentDbRow[];
+  return rows.filter((r) => !(r.current_deployment_id && r.status === 'deployed'));
+}

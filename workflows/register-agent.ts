@@ -1,0 +1,97 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  proxyActivities,
+  proxyLocalActivities,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { CloudflareActivities } from '../activities/cloudflare';
+import type { ProvisionedTunnel, RegistrationActivities } from '../activities/registration';
+import type { RegisterAgentInput, RegisterAgentResult } from './contracts/agents';
+
+// Short DB/JWKS steps run as local activities: no server round trip per step (registration latency under load),
+// still recorded as markers in the history. Each is idempotent, so a re-run after a worker crash is harmless.
+const reg = proxyLocalActivities<RegistrationActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 10, initialInterval: '200 ms' },
+});
+const cf = proxyLocalActivities<Pick<CloudflareActivities, 'cloudflareConfigured' | 'deleteAgentTunnel'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '500 ms' },
+});
+// Cloudflare 5xx/network errors are retried here; a rejection (4xx) is non-retryable and ends the registration (502).
+const tunnel = proxyActivities<Pick<RegistrationActivities, 'provisionAgentTunnel'>>({
+  startToCloseTimeout: '90 seconds',
+  retry: { maximumAttempts: 8, initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+});
+
+const causeOf = (e: unknown): string =>
+  e instanceof ActivityFailure && e.cause instanceof ApplicationFailure
+    ? e.cause.message
+    : String((e as Error).message);
+
+/**
+ * One registration attempt (spec/attestation.md §5): verify → untrusted record or policy rejection → nonce → plan
+ * (fast path / 409 drift) → tunnel + CNAME → persist agent + rotate control secret. Rejections are results, so a
+ * repeated identical request (same workflow id) gets the same answer. Secrets leave this history sealed.
+ */
+export async function registerAgent(input: RegisterAgentInput): Promise<RegisterAgentResult> {
+  const token = String((input.attestation.tdx as { intel_ta_token?: unknown } | undefined)?.intel_ta_token ?? '');
+  const verdict = await reg.verifyAgentAttestation({ token, nodeSize: input.nodeSize });
+  if (!verdict.ok) {
+    if (verdict.untrusted && verdict.signed) {
+      await reg.recordUnverifiedAgent({
+        ...input,
+        candidateAgentId: uuid4(),
+        signed: verdict.signed,
+        detail: verdict.detail,
+      });
+    }
+    return { ok: false, status: verdict.status, detail: verdict.detail };
+  }
+
+  const nonce = await reg.checkRegistrationNonce({
+    vmName: input.vmName,
+    reportData: verdict.reportData,
+    consumer: workflowInfo().workflowId,
+  });
+  if (!nonce.ok) return nonce;
+
+  const plan = await reg.planAgentRegistration({
+    vmName: input.vmName,
+    mrtd: verdict.mrtd,
+    nodeSize: input.nodeSize,
+    datacenter: input.datacenter,
+    candidateAgentId: uuid4(),
+  });
+  if (!plan.ok) return plan;
+
+  let provisioned: ProvisionedTunnel | null = null;
+  if ((await cf.cloudflareConfigured({})).configured) {
+    try {
+      provisioned = await tunnel.provisionAgentTunnel({ agentId: plan.agentId });
+    } catch (err) {
+      // A brand-new agent leaves nothing behind; an existing agent keeps its row and tunnel.
+      if (!plan.existed) await cf.deleteAgentTunnel({ agentId: plan.agentId }).catch(() => undefined);
+      return { ok: false, status: 502, detail: `Failed to create tunnel: ${causeOf(err)}` };
+    }
+  }
+
+  const { secret } = await reg.persistAgentRegistration({
+    ...input,
+    agentId: plan.agentId,
+    fastPath: plan.fastPath,
+    signed: verdict,
+    tunnel: provisioned,
+  });
+  return {
+    ok: true,
+    agentId: plan.agentId,
+    hostname: provisioned?.hostname ?? plan.hostname,
+    tunnelToken: provisioned?.tunnelToken ?? null,
+    secret,
+    pollInterval: 30,
+    reRegistered: plan.fastPath,
+  };
+}
