@@ -1,0 +1,137 @@
+/**
+ * Database steps of the deployment workflow. Each is idempotent: a conditional update on the expected status (or
+ * on the agent still holding this deployment), so a retry or a replayed activity lands in the same end state.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Knex } from 'knex';
+import type { AgentRow } from '../core/db/tables';
+import {
+  getDeployment,
+  releaseAgent,
+  reserveAgentForDeployment,
+  transitionDeployment,
+} from '../core/stores/deployments';
+import type { DeploymentCandidate } from '../workflows/contracts/deployments';
+
+export interface DeploymentsDbDeps {
+  db: Knex;
+}
+
+const ACTIVE = ['pending', 'deploying', 'running', 'insufficient_funds'];
+
+export function createDeploymentsDbActivities({ db }: DeploymentsDbDeps) {
+  const now = () => new Date().toISOString();
+  return {
+    /** Claims the first candidate that is still free (atomic per agent); null agent when every one was taken. */
+    async reserveDeploymentAgent(input: {
+      deploymentId: string;
+      candidates: DeploymentCandidate[];
+    }): Promise<{ agentId: string | null; hostname: string | null; tried: number }> {
+      const d = await getDeployment(db, input.deploymentId);
+      if (!d) throw ApplicationFailure.nonRetryable(`Deployment ${input.deploymentId} not found`, 'DeploymentNotFound');
+      // A retry after a successful claim: the deployment already names its agent and that agent holds it.
+      if (d.agent_id) {
+        const held = (await db<AgentRow>('agents')
+          .where({ agent_id: d.agent_id, current_deployment_id: d.deployment_id })
+          .first('hostname')) as Pick<AgentRow, 'hostname'> | undefined;
+        if (held) return { agentId: d.agent_id, hostname: held.hostname, tried: 0 };
+      }
+      let tried = 0;
+      for (const c of input.candidates) {
+        tried += 1;
+        const ok = await reserveAgentForDeployment(db, {
+          deploymentId: input.deploymentId,
+          agentId: c.agentId,
+          expectedStatus: c.expectedStatus,
+          expectedApp: c.expectedStatus === 'deployed' ? (c.expectedApp ?? null) : undefined,
+          now: now(),
+        });
+        if (ok) {
+          const a = (await db<AgentRow>('agents').where({ agent_id: c.agentId }).first('hostname')) as
+            Pick<AgentRow, 'hostname'> | undefined;
+          return { agentId: c.agentId, hostname: a?.hostname ?? null, tried };
+        }
+      }
+      return { agentId: null, hostname: null, tried };
+    },
+
+    /** deployment → failed (from any active status) and, if given, the agent freed when it still holds it. */
+    async failDeployment(input: { deploymentId: string; agentId: string | null; error: string }): Promise<void> {
+      await db.transaction(async (trx) => {
+        await transitionDeployment(trx, input.deploymentId, ACTIVE, {
+          status: 'failed',
+          error: input.error.slice(0, 2000),
+          completed_at: now(),
+        });
+        if (input.agentId) await releaseAgent(trx, input.agentId, input.deploymentId);
+      });
+    },
+
+    /** deploying → running on the agent's callback; the agent becomes `deployed` with this app. */
+    async markDeploymentRunning(input: {
+      deploymentId: string;
+      agentId: string;
+      serviceId?: string | null;
+      attestation?: Record<string, unknown> | null;
+    }): Promise<{ running: boolean }> {
+      const d = await getDeployment(db, input.deploymentId);
+      if (!d) return { running: false };
+      return db.transaction(async (trx) => {
+        const ts = now();
+        const moved = await transitionDeployment(trx, input.deploymentId, ['pending', 'deploying'], {
+          status: 'running',
+          started_at: ts,
+          completed_at: null,
+          error: null,
+          service_id: input.serviceId ?? null,
+          attestation: input.attestation ? JSON.stringify(input.attestation) : null,
+        });
+        if (moved || d.status === 'running') {
+          await trx('agents')
+            .where({ agent_id: input.agentId, current_deployment_id: input.deploymentId })
+            .update({ status: 'deployed', deployed_app: d.app_name, last_heartbeat: ts });
+          // An upgrade replaced the previous deployment of this app on the agent: it is stopped now.
+          await trx('deployments')
+            .where({ agent_id: input.agentId })
+            .whereNot({ deployment_id: input.deploymentId })
+            .whereIn('status', ['running', 'deploying', 'pending'])
+            .update({ status: 'stopped', completed_at: ts });
+        }
+        return { running: moved || d.status === 'running' };
+      });
+    },
+
+    /** running/… → stopped after an undeploy, and the agent freed. */
+    async markDeploymentStopped(input: { deploymentId: string; agentId: string | null }): Promise<void> {
+      await db.transaction(async (trx) => {
+        await transitionDeployment(trx, input.deploymentId, ACTIVE, { status: 'stopped', completed_at: now() });
+        if (input.agentId) await releaseAgent(trx, input.agentId, input.deploymentId);
+      });
+    },
+
+    /** For the undeployAgent workflow: the agent's hostname and current deployment. */
+    async loadAgentForUndeploy(input: {
+      agentId: string;
+    }): Promise<{ found: boolean; hostname: string | null; currentDeploymentId: string | null }> {
+      const a = (await db<AgentRow>('agents')
+        .where({ agent_id: input.agentId })
+        .first('hostname', 'current_deployment_id')) as
+        Pick<AgentRow, 'hostname' | 'current_deployment_id'> | undefined;
+      return { found: !!a, hostname: a?.hostname ?? null, currentDeploymentId: a?.current_deployment_id ?? null };
+    },
+
+    /** Agent → undeployed with nothing placed, whatever it held (admin undeploy without a deployment workflow). */
+    async clearAgentDeployment(input: { agentId: string; deploymentId: string | null }): Promise<void> {
+      await db.transaction(async (trx) => {
+        if (input.deploymentId) {
+          await transitionDeployment(trx, input.deploymentId, ACTIVE, { status: 'stopped', completed_at: now() });
+        }
+        await trx('agents')
+          .where({ agent_id: input.agentId })
+          .update({ status: 'undeployed', current_deployment_id: null, deployed_app: null });
+      });
+    },
+  };
+}
+
+export type DeploymentsDbActivities = ReturnType<typeof createDeploymentsDbActivities>;

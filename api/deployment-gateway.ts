@@ -1,0 +1,76 @@
+/**
+ * Temporal calls of the deploy/undeploy routes and of the agent `deployed` callback, by workflow name and
+ * business id (`deployment:<id>`); only contracts are imported. Part of WorkflowGateway (api/temporal.ts).
+ */
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  DEPLOYMENT_WORKFLOW,
+  UNDEPLOY_AGENT_WORKFLOW,
+  deployedSignal,
+  deploymentWorkflowId,
+  placementUpdate,
+  undeployAgentWorkflowId,
+  undeployUpdate,
+  type DeployedCallback,
+  type DeploymentInput,
+  type PlacementAnswer,
+  type UndeployAgentInput,
+  type UndeployAgentResult,
+  type UndeployAnswer,
+  type UndeployRequest,
+} from '../workflows/contracts/deployments';
+
+export interface DeploymentGateway {
+  /** Starts `deployment:<id>` (reject duplicate) and waits for the reservation to be decided. */
+  startDeployment(input: DeploymentInput): Promise<PlacementAnswer>;
+  /** Signals the agent's callback; false when no deployment workflow is running for that id. */
+  signalDeployed(deploymentId: string, callback: DeployedCallback): Promise<boolean>;
+  /** Undeploy through the running deployment workflow; null when none is running. */
+  undeployDeployment(deploymentId: string, request: UndeployRequest): Promise<UndeployAnswer | null>;
+  /** Undeploy an agent whose workload has no deployment workflow. */
+  undeployAgent(input: UndeployAgentInput, requestId: string): Promise<UndeployAgentResult>;
+}
+
+const notRunning = (err: unknown) =>
+  err instanceof WorkflowNotFoundError ||
+  /workflow execution already completed|not found/i.test(String((err as Error)?.message ?? ''));
+
+export function createDeploymentGateway(client: Client, taskQueue: string): DeploymentGateway {
+  return {
+    async startDeployment(input) {
+      const handle = await client.workflow.start(DEPLOYMENT_WORKFLOW, {
+        taskQueue,
+        workflowId: deploymentWorkflowId(input.deploymentId),
+        args: [input],
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
+      return handle.executeUpdate(placementUpdate);
+    },
+    async signalDeployed(deploymentId, callback) {
+      try {
+        await client.workflow.getHandle(deploymentWorkflowId(deploymentId)).signal(deployedSignal, callback);
+        return true;
+      } catch (err) {
+        if (notRunning(err)) return false;
+        throw err;
+      }
+    },
+    async undeployDeployment(deploymentId, request) {
+      try {
+        return await client.workflow.getHandle(deploymentWorkflowId(deploymentId)).executeUpdate(undeployUpdate, {
+          args: [request],
+        });
+      } catch (err) {
+        if (notRunning(err)) return null;
+        throw err;
+      }
+    },
+    undeployAgent: (input, requestId) =>
+      client.workflow.execute(UNDEPLOY_AGENT_WORKFLOW, {
+        taskQueue,
+        workflowId: undeployAgentWorkflowId(input.agentId, requestId),
+        args: [input],
+        workflowExecutionTimeout: '5 minutes',
+      }),
+  };
+}

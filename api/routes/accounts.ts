@@ -1,0 +1,351 @@
+/**
+ * Billing accounts (api.md §8). Keys are shown once (create, rotate); only an argon2id hash is kept.
+ *
+ * v2 decision on `POST /accounts/{id}/deposit`: admin-only. v1 let any key holder mint itself credit; real money
+ * arrives through Stripe (billing), and an operator can still credit an account by hand with an admin session.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { apiKeyCacheId, newApiKey } from '../../core/auth/api-keys';
+import { badRequest, conflict, forbidden, notFound, unprocessable } from '../../core/errors';
+import { microsToUsd, usdToMicros } from '../../core/money';
+import {
+  ACCOUNT_TYPES,
+  AccountNameTakenError,
+  deleteAccount,
+  getAccount,
+  insertAccount,
+  listAccounts,
+  replaceApiKey,
+  setIdentity,
+  type Account,
+} from '../../core/stores/accounts';
+import {
+  AccountNotFoundError,
+  appendLedgerEntry,
+  getBalance,
+  getBalances,
+  listTransactions,
+} from '../../core/stores/ledger';
+import type { LedgerEntry } from '../../core/stores/ledger';
+import type { AppDeps } from '../deps';
+import type { Routes } from '../http/route';
+
+const AccountView = z.object({
+  account_id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  account_type: z.string(),
+  github_login: z.string().nullable(),
+  github_org: z.string().nullable(),
+  balance: z.number().describe('USD'),
+  created_at: z.string(),
+});
+const TransactionView = z.object({
+  transaction_id: z.string(),
+  account_id: z.string(),
+  amount: z.number().describe('USD, signed'),
+  balance_after: z.number().describe('USD'),
+  tx_type: z.string(),
+  description: z.string(),
+  reference_id: z.string().nullable(),
+  created_at: z.string(),
+});
+const IdParam = z.object({ account_id: z.string() });
+const KEY_WARNING = 'Save this API key now. It will never be shown again.';
+
+function view(a: Account, balanceMicros: number): z.infer<typeof AccountView> {
+  return {
+    account_id: a.account_id,
+    name: a.name,
+    description: a.description,
+    account_type: a.account_type,
+    github_login: a.github_login,
+    github_org: a.github_org,
+    balance: microsToUsd(balanceMicros),
+    created_at: a.created_at,
+  };
+}
+
+function txView(t: LedgerEntry): z.infer<typeof TransactionView> {
+  return {
+    transaction_id: t.transaction_id,
+    account_id: t.account_id,
+    amount: microsToUsd(t.amount),
+    balance_after: microsToUsd(t.balance_after),
+    tx_type: t.tx_type,
+    description: t.description,
+    reference_id: t.reference_id,
+    created_at: t.created_at,
+  };
+}
+
+/** api-key(self): the path id must be the key's own account (403 with the route's message). */
+function requireSelf(ctx: Context, accountId: string, message: string): Account {
+  const me = ctx.state.account!;
+  if (me.account_id !== accountId) throw forbidden(message);
+  return me;
+}
+
+export function accountRoutes(routes: Routes, deps: AppDeps): void {
+  const load = async (id: string) => {
+    const a = await getAccount(deps.db, id);
+    if (!a) throw notFound('Account not found');
+    return a;
+  };
+  const forget = (a: Account) => {
+    if (a.api_key_hash) deps.sessionCache.forgetId(apiKeyCacheId(a.account_id, a.api_key_hash));
+  };
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/accounts',
+      summary: 'Create a billing account; the API key is returned once',
+      tag: 'accounts',
+      auth: 'none',
+      body: z.object({
+        name: z.string(),
+        description: z.string().optional().default(''),
+        account_type: z.string(),
+      }),
+      responses: {
+        200: {
+          description: 'Created',
+          schema: AccountView.omit({ github_login: true, github_org: true }).extend({
+            api_key: z.string(),
+            warning: z.string(),
+          }),
+        },
+        400: { description: 'Bad account_type or empty name' },
+        409: { description: 'Name taken' },
+      },
+    },
+    async ({ body }) => {
+      if (!(ACCOUNT_TYPES as readonly string[]).includes(body.account_type)) {
+        throw badRequest("account_type must be 'deployer', 'agent', 'contributor', or 'launcher'");
+      }
+      const name = body.name.trim();
+      if (!name) throw badRequest('Account name is required');
+      const { key, hash, prefix } = await newApiKey();
+      try {
+        const a = await insertAccount(deps.db, {
+          account_id: randomUUID(),
+          name,
+          description: body.description,
+          account_type: body.account_type,
+          created_at: deps.now().toISOString(),
+          api_key_hash: hash,
+          api_key_prefix: prefix,
+        });
+        return {
+          account_id: a.account_id,
+          name: a.name,
+          description: a.description,
+          account_type: a.account_type,
+          balance: 0,
+          created_at: a.created_at,
+          api_key: key,
+          warning: KEY_WARNING,
+        };
+      } catch (err) {
+        if (err instanceof AccountNameTakenError) throw conflict(err.message);
+        throw err;
+      }
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/accounts',
+      summary: 'List accounts with balances (admin)',
+      tag: 'accounts',
+      auth: 'admin',
+      query: z.object({
+        name: z.string().optional().describe('Case-insensitive substring'),
+        account_type: z.string().optional(),
+      }),
+      responses: {
+        200: { description: 'Accounts', schema: z.object({ accounts: z.array(AccountView), total: z.number() }) },
+      },
+    },
+    async ({ query }) => {
+      const accounts = await listAccounts(deps.db, { name: query.name, accountType: query.account_type });
+      const balances = await getBalances(
+        deps.db,
+        accounts.map((a) => a.account_id),
+      );
+      return { accounts: accounts.map((a) => view(a, balances.get(a.account_id) ?? 0)), total: accounts.length };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/accounts/:account_id',
+      summary: 'The key owner’s account with its balance',
+      tag: 'accounts',
+      auth: 'apiKey',
+      params: IdParam,
+      responses: { 200: { description: 'Account', schema: AccountView }, 403: { description: 'Other account' } },
+    },
+    async ({ params }, ctx) => {
+      requireSelf(ctx, params.account_id, 'Cannot access other accounts');
+      const a = await load(params.account_id);
+      return view(a, await getBalance(deps.db, a.account_id));
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/accounts/:account_id/identity',
+      summary: 'Link a GitHub login/org to the account (used to match agent owners)',
+      tag: 'accounts',
+      auth: 'apiKey',
+      params: IdParam,
+      body: z.object({ github_login: z.string().nullish(), github_org: z.string().nullish() }),
+      responses: { 200: { description: 'Account', schema: AccountView } },
+    },
+    async ({ params, body }, ctx) => {
+      requireSelf(ctx, params.account_id, 'Cannot edit identity for other accounts');
+      const clean = (v: string | null | undefined) => (v && v.trim() ? v.trim() : null);
+      const ok = await setIdentity(
+        deps.db,
+        params.account_id,
+        { github_login: clean(body.github_login), github_org: clean(body.github_org) },
+        deps.now().toISOString(),
+      );
+      if (!ok) throw notFound('Account not found');
+      const a = await load(params.account_id);
+      return view(a, await getBalance(deps.db, a.account_id));
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/accounts/:account_id/api-key/rotate',
+      summary: 'Replace the API key; the old key stops working at once',
+      tag: 'accounts',
+      auth: 'apiKey',
+      params: IdParam,
+      responses: {
+        200: {
+          description: 'New key (shown once)',
+          schema: z.object({
+            account_id: z.string(),
+            api_key: z.string(),
+            rotated_at: z.string(),
+            warning: z.string(),
+          }),
+        },
+      },
+    },
+    async ({ params }, ctx) => {
+      const me = requireSelf(ctx, params.account_id, 'Cannot rotate API key for other accounts');
+      const { key, hash, prefix } = await newApiKey();
+      if (!(await replaceApiKey(deps.db, me.account_id, hash, prefix))) throw notFound('Account not found');
+      forget(me);
+      return {
+        account_id: me.account_id,
+        api_key: key,
+        rotated_at: deps.now().toISOString(),
+        warning: 'Save this API key now. Previous key has been revoked.',
+      };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'delete',
+      path: '/api/v1/accounts/:account_id',
+      summary: 'Delete the account (only with a zero balance); its ledger entries remain',
+      tag: 'accounts',
+      auth: 'apiKey',
+      params: IdParam,
+      responses: {
+        200: { description: 'Deleted', schema: z.object({ status: z.literal('deleted'), account_id: z.string() }) },
+        400: { description: 'Non-zero balance' },
+      },
+    },
+    async ({ params }, ctx) => {
+      const me = requireSelf(ctx, params.account_id, 'Cannot delete other accounts');
+      await load(me.account_id);
+      const balance = await getBalance(deps.db, me.account_id);
+      if (balance !== 0) {
+        throw badRequest(`Cannot delete account with non-zero balance (${microsToUsd(balance).toFixed(2)})`);
+      }
+      if (!(await deleteAccount(deps.db, me.account_id))) throw notFound('Account not found');
+      forget(me);
+      return { status: 'deleted' as const, account_id: me.account_id };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/accounts/:account_id/deposit',
+      summary: 'Manual credit (admin only in v2: an account key cannot mint itself credit)',
+      tag: 'accounts',
+      auth: 'admin',
+      params: IdParam,
+      body: z.object({
+        amount: z.number().positive().describe('USD, > 0, at most 6 decimals'),
+        description: z.string().optional().default(''),
+      }),
+      responses: { 200: { description: 'Ledger entry', schema: TransactionView } },
+    },
+    async ({ params, body }) => {
+      let micros: number;
+      try {
+        micros = usdToMicros(body.amount);
+      } catch (err) {
+        throw unprocessable((err as Error).message);
+      }
+      try {
+        const t = await appendLedgerEntry(deps.db, {
+          accountId: params.account_id,
+          amount: micros,
+          txType: 'deposit',
+          description: body.description || 'Deposit',
+        });
+        return txView(t);
+      } catch (err) {
+        if (err instanceof AccountNotFoundError) throw notFound('Account not found');
+        throw err;
+      }
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/accounts/:account_id/transactions',
+      summary: 'Ledger entries of the account, newest first',
+      tag: 'accounts',
+      auth: 'apiKey',
+      params: IdParam,
+      query: z.object({
+        limit: z.coerce.number().int().max(200).optional().default(50),
+        offset: z.coerce.number().int().min(0).optional().default(0),
+      }),
+      responses: {
+        200: {
+          description: 'Entries',
+          schema: z.object({ transactions: z.array(TransactionView), total: z.number() }),
+        },
+      },
+    },
+    async ({ params, query }, ctx) => {
+      requireSelf(ctx, params.account_id, 'Cannot access other account transactions');
+      await load(params.account_id);
+      const limit = Math.max(0, query.limit);
+      const rows = await listTransactions(deps.db, params.account_id, query.offset + limit);
+      const counted = await deps.db('transactions').where({ account_id: params.account_id }).count({ n: '*' }).first();
+      return { transactions: rows.slice(query.offset).map(txView), total: Number(counted?.n ?? 0) };
+    },
+  );
+}

@@ -1,0 +1,478 @@
+/**
+ * Deploy (SEED `POST /api/v1/deploy`, api.md §4): always authenticated (API key or GitHub Actions OIDC), the owner
+ * scope comes from the credential — never from the body (`account_id`/`github_owner` in a body are ignored).
+ * The handler validates, evaluates placement (core/placement.ts) and then starts the `deployment:<id>` workflow,
+ * which claims the agent atomically, pushes and waits for the agent's callback. Dry runs touch nothing.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { ownerIdentities } from '../../core/auth/github-oidc';
+import { type AgentRow, type AppVersionRow, type CapacityPoolTargetRow, toBool } from '../../core/db/tables';
+import { HttpError, badRequest, forbidden, notFound, serviceUnavailable, unprocessable } from '../../core/errors';
+import { microsToUsd } from '../../core/money';
+import { NODE_SIZES, cloudOf, evaluatePlacement, type OwnerScope, type PlacementResult } from '../../core/placement';
+import { hourlyCostMicros } from '../../core/pricing';
+import { parseBool, parseIntStrict } from '../../core/settings/parse';
+import type { Account } from '../../core/stores/accounts';
+import { getDeployment, insertDeployment, listDeployments, type Deployment } from '../../core/stores/deployments';
+import { getBalance } from '../../core/stores/ledger';
+import type { AppDeps } from '../deps';
+import type { Routes } from '../http/route';
+
+const MAX_COMPOSE_BYTES = 1024 * 1024;
+const dcEntry = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9][a-z0-9._-]*(:[a-z0-9][a-z0-9._-]*)?$/, 'datacenter must look like <cloud> or <cloud>:<zone>');
+const cloudEntry = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'cloud must be a single token such as gcp, azure, baremetal');
+
+export const DeployBody = z.object({
+  compose: z
+    .string()
+    .min(1, 'compose is required')
+    .describe('docker-compose YAML, as text or base64 (v1 actions send base64)'),
+  app_name: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'app_name: letters, digits, . _ - (max 128)')
+    .optional(),
+  app_version: z.string().max(128).optional(),
+  config: z.record(z.string(), z.unknown()).optional().default({}),
+  agent_id: z.string().nullish().describe('Explicit agent: a free agent you may use, or an upgrade of the same app'),
+  node_size: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .refine((v) => v === '' || (NODE_SIZES as readonly string[]).includes(v), {
+      message: `node_size must be empty or one of ${NODE_SIZES.join(', ')}`,
+    })
+    .optional()
+    .default(''),
+  dry_run: z.boolean().optional().default(false),
+  allowed_datacenters: z.array(dcEntry).max(100).optional().default([]),
+  denied_datacenters: z.array(dcEntry).max(100).optional().default([]),
+  allowed_clouds: z.array(cloudEntry).max(20).optional().default([]),
+  denied_clouds: z.array(cloudEntry).max(20).optional().default([]),
+  allow_measuring_enclave_fallback: z.boolean().optional().default(false),
+  sla_class: z.string().max(32).optional().default('adhoc'),
+  machine_size: z.string().max(32).optional().default('default'),
+  cpu_vcpus: z.number().positive().max(1024).optional().default(2),
+  memory_gb: z.number().positive().max(16384).optional().default(4),
+  gpu_count: z.number().int().min(0).max(64).optional().default(0),
+});
+type DeployInput = z.output<typeof DeployBody>;
+
+const Issue = z.object({
+  code: z.string(),
+  message: z.string(),
+  agent_id: z.string().nullable(),
+  node_size: z.string().nullable(),
+  datacenter: z.string().nullable(),
+});
+const Preflight = z.object({
+  dry_run: z.literal(true),
+  eligible: z.boolean(),
+  selected_agent_id: z.string().nullable(),
+  selected_node_size: z.string().nullable(),
+  selected_datacenter: z.string().nullable(),
+  selected_cloud: z.string().nullable(),
+  reason: z.string().describe('Why the agent was chosen, or why none was'),
+  owner_scope: z.string(),
+  issues: z.array(Issue),
+});
+const DeployAccepted = z.object({
+  deployment_id: z.string(),
+  agent_id: z.string(),
+  status: z.string(),
+  workflow_id: z.string(),
+});
+export const DeploymentView = z.object({
+  deployment_id: z.string(),
+  agent_id: z.string(),
+  status: z.string(),
+  app_name: z.string().nullable(),
+  app_version: z.string().nullable(),
+  account_id: z.string().nullable(),
+  compose: z.string(),
+  config: z.record(z.string(), z.unknown()),
+  service_id: z.string().nullable(),
+  attestation: z.unknown(),
+  error: z.string().nullable(),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  completed_at: z.string().nullable(),
+  sla_class: z.string(),
+  machine_size: z.string(),
+  cpu_vcpus: z.number(),
+  memory_gb: z.number(),
+  gpu_count: z.number(),
+  last_charge_time: z.string().nullable(),
+  total_charged: z.number().describe('USD'),
+});
+
+export function deploymentView(d: Deployment): z.infer<typeof DeploymentView> {
+  return {
+    deployment_id: d.deployment_id,
+    agent_id: d.agent_id,
+    status: d.status,
+    app_name: d.app_name,
+    app_version: d.app_version,
+    account_id: d.account_id,
+    compose: d.compose,
+    config: d.config,
+    service_id: d.service_id,
+    attestation: d.attestation,
+    error: d.error,
+    created_at: d.created_at,
+    started_at: d.started_at,
+    completed_at: d.completed_at,
+    sla_class: d.sla_class,
+    machine_size: d.machine_size,
+    cpu_vcpus: d.cpu_vcpus,
+    memory_gb: d.memory_gb,
+    gpu_count: d.gpu_count,
+    last_charge_time: d.last_charge_time,
+    total_charged: microsToUsd(d.total_charged),
+  };
+}
+
+/** Compose as stored (base64) after checking it is a compose file with top-level services. */
+export function normalizeCompose(input: string): string {
+  const trimmed = input.trim();
+  let text = trimmed;
+  if (/^[A-Za-z0-9+/=\r\n]+$/.test(trimmed) && !trimmed.includes(':')) {
+    text = Buffer.from(trimmed, 'base64').toString('utf8');
+  }
+  if (Buffer.byteLength(text) > MAX_COMPOSE_BYTES) throw unprocessable(`compose exceeds ${MAX_COMPOSE_BYTES} bytes`);
+  if (!/^services\s*:/m.test(text)) {
+    throw unprocessable("compose must be a docker compose file with a top-level 'services' key");
+  }
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
+interface Caller {
+  owner: OwnerScope;
+  account: Account | null;
+}
+
+async function callerOf(deps: AppDeps, ctx: Context): Promise<Caller> {
+  const oidc = ctx.state.oidc;
+  if (oidc) {
+    const identities = ownerIdentities(oidc);
+    // A deployer account linked to the owner (github_login or github_org) pays for it, when there is one.
+    const linked = (await deps
+      .db('accounts')
+      .where({ account_type: 'deployer' })
+      .andWhere((q) =>
+        q.whereRaw('lower(github_org) = ?', identities).orWhereRaw('lower(github_login) = ?', identities),
+      )
+      .orderBy('created_at', 'asc')
+      .first()) as Account | undefined;
+    return {
+      owner: { identities, allowUnowned: false, label: `repository_owner '${oidc.repository_owner}'` },
+      account: linked ?? null,
+    };
+  }
+  const account = ctx.state.account!;
+  if (account.account_type !== 'deployer') throw forbidden('Deployer API key required');
+  const identities = [account.github_login, account.github_org].filter((v): v is string => !!v);
+  return { owner: { identities, allowUnowned: true, label: `account '${account.name}'` }, account };
+}
+
+async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promise<PlacementResult> {
+  const agents = (await deps.db<AgentRow>('agents').orderBy([
+    { column: 'registered_at', order: 'asc' },
+    { column: 'agent_id', order: 'asc' },
+  ])) as AgentRow[];
+  const targets = (await deps.db<CapacityPoolTargetRow>('capacity_pool_targets')) as CapacityPoolTargetRow[];
+  let funds: { balanceMicros: number; hourlyCostMicros: number } | undefined;
+  if (caller.account && parseBool(await deps.settings.get('billing.enabled'), true)) {
+    funds = {
+      balanceMicros: await getBalance(deps.db, caller.account.account_id),
+      hourlyCostMicros: hourlyCostMicros({
+        cpuVcpus: body.cpu_vcpus,
+        memoryGb: body.memory_gb,
+        gpuCount: body.gpu_count,
+        slaClass: body.sla_class,
+        machineSize: body.machine_size,
+      }),
+    };
+  }
+  return evaluatePlacement({
+    request: {
+      appName: body.app_name ?? null,
+      agentId: body.agent_id ?? null,
+      nodeSize: body.node_size,
+      allowedDatacenters: body.allowed_datacenters,
+      deniedDatacenters: body.denied_datacenters,
+      allowedClouds: body.allowed_clouds,
+      deniedClouds: body.denied_clouds,
+      allowMeasuringEnclaveFallback: body.allow_measuring_enclave_fallback,
+    },
+    owner: caller.owner,
+    agents: agents.map((a) => ({
+      agent_id: a.agent_id,
+      status: a.status,
+      node_size: a.node_size,
+      datacenter: a.datacenter,
+      verified: toBool(a.verified),
+      verification_error: a.verification_error,
+      hostname: a.hostname,
+      health_status: a.health_status,
+      deployed_app: a.deployed_app,
+      github_owner: a.github_owner,
+    })),
+    enabledTargets: targets.filter((t) => toBool(t.enabled)),
+    funds,
+  });
+}
+
+function preflightView(p: PlacementResult, caller: Caller): z.infer<typeof Preflight> {
+  const s = p.selected;
+  return {
+    dry_run: true,
+    eligible: p.eligible,
+    selected_agent_id: s?.agent_id ?? null,
+    selected_node_size: s?.node_size ? s.node_size : null,
+    selected_datacenter: s?.datacenter ? s.datacenter : null,
+    selected_cloud: s ? cloudOf(s.datacenter) || null : null,
+    reason: p.reason,
+    owner_scope: caller.owner.label,
+    issues: p.issues,
+  };
+}
+
+export function deployRoutes(routes: Routes, deps: AppDeps): void {
+  const responses = {
+    200: { description: 'Dry run: the preflight object (also when ineligible)', schema: Preflight },
+    202: { description: 'Accepted: the deployment workflow claimed the agent and is pushing', schema: DeployAccepted },
+    400: { description: 'Policy conflict / explicit agent refused' },
+    401: { description: 'Missing or invalid API key / OIDC token' },
+    402: { description: 'Insufficient funds' },
+    403: { description: 'Not a deployer key / agent not yours / not verified' },
+    404: { description: 'Explicit agent not found' },
+    422: { description: 'Invalid body (compose, node_size, lists…)' },
+    503: { description: 'No eligible agents' },
+  };
+
+  const deploy = async (body: DeployInput, ctx: Context, forceDryRun: boolean) => {
+    const caller = await callerOf(deps, ctx);
+    const compose = normalizeCompose(body.compose);
+    const placement = await evaluate(deps, caller, body);
+    if (forceDryRun || body.dry_run) return preflightView(placement, caller);
+    if (!placement.eligible || !placement.selected) {
+      const e = placement.error ?? { status: 503, detail: 'No eligible agents available for deployment' };
+      throw new HttpError(e.status, e.detail);
+    }
+
+    const deploymentId = randomUUID();
+    const config: Record<string, unknown> = { ...body.config };
+    if (body.app_name && config.service_name === undefined) config.service_name = body.app_name;
+    if (body.app_name) config.app_name = body.app_name;
+    await insertDeployment(deps.db, {
+      deployment_id: deploymentId,
+      compose,
+      config,
+      account_id: caller.account?.account_id ?? null,
+      app_name: body.app_name ?? null,
+      app_version: body.app_version ?? null,
+      sla_class: body.sla_class,
+      machine_size: body.machine_size,
+      cpu_vcpus: body.cpu_vcpus,
+      memory_gb: body.memory_gb,
+      gpu_count: body.gpu_count,
+      created_at: deps.now().toISOString(),
+    });
+    const timeout = parseIntStrict(await deps.settings.get('operational.deploy_callback_timeout_seconds'), 600);
+    const answer = await deps.workflows.deployments.startDeployment({
+      deploymentId,
+      candidates: placement.candidates,
+      callbackTimeoutSeconds: Math.max(1, timeout),
+    });
+    if (!answer.ok) throw serviceUnavailable(answer.error);
+    const current = await getDeployment(deps.db, deploymentId);
+    ctx.status = 202;
+    ctx.set('Location', `/api/v1/deployments/${deploymentId}`);
+    return {
+      deployment_id: deploymentId,
+      agent_id: answer.agentId,
+      status: current?.status ?? 'deploying',
+      workflow_id: `deployment:${deploymentId}`,
+    };
+  };
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/deploy',
+      summary:
+        'Deploy a compose file to an eligible agent (API key or GitHub Actions OIDC); dry_run explains the choice',
+      tag: 'deployments',
+      auth: 'deployer',
+      body: DeployBody,
+      responses,
+    },
+    ({ body }, ctx) => deploy(body, ctx, false),
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/deploy/preflight',
+      summary: 'Same as a dry run of /api/v1/deploy: which agent would be chosen and why; never changes anything',
+      tag: 'deployments',
+      auth: 'deployer',
+      body: DeployBody,
+      responses: { 200: { description: 'Preflight', schema: Preflight } },
+    },
+    ({ body }, ctx) => deploy(body, ctx, true),
+  );
+
+  // v1's catalog deploy paths, kept as authenticated aliases: the compose comes from the attested app version.
+  const AliasBody = DeployBody.omit({ compose: true, app_name: true, app_version: true });
+  const AppVersionParams = z.object({ name: z.string(), version: z.string() });
+  const fromCatalog = async (params: z.infer<typeof AppVersionParams>, body: z.output<typeof AliasBody>) => {
+    const app = await deps.db('apps').where({ name: params.name }).first('name');
+    if (!app) throw notFound(`App '${params.name}' not found`);
+    const variants = (await deps
+      .db<AppVersionRow>('app_versions')
+      .where({ app_name: params.name, version: params.version })
+      .whereIn('node_size', [body.node_size, ''])) as AppVersionRow[];
+    const v = variants.find((x) => x.node_size === body.node_size) ?? variants.find((x) => x.node_size === '');
+    if (!v) {
+      throw notFound(
+        `No attested version '${params.version}' for app '${params.name}' with node_size='${body.node_size}'`,
+      );
+    }
+    if (v.status === 'rejected') throw badRequest(`Version '${v.version}' was rejected: ${v.rejection_reason ?? ''}`);
+    if (v.status !== 'attested') throw badRequest(`Version '${v.version}' is not attested (status: ${v.status})`);
+    return { ...body, compose: v.compose, app_name: params.name, app_version: params.version };
+  };
+  for (const [suffix, dry] of [
+    ['', false],
+    ['/preflight', true],
+  ] as const) {
+    routes.add(
+      {
+        method: 'post',
+        path: `/api/v1/apps/:name/versions/:version/deploy${suffix}`,
+        summary: `v1 alias of POST /api/v1/deploy${suffix} for an attested catalog version (authenticated in v2)`,
+        tag: 'deployments',
+        auth: 'deployer',
+        params: AppVersionParams,
+        body: AliasBody,
+        responses: dry ? { 200: { description: 'Preflight', schema: Preflight } } : responses,
+      },
+      async ({ params, body }, ctx) => {
+        await callerOf(deps, ctx); // 401/403 before any catalog look-up
+        return deploy(await fromCatalog(params, body), ctx, dry);
+      },
+    );
+  }
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/deployments',
+      summary: 'List deployments, newest first',
+      tag: 'deployments',
+      auth: 'none',
+      query: z.object({
+        status: z.string().optional(),
+        agent_id: z.string().optional(),
+        limit: z.coerce.number().int().min(1).max(1000).optional().default(500),
+      }),
+      responses: {
+        200: {
+          description: 'Deployments',
+          schema: z.object({ deployments: z.array(DeploymentView), total: z.number() }),
+        },
+      },
+    },
+    async ({ query }) => {
+      const rows = await listDeployments(deps.db, {
+        status: query.status,
+        agentId: query.agent_id,
+        limit: query.limit,
+      });
+      return { deployments: rows.map(deploymentView), total: rows.length };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/deployments/:deployment_id',
+      summary: 'One deployment',
+      tag: 'deployments',
+      auth: 'none',
+      params: z.object({ deployment_id: z.string() }),
+      responses: { 200: { description: 'Deployment', schema: DeploymentView }, 404: { description: 'Not found' } },
+    },
+    async ({ params }) => {
+      const d = await getDeployment(deps.db, params.deployment_id);
+      if (!d) throw notFound('Deployment not found');
+      return deploymentView(d);
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/agents/:agent_id/undeploy',
+      summary: 'Stop the workload on an agent through its deployment workflow and free the agent (admin)',
+      tag: 'deployments',
+      auth: 'admin',
+      params: z.object({ agent_id: z.string() }),
+      responses: {
+        200: {
+          description: 'Undeployed',
+          schema: z.object({
+            status: z.literal('undeployed'),
+            agent_id: z.string(),
+            deployment_id: z.string().nullable(),
+          }),
+        },
+        400: { description: 'Agent has no address' },
+        404: { description: 'Agent not found' },
+        502: { description: 'Agent unreachable or refused' },
+      },
+    },
+    async ({ params }, ctx) => {
+      const agent = (await deps.db<AgentRow>('agents').where({ agent_id: params.agent_id }).first()) as
+        AgentRow | undefined;
+      if (!agent) throw notFound('Agent not found');
+      if (!agent.hostname && !(await deps.settings.get('operational.agent_direct_url'))) {
+        throw badRequest('Agent does not have a tunnel hostname - cannot call /api/undeploy');
+      }
+      const actor = ctx.state.session?.github_login ?? ctx.state.session?.auth_method ?? 'admin';
+      try {
+        if (agent.current_deployment_id) {
+          const res = await deps.workflows.deployments.undeployDeployment(agent.current_deployment_id, { actor });
+          if (res) return { status: 'undeployed' as const, agent_id: agent.agent_id, deployment_id: res.deploymentId };
+        }
+        const res = await deps.workflows.deployments.undeployAgent({ agentId: agent.agent_id, actor }, randomUUID());
+        return { status: 'undeployed' as const, agent_id: agent.agent_id, deployment_id: res.stoppedDeploymentId };
+      } catch (err) {
+        if (err instanceof HttpError) throw err;
+        throw new HttpError(502, `Agent undeploy failed: ${failureMessage(err)}`);
+      }
+    },
+  );
+}
+
+function failureMessage(err: unknown): string {
+  let e: unknown = err;
+  let msg = String((err as Error)?.message ?? err);
+  for (let i = 0; i < 5 && e && typeof e === 'object' && 'cause' in e && (e as { cause?: unknown }).cause; i++) {
+    e = (e as { cause: unknown }).cause;
+    msg = String((e as Error)?.message ?? msg);
+  }
+  return msg.slice(0, 240);
+}

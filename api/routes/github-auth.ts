@@ -1,0 +1,101 @@
+/**
+ * GitHub OAuth login (api.md §7, attestation.md §7.4). Any GitHub user may sign in; admin rights come from
+ * ADMIN_GITHUB_LOGINS per request, everyone else gets owner-scoped access (/api/v1/me/*).
+ *
+ * State: signed and expiring (core/auth/oauth-state.ts), so every API replica can check it, and one-time — the
+ * callback records its nonce in `oauth_states_used` (unique key), so a replayed state is refused.
+ */
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import { createAdminSession } from '../../core/auth/admin-sessions';
+import { createGithubOAuthClient, readGithubOAuthSettings } from '../../core/auth/github-oauth';
+import { createOAuthState, verifyOAuthState } from '../../core/auth/oauth-state';
+import { badRequest, serviceUnavailable } from '../../core/errors';
+import type { AppDeps } from '../deps';
+import type { Routes } from '../http/route';
+
+const INVALID_STATE = 'Invalid or expired state token';
+
+/** The state MAC key, derived from the install's sealing key (identical on every replica, never stored). */
+function stateSecret(deps: AppDeps): string {
+  return createHmac('sha256', deps.sealingKey).update('ee-oauth-state-key.v1').digest('base64url');
+}
+
+/** Records the nonce; false when it was used before (replay). Expired rows are purged on the way. */
+async function consumeNonce(deps: AppDeps, nonce: string, expiresAtMs: number): Promise<boolean> {
+  const now = deps.now().toISOString();
+  await deps.db('oauth_states_used').where('expires_at', '<', now).delete();
+  try {
+    // The primary key is the one-time guard: of two concurrent callbacks with one state, one insert fails.
+    await deps.db('oauth_states_used').insert({ nonce, expires_at: new Date(expiresAtMs).toISOString(), used_at: now });
+    return true;
+  } catch (err) {
+    if (/unique|duplicate|primary key/i.test(String((err as Error).message))) return false;
+    throw err;
+  }
+}
+
+export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {
+  routes.add(
+    {
+      method: 'get',
+      path: '/auth/github',
+      summary: 'Start the GitHub OAuth flow: the authorize URL and its one-time state (10 min)',
+      tag: 'auth',
+      auth: 'none',
+      responses: {
+        200: { description: 'Authorize URL', schema: z.object({ auth_url: z.string(), state: z.string() }) },
+        503: { description: 'GitHub OAuth not configured' },
+      },
+    },
+    async () => {
+      const s = await readGithubOAuthSettings(deps.settings);
+      if (!s.clientId) throw serviceUnavailable('GitHub OAuth not configured. Set GITHUB_OAUTH_CLIENT_ID.');
+      const state = createOAuthState(stateSecret(deps), deps.now().getTime());
+      const client = createGithubOAuthClient(s);
+      return { auth_url: client.authorizeUrl(state), state };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/auth/github/callback',
+      summary: 'GitHub redirects here: checks the state, exchanges the code, creates a session, 302 to /admin',
+      tag: 'auth',
+      auth: 'none',
+      query: z.object({ code: z.string(), state: z.string() }),
+      responses: {
+        302: { description: 'Location: /admin?token=<session token>' },
+        400: { description: 'Invalid or expired state token / GitHub authentication failed' },
+      },
+    },
+    async ({ query }, ctx) => {
+      const checked = verifyOAuthState(stateSecret(deps), query.state, deps.now().getTime());
+      if (!checked.ok) throw badRequest(INVALID_STATE);
+      if (!(await consumeNonce(deps, checked.nonce, checked.expiresAtMs))) throw badRequest(INVALID_STATE);
+
+      const s = await readGithubOAuthSettings(deps.settings);
+      if (!s.clientId) throw serviceUnavailable('GitHub OAuth not configured. Set GITHUB_OAUTH_CLIENT_ID.');
+      const client = createGithubOAuthClient(s);
+      let github;
+      try {
+        const accessToken = await client.exchangeCode(query.code);
+        const profile = await client.fetchProfile(accessToken);
+        const orgs = await client.fetchOrgs(accessToken);
+        github = { id: profile.id, login: profile.login, email: profile.email, avatarUrl: profile.avatar_url, orgs };
+      } catch (err) {
+        deps.logger.warn(`GitHub login failed: ${(err as Error).message}`);
+        throw badRequest('GitHub authentication failed');
+      }
+      const { token } = await createAdminSession(
+        deps.db,
+        { authMethod: 'github_oauth', ipAddress: ctx.ip, github },
+        deps.now(),
+      );
+      ctx.status = 302;
+      ctx.redirect(`/admin?token=${encodeURIComponent(token)}`);
+      return undefined;
+    },
+  );
+}

@@ -1,0 +1,174 @@
+/**
+ * Owner-scoped self-service (api.md §3) for any GitHub session, admin or not: the caller's agents (github_owner is
+ * the session's login or one of its orgs), their reset and console access, and the deployments on them.
+ *
+ * v2 decision: owner matching is case-insensitive (GitHub logins are), the same rule as OIDC deploys
+ * (core/auth/github-oidc.ts `isOwnedBy`); v1 compared exactly.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { sessionIdentities } from '../../core/auth/admin-sessions';
+import { CONSOLE_TTL_MAX, CONSOLE_TTL_MIN, mintConsoleToken } from '../../core/auth/console-token';
+import { isOwnedBy } from '../../core/auth/github-oidc';
+import { unseal } from '../../core/auth/seal';
+import { HttpError, badRequest, conflict, forbidden, notFound } from '../../core/errors';
+import { getAgent, getCredential, listAgents, toAgentView, type AgentDbRow } from '../../core/stores/agents';
+import { listDeployments } from '../../core/stores/deployments';
+import type { AppDeps } from '../deps';
+import type { Routes } from '../http/route';
+import { DeploymentView, deploymentView } from './deploy';
+
+const AgentParam = z.object({ agent_id: z.string() });
+const AgentObject = z.record(z.string(), z.unknown()).describe('Agent object (no tokens or secrets)');
+const ConsoleAccess = z.object({
+  agent_id: z.string(),
+  hostname: z.string(),
+  console_url: z.string(),
+  token: z.string(),
+  expires_at: z.string(),
+  auth_mode: z.literal('cp_relay'),
+});
+
+export function meRoutes(routes: Routes, deps: AppDeps): void {
+  const identities = (ctx: Context) => sessionIdentities(ctx.state.session!);
+
+  /** owner-or-admin: 404, then 403 (api.md §0.1). */
+  const ownedAgent = async (ctx: Context, agentId: string): Promise<AgentDbRow> => {
+    const agent = await getAgent(deps.db, agentId);
+    if (!agent) throw notFound('Agent not found');
+    if (!ctx.state.isAdmin && !isOwnedBy(identities(ctx), agent.github_owner)) {
+      throw forbidden('Not authorized for this agent');
+    }
+    return agent;
+  };
+
+  const ownedAgents = async (ctx: Context) => {
+    const ids = identities(ctx);
+    if (ids.length === 0) return [];
+    return (await listAgents(deps.db)).filter((a) => isOwnedBy(ids, a.github_owner));
+  };
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/me/agents',
+      summary: 'Agents owned by the session’s GitHub login or orgs',
+      tag: 'me',
+      auth: 'session',
+      responses: {
+        200: { description: 'Agents', schema: z.object({ agents: z.array(AgentObject), total: z.number() }) },
+      },
+    },
+    async (_input, ctx) => {
+      const agents = (await ownedAgents(ctx)).map(toAgentView);
+      return { agents, total: agents.length };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/me/agents/:agent_id',
+      summary: 'One owned agent (or any agent for an admin)',
+      tag: 'me',
+      auth: 'session',
+      params: AgentParam,
+      responses: { 200: { description: 'Agent', schema: AgentObject }, 403: { description: 'Not yours' } },
+    },
+    async ({ params }, ctx) => toAgentView(await ownedAgent(ctx, params.agent_id)),
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/me/agents/:agent_id/reset',
+      summary: 'Reset an owned agent to undeployed (same effects as the admin reset: resetAgent workflow)',
+      tag: 'me',
+      auth: 'session',
+      params: AgentParam,
+      responses: {
+        200: {
+          description: 'Reset',
+          schema: z.object({ status: z.literal('reset'), agent_id: z.string(), tunnel_created: z.boolean() }),
+        },
+      },
+    },
+    async ({ params }, ctx) => {
+      const agent = await ownedAgent(ctx, params.agent_id);
+      // The admin reset's workflow (resetAgent): same effects, including a tunnel for a verified agent without one.
+      const r = await deps.workflows.agents.reset(agent.agent_id, randomUUID());
+      if (!r.found) throw notFound('Agent not found');
+      if (r.error) throw new HttpError(502, `Failed to create tunnel: ${r.error}`);
+      return { status: 'reset' as const, agent_id: agent.agent_id, tunnel_created: r.tunnelCreated };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/me/agents/:agent_id/console-access',
+      summary: 'Mint a short-lived console relay token (eea1) for an owned agent',
+      tag: 'me',
+      auth: 'session',
+      params: AgentParam,
+      query: z.object({
+        ttl_seconds: z.coerce.number().int().min(CONSOLE_TTL_MIN).max(CONSOLE_TTL_MAX).optional().default(900),
+      }),
+      responses: {
+        200: { description: 'Token', schema: ConsoleAccess },
+        400: { description: 'No tunnel hostname' },
+        409: { description: 'No control credential' },
+      },
+    },
+    async ({ params, query }, ctx) => {
+      const agent = await ownedAgent(ctx, params.agent_id);
+      if (!agent.hostname) throw badRequest('Agent has no tunnel hostname');
+      const cred = await getCredential(deps.db, agent.agent_id);
+      if (!cred?.api_secret_sealed) {
+        throw conflict('Agent does not have a control credential; ask agent to re-register');
+      }
+      const secret = unseal(deps.sealingKey, { sealed: cred.api_secret_sealed });
+      const s = ctx.state.session!;
+      const { token, expiresAtSec } = mintConsoleToken({
+        agentId: agent.agent_id,
+        secret,
+        ttlSeconds: query.ttl_seconds,
+        nowMs: deps.now().getTime(),
+        authMethod: s.auth_method,
+        githubLogin: s.github_login,
+        githubOrgs: s.github_orgs,
+        isAdmin: ctx.state.isAdmin === true,
+      });
+      return {
+        agent_id: agent.agent_id,
+        hostname: agent.hostname,
+        console_url: `https://${agent.hostname}/admin?token=${encodeURIComponent(token)}`,
+        token,
+        expires_at: new Date(expiresAtSec * 1000).toISOString(),
+        auth_mode: 'cp_relay' as const,
+      };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/me/deployments',
+      summary: 'Deployments on the agents the session owns',
+      tag: 'me',
+      auth: 'session',
+      responses: {
+        200: {
+          description: 'Deployments',
+          schema: z.object({ deployments: z.array(DeploymentView), total: z.number() }),
+        },
+      },
+    },
+    async (_input, ctx) => {
+      const agentIds = (await ownedAgents(ctx)).map((a) => a.agent_id);
+      const rows = await listDeployments(deps.db, { agentIds });
+      return { deployments: rows.map(deploymentView), total: rows.length };
+    },
+  );
+}

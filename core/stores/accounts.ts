@@ -1,0 +1,107 @@
+/**
+ * Billing accounts (table `accounts`). Balances are not stored here: they come from the ledger
+ * (core/stores/ledger.ts). API keys live only as an argon2id hash + a 12-char lookup prefix.
+ */
+import type { Knex } from 'knex';
+import { requireIso, toIso, type AccountRow } from '../db/tables';
+
+export const ACCOUNT_TYPES = ['deployer', 'agent', 'contributor', 'launcher'] as const;
+export type AccountType = (typeof ACCOUNT_TYPES)[number];
+
+export interface Account {
+  account_id: string;
+  name: string;
+  description: string;
+  account_type: string;
+  created_at: string;
+  api_key_hash: string | null;
+  api_key_prefix: string | null;
+  github_login: string | null;
+  github_org: string | null;
+  linked_at: string | null;
+}
+
+function toAccount(row: AccountRow): Account {
+  return {
+    account_id: row.account_id,
+    name: row.name,
+    description: row.description,
+    account_type: row.account_type,
+    created_at: requireIso(row.created_at),
+    api_key_hash: row.api_key_hash,
+    api_key_prefix: row.api_key_prefix,
+    github_login: row.github_login,
+    github_org: row.github_org,
+    linked_at: toIso(row.linked_at),
+  };
+}
+
+export class AccountNameTakenError extends Error {
+  constructor(readonly accountName: string) {
+    super(`Account '${accountName}' already exists`);
+    this.name = 'AccountNameTakenError';
+  }
+}
+
+export async function insertAccount(
+  db: Knex,
+  a: Pick<
+    Account,
+    'account_id' | 'name' | 'description' | 'account_type' | 'created_at' | 'api_key_hash' | 'api_key_prefix'
+  >,
+): Promise<Account> {
+  const existing = await db('accounts').where({ name: a.name }).first('account_id');
+  if (existing) throw new AccountNameTakenError(a.name);
+  try {
+    await db('accounts').insert(a);
+  } catch (err) {
+    // The unique key on name is the real guard; the look-up above only gives the common case a clean error.
+    if (/unique|duplicate/i.test(String((err as Error).message))) throw new AccountNameTakenError(a.name);
+    throw err;
+  }
+  return (await getAccount(db, a.account_id))!;
+}
+
+export async function getAccount(db: Knex, accountId: string): Promise<Account | null> {
+  const row = await db<AccountRow>('accounts').where({ account_id: accountId }).first();
+  return row ? toAccount(row) : null;
+}
+
+export async function findAccountsByKeyPrefix(db: Knex, prefix: string): Promise<Account[]> {
+  const rows = await db<AccountRow>('accounts').where({ api_key_prefix: prefix });
+  return rows.map(toAccount);
+}
+
+export async function listAccounts(db: Knex, filter: { name?: string; accountType?: string }): Promise<Account[]> {
+  const q = db<AccountRow>('accounts').orderBy([
+    { column: 'created_at', order: 'asc' },
+    { column: 'account_id', order: 'asc' },
+  ]);
+  if (filter.name) q.whereRaw('lower(name) like ?', [`%${filter.name.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`]);
+  if (filter.accountType) q.where({ account_type: filter.accountType });
+  return (await q).map(toAccount);
+}
+
+/** Replaces hash + prefix in one statement: the old key stops working at once. False when the account is gone. */
+export async function replaceApiKey(db: Knex, accountId: string, hash: string, prefix: string): Promise<boolean> {
+  const n = await db('accounts')
+    .where({ account_id: accountId })
+    .update({ api_key_hash: hash, api_key_prefix: prefix });
+  return n > 0;
+}
+
+export async function setIdentity(
+  db: Knex,
+  accountId: string,
+  identity: { github_login: string | null; github_org: string | null },
+  linkedAt: string,
+): Promise<boolean> {
+  const n = await db('accounts')
+    .where({ account_id: accountId })
+    .update({ ...identity, linked_at: linkedAt });
+  return n > 0;
+}
+
+export async function deleteAccount(db: Knex, accountId: string): Promise<boolean> {
+  return (await db('accounts').where({ account_id: accountId }).delete()) > 0;
+}

@@ -1,0 +1,173 @@
+/**
+ * Deployments (table `deployments`) and the agent-side half of their transitions. Every transition is a
+ * conditional update on the expected status, so a retried activity or a late callback can never move a
+ * deployment backwards; the count tells the caller whether it happened.
+ *
+ * Statuses (SEED): pending → deploying → running → stopped, or → failed; billing adds insufficient_funds.
+ */
+import type { Knex } from 'knex';
+import { parseJsonColumn, requireIso, toIso, type DeploymentRow } from '../db/tables';
+
+export const DEPLOYMENT_STATUSES = [
+  'pending',
+  'deploying',
+  'running',
+  'failed',
+  'stopped',
+  'insufficient_funds',
+] as const;
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
+
+export interface Deployment {
+  deployment_id: string;
+  compose: string;
+  config: Record<string, unknown>;
+  agent_id: string;
+  status: string;
+  service_id: string | null;
+  attestation: unknown;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  account_id: string | null;
+  app_name: string | null;
+  app_version: string | null;
+  sla_class: string;
+  machine_size: string;
+  cpu_vcpus: number;
+  memory_gb: number;
+  gpu_count: number;
+  last_charge_time: string | null;
+  /** micro-dollars */
+  total_charged: number;
+}
+
+export function toDeployment(row: DeploymentRow): Deployment {
+  return {
+    deployment_id: row.deployment_id,
+    compose: row.compose,
+    config: parseJsonColumn<Record<string, unknown>>(row.config, {}),
+    agent_id: row.agent_id,
+    status: row.status,
+    service_id: row.service_id,
+    attestation: parseJsonColumn<unknown>(row.attestation, null),
+    error: row.error,
+    created_at: requireIso(row.created_at),
+    started_at: toIso(row.started_at),
+    completed_at: toIso(row.completed_at),
+    account_id: row.account_id,
+    app_name: row.app_name,
+    app_version: row.app_version,
+    sla_class: row.sla_class,
+    machine_size: row.machine_size,
+    cpu_vcpus: Number(row.cpu_vcpus),
+    memory_gb: Number(row.memory_gb),
+    gpu_count: Number(row.gpu_count),
+    last_charge_time: toIso(row.last_charge_time),
+    total_charged: Number(row.total_charged),
+  };
+}
+
+export interface NewDeployment {
+  deployment_id: string;
+  /** base64 compose YAML */
+  compose: string;
+  config: Record<string, unknown>;
+  account_id: string | null;
+  app_name: string | null;
+  app_version: string | null;
+  sla_class: string;
+  machine_size: string;
+  cpu_vcpus: number;
+  memory_gb: number;
+  gpu_count: number;
+  created_at: string;
+}
+
+/** A new `pending` deployment, not yet placed (agent_id '' until the workflow reserves an agent). */
+export async function insertDeployment(db: Knex, d: NewDeployment): Promise<void> {
+  await db('deployments').insert({ ...d, config: JSON.stringify(d.config), agent_id: '', status: 'pending' });
+}
+
+export async function getDeployment(db: Knex, id: string): Promise<Deployment | null> {
+  const row = await db<DeploymentRow>('deployments').where({ deployment_id: id }).first();
+  return row ? toDeployment(row) : null;
+}
+
+export async function listDeployments(
+  db: Knex,
+  filter: { status?: string; agentId?: string; agentIds?: readonly string[]; accountId?: string; limit?: number },
+): Promise<Deployment[]> {
+  const q = db<DeploymentRow>('deployments').orderBy([
+    { column: 'created_at', order: 'desc' },
+    { column: 'deployment_id', order: 'desc' },
+  ]);
+  if (filter.status) q.where({ status: filter.status });
+  if (filter.agentId) q.where({ agent_id: filter.agentId });
+  if (filter.accountId) q.where({ account_id: filter.accountId });
+  if (filter.agentIds) {
+    if (filter.agentIds.length === 0) return [];
+    q.whereIn('agent_id', filter.agentIds as string[]);
+  }
+  if (filter.limit) q.limit(filter.limit);
+  return (await q).map(toDeployment);
+}
+
+/**
+ * Atomically claim a free agent for a deployment: `UPDATE agents SET status='deploying', current_deployment_id=?
+ * WHERE agent_id=? AND status=<expected>` and check the count, then place the (still pending) deployment on it in
+ * the same transaction. Two concurrent deploys can never both claim one agent. Re-running it for the same
+ * deployment (activity retry) finds the agent already claimed by this deployment and reports success.
+ */
+export async function reserveAgentForDeployment(
+  db: Knex,
+  input: { deploymentId: string; agentId: string; expectedStatus: string; expectedApp?: string | null; now: string },
+): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const mine = await trx('agents')
+      .where({ agent_id: input.agentId, current_deployment_id: input.deploymentId, status: 'deploying' })
+      .first('agent_id');
+    if (!mine) {
+      const q = trx('agents').where({ agent_id: input.agentId, status: input.expectedStatus });
+      if (input.expectedApp !== undefined) q.where({ deployed_app: input.expectedApp });
+      const n = await q.update({
+        status: 'deploying',
+        current_deployment_id: input.deploymentId,
+        last_heartbeat: input.now,
+      });
+      if (n !== 1) return false;
+    }
+    await trx('deployments')
+      .where({ deployment_id: input.deploymentId })
+      .whereIn('status', ['pending', 'deploying'])
+      .update({ agent_id: input.agentId, status: 'deploying' });
+    return true;
+  });
+}
+
+/** Conditional status change; returns whether the row was in one of `from`. */
+export async function transitionDeployment(
+  db: Knex | Knex.Transaction,
+  deploymentId: string,
+  from: readonly string[],
+  patch: Partial<Record<keyof DeploymentRow, unknown>> & { status: string },
+): Promise<boolean> {
+  const n = await db('deployments')
+    .where({ deployment_id: deploymentId })
+    .whereIn('status', from as string[])
+    .update(patch);
+  return n > 0;
+}
+
+/** Free the agent if (and only if) it still holds this deployment. */
+export async function releaseAgent(
+  db: Knex | Knex.Transaction,
+  agentId: string,
+  deploymentId: string,
+): Promise<boolean> {
+  const n = await db('agents')
+    .where({ agent_id: agentId, current_deployment_id: deploymentId })
+    .update({ status: 'undeployed', current_deployment_id: null, deployed_app: null });
+  return n > 0;
+}

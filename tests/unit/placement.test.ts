@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { cloudOf, evaluatePlacement, type PlacementAgent, type PlacementInput } from '../../core/placement';
+
+const agent = (id: string, over: Partial<PlacementAgent> = {}): PlacementAgent => ({
+  agent_id: id,
+  status: 'undeployed',
+  node_size: 'tiny',
+  datacenter: 'gcp:us-central1-a',
+  verified: true,
+  verification_error: null,
+  hostname: `agent-${id}.example.com`,
+  health_status: 'healthy',
+  deployed_app: null,
+  github_owner: null,
+  ...over,
+});
+const input = (agents: PlacementAgent[], request: Partial<PlacementInput['request']> = {}): PlacementInput => ({
+  request: {
+    appName: 'app',
+    nodeSize: '',
+    allowedDatacenters: [],
+    deniedDatacenters: [],
+    allowedClouds: [],
+    deniedClouds: [],
+    allowMeasuringEnclaveFallback: false,
+    ...request,
+  },
+  owner: { identities: [], allowUnowned: true, label: 'test' },
+  agents,
+  enabledTargets: [],
+});
+
+describe('placement', () => {
+  it('normalizes cloud aliases', () => {
+    expect(cloudOf('Google:x')).toBe('gcp');
+    expect(cloudOf('on-prem:rack1')).toBe('baremetal');
+    expect(cloudOf('')).toBe('');
+  });
+
+  it('uses a measuring enclave only with the fallback allowed, after free agents', () => {
+    const measurer = agent('m', { status: 'deployed', deployed_app: 'measuring-enclave-tiny' });
+    expect(evaluatePlacement(input([measurer])).error?.detail).toMatch(/allow_measuring_enclave_fallback is false/);
+    const free = agent('f');
+    const r = evaluatePlacement(input([measurer, free], { allowMeasuringEnclaveFallback: true }));
+    expect(r.candidates).toEqual([
+      { agentId: 'f', expectedStatus: 'undeployed' },
+      { agentId: 'm', expectedStatus: 'deployed', expectedApp: 'measuring-enclave-tiny' },
+    ]);
+  });
+
+  it('answers NO_VERIFIED_CAPACITY when a warm policy is in scope and no verified agent matches', () => {
+    const r = evaluatePlacement({
+      ...input([agent('u', { verified: false })]),
+      enabledTargets: [{ datacenter: 'gcp:us-central1-a', node_size: 'tiny' }],
+    });
+    expect(r.error).toMatchObject({ status: 503, code: 'NO_VERIFIED_CAPACITY' });
+  });
+
+  it('lets an explicit agent be an upgrade of the same app only', () => {
+    const running = agent('r', { status: 'deployed', deployed_app: 'app' });
+    expect(evaluatePlacement(input([running], { agentId: 'r' })).candidates).toEqual([
+      { agentId: 'r', expectedStatus: 'deployed', expectedApp: 'app' },
+    ]);
+    expect(evaluatePlacement(input([running], { agentId: 'r', appName: 'other' })).error?.code).toBe(
+      'EXPLICIT_AGENT_NOT_ALLOWED',
+    );
+    expect(evaluatePlacement(input([], { agentId: 'x' })).error).toMatchObject({ status: 404 });
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * Contract of the deployment workflow (`deployment:<deployment_id>`): one execution per deployment, from
+ * reservation of an agent to the end of its life (failed or stopped). The compose lives in the `deployments` row;
+ * the input carries ids only.
+ */
+import { defineSignal, defineUpdate } from '@temporalio/workflow';
+
+export const DEPLOYMENT_WORKFLOW = 'deployment';
+export const UNDEPLOY_AGENT_WORKFLOW = 'undeployAgent';
+
+export const deploymentWorkflowId = (deploymentId: string) => `deployment:${deploymentId}`;
+export const undeployAgentWorkflowId = (agentId: string, requestId: string) => `undeploy:${agentId}:${requestId}`;
+
+export interface DeploymentCandidate {
+  agentId: string;
+  /** Agent status the atomic reservation expects (`undeployed`, or `deployed` for an upgrade/fallback). */
+  expectedStatus: string;
+  expectedApp?: string | null;
+}
+
+export interface DeploymentInput {
+  deploymentId: string;
+  /** Eligible agents in preference order; the first one that can be claimed atomically wins. */
+  candidates: DeploymentCandidate[];
+  /** How long to wait for the agent's `deployed` callback (setting operational.deploy_callback_timeout_seconds). */
+  callbackTimeoutSeconds: number;
+}
+
+export type DeploymentOutcome = 'stopped' | 'failed';
+
+export interface DeploymentResult {
+  deploymentId: string;
+  agentId: string | null;
+  outcome: DeploymentOutcome;
+  error?: string;
+}
+
+/** Answer of the `placement` update: where the deployment landed, once the reservation is decided. */
+export type PlacementAnswer = { ok: true; agentId: string } | { ok: false; error: string };
+
+/** Sent by the agent's `POST /api/v1/agents/{id}/deployed` (or a status `error` report). */
+export interface DeployedCallback {
+  agentId: string;
+  ok: boolean;
+  error?: string | null;
+  serviceId?: string | null;
+  /** Small attestation summary; stored in the deployment row by the activity. */
+  attestation?: Record<string, unknown> | null;
+}
+
+export interface UndeployRequest {
+  actor: string;
+  reason?: string;
+}
+
+export interface UndeployAnswer {
+  deploymentId: string;
+  agentId: string | null;
+  status: 'stopped' | 'already_finished';
+}
+
+/** Waits until the reservation is decided, then answers; safe to call any number of times. */
+export const placementUpdate = defineUpdate<PlacementAnswer>('placement');
+export const deployedSignal = defineSignal<[DeployedCallback]>('deployed');
+/** Stops the workload (agent `/api/undeploy`) and frees the agent; answers when done. */
+export const undeployUpdate = defineUpdate<UndeployAnswer, [UndeployRequest]>('undeploy');
+
+export interface UndeployAgentInput {
+  agentId: string;
+  actor: string;
+}
+export interface UndeployAgentResult {
+  agentId: string;
+  stoppedDeploymentId: string | null;
+}

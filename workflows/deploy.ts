@@ -1,0 +1,125 @@
+import { ApplicationFailure, condition, log, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { AgentActivities } from '../activities/agent';
+import type { DeploymentsDbActivities } from '../activities/deployments-db';
+import {
+  deployedSignal,
+  placementUpdate,
+  undeployUpdate,
+  type DeployedCallback,
+  type DeploymentInput,
+  type DeploymentResult,
+  type PlacementAnswer,
+  type UndeployAnswer,
+  type UndeployRequest,
+} from './contracts/deployments';
+
+const db = proxyActivities<DeploymentsDbActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 20, initialInterval: '200 ms' },
+});
+// The push is retried a few times only: agentDeploy is idempotent under the deployment id, but a dead agent should
+// fail the deployment quickly and free nothing else.
+const push = proxyActivities<Pick<AgentActivities, 'agentDeploy'>>({
+  startToCloseTimeout: '45 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
+});
+const stop = proxyActivities<Pick<AgentActivities, 'agentUndeploy'>>({
+  startToCloseTimeout: '45 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
+});
+
+function describe(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof ApplicationFailure || cause instanceof Error) return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * One deployment from reservation to its end: claim an agent atomically, push the compose (agent /api/deploy),
+ * wait for the agent's `deployed` callback with a timeout, then stay open as the handle for undeploy. Failures
+ * free the agent. The `placement` update lets the API answer the deploy request with the chosen agent.
+ */
+export async function deployment(input: DeploymentInput): Promise<DeploymentResult> {
+  const { deploymentId } = input;
+  let placement: PlacementAnswer | undefined;
+  let callback: DeployedCallback | undefined;
+  let undeploy: UndeployRequest | undefined;
+  let finished: UndeployAnswer['status'] | undefined;
+  let agentId: string | null = null;
+
+  setHandler(placementUpdate, async () => {
+    await condition(() => placement !== undefined);
+    return placement!;
+  });
+  setHandler(deployedSignal, (cb) => {
+    // Only the agent the deployment was placed on may complete it; the first answer wins.
+    if (callback === undefined && agentId !== null && cb.agentId === agentId) callback = cb;
+  });
+  setHandler(undeployUpdate, async (req) => {
+    if (finished) return { deploymentId, agentId, status: 'already_finished' as const };
+    undeploy ??= req;
+    await condition(() => finished !== undefined);
+    return {
+      deploymentId,
+      agentId,
+      status: finished === 'stopped' ? ('stopped' as const) : ('already_finished' as const),
+    };
+  });
+
+  const failed = async (error: string): Promise<DeploymentResult> => {
+    await db.failDeployment({ deploymentId, agentId, error });
+    finished = 'already_finished';
+    return { deploymentId, agentId, outcome: 'failed', error };
+  };
+
+  const reserved = await db.reserveDeploymentAgent({ deploymentId, candidates: input.candidates });
+  if (!reserved.agentId) {
+    const error =
+      'No eligible agents available for deployment. Last reason: every eligible agent was taken by a concurrent deployment';
+    placement = { ok: false, error };
+    return failed(error);
+  }
+  agentId = reserved.agentId;
+  placement = { ok: true, agentId };
+
+  try {
+    await push.agentDeploy({ agentId, hostname: reserved.hostname, deploymentId });
+  } catch (err) {
+    return failed(`Agent rejected deployment: ${describe(err)}`);
+  }
+
+  const answered = await condition(
+    () => callback !== undefined || undeploy !== undefined,
+    input.callbackTimeoutSeconds * 1000,
+  );
+  if (!answered) {
+    // Best effort: stop whatever the agent may have started, so the freed agent is really free.
+    await stop.agentUndeploy({ agentId, hostname: reserved.hostname }).catch((e: unknown) => log.warn(describe(e)));
+    return failed(`Agent did not report the deployment within ${input.callbackTimeoutSeconds} s`);
+  }
+  if (callback && !callback.ok) {
+    await stop.agentUndeploy({ agentId, hostname: reserved.hostname }).catch((e: unknown) => log.warn(describe(e)));
+    return failed(callback.error || 'Agent reported a failed deployment');
+  }
+  if (callback) {
+    await db.markDeploymentRunning({
+      deploymentId,
+      agentId,
+      serviceId: callback.serviceId ?? null,
+      attestation: callback.attestation ?? null,
+    });
+    // Running: nothing happens until an undeploy (or an agent failure report) arrives.
+    await condition(() => undeploy !== undefined);
+  }
+
+  try {
+    await stop.agentUndeploy({ agentId, hostname: reserved.hostname });
+  } catch (err) {
+    // The agent is gone or refuses: the deployment still ends here and the agent row is freed; an operator
+    // cleans up the VM (admin cleanup) if it comes back with a workload.
+    log.warn(`undeploy of ${deploymentId} on ${agentId} failed: ${describe(err)}`);
+  }
+  await db.markDeploymentStopped({ deploymentId, agentId });
+  finished = 'stopped';
+  return { deploymentId, agentId, outcome: 'stopped' };
+}
