@@ -1,0 +1,341 @@
+/**
+ * Hourly charging, insufficient-funds bookkeeping and capacity purchase charges against the database
+ * (spec/billing.md §4–§6). Exactly-once rests on two things, both inside ONE transaction per deployment:
+ * the deployment row is locked and charged only when its last_charge_time is before the hour being billed, and
+ * every ledger row carries the key `charge:<deployment>:<hour>:<role>` (transactions.ledger_key is UNIQUE).
+ */
+import type { Knex } from 'knex';
+import { MIN_CHARGE_MS, planCharge } from '../billing';
+import { isPostgres } from '../db/connection';
+import { nowIso, toIso, type DeploymentRow } from '../db/tables';
+import { formatUsd, type Micros } from '../money';
+import { capacityPriceMicros, hourlyCostMicros, type CapacityPrices, type ContributorShare } from '../pricing';
+import { appendLedgerEntry, appendLockedLedgerGroups, InsufficientFundsError, lockLedgerAccounts } from './ledger';
+import { resolveContributorShares } from './revenue-shares';
+
+export interface ChargeSettings {
+  contributorPoolBps: number;
+  /** Blank → the platform remainder is not recorded (billing.md §4.1 step 13). */
+  platformAccountId: string;
+}
+
+export interface ChargeInput extends ChargeSettings {
+  deploymentId: string;
+  /** UTC hour label `YYYY-MM-DDTHH`; the charge covers usage up to its start (`chargeTime`). */
+  hour: string;
+  chargeTime: string;
+}
+
+export type ChargeOutcome =
+  | {
+      status: 'charged';
+      charge: Micros;
+      operator: Micros;
+      contributors: Micros;
+      platform: Micros;
+      unrecorded: Micros;
+      ledgerRows: number;
+    }
+  | { status: 'insufficient_funds'; charge: Micros; balance: Micros }
+  | { status: 'skipped'; reason: 'missing' | 'not_running' | 'no_account' | 'already_charged' | 'too_soon' };
+
+/** Per-batch memo of contributor rules per app (resolved once per batch, not per deployment). */
+export type SharesCache = Map<string, Promise<ContributorShare[]>>;
+
+type Db = Knex | Knex.Transaction;
+
+/** Running, billable (has a deployer account) deployment ids after `after`, id order: the run's paging cursor. */
+export async function listChargeableDeploymentIds(db: Db, after: string, limit: number): Promise<string[]> {
+  const rows = (await db('deployments')
+    .where({ status: 'running' })
+    .whereNotNull('account_id')
+    .andWhere('deployment_id', '>', after)
+    .orderBy('deployment_id', 'asc')
+    .limit(limit)
+    .select('deployment_id')) as { deployment_id: string }[];
+  return rows.map((r) => r.deployment_id);
+}
+
+function appNameOf(row: DeploymentRow): string {
+  if (row.app_name) return row.app_name;
+  let config: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = typeof row.config === 'string' ? JSON.parse(row.config) : row.config;
+    if (parsed && typeof parsed === 'object') config = parsed as Record<string, unknown>;
+  } catch {
+    // unparsable config: no app name
+  }
+  const pick = (v: unknown) => (typeof v === 'string' ? v : '');
+  return pick(config.app_name) || pick(config.service_name) || '';
+}
+
+/**
+ * Charges one deployment for the time up to `chargeTime` (billing.md §4.1), atomically: the debit, the operator /
+ * contributor / platform credits and the deployment's last_charge_time + total_charged, or nothing. A deployer
+ * who cannot cover the charge is marked `insufficient_funds` and nothing is written to the ledger.
+ */
+export async function chargeDeployment(
+  db: Knex,
+  input: ChargeInput,
+  shares: SharesCache = new Map(),
+): Promise<ChargeOutcome> {
+  const { deploymentId, ...rest } = input;
+  const out = await chargeDeployments(db, { ...rest, deploymentIds: [deploymentId] }, shares);
+  return out.get(deploymentId)!;
+}
+
+export interface ChargeManyInput extends ChargeSettings {
+  deploymentIds: readonly string[];
+  hour: string;
+  chargeTime: string;
+}
+
+/**
+ * chargeDeployment for a chunk of deployments in ONE transaction with a constant number of queries (rows locked in
+ * id order, then every account in sorted order; keys, heads and inserts in bulk). Each deployment's charge and split
+ * stay all-or-nothing (a deployer who cannot pay only skips their group), and the chunk commits or rolls back as a
+ * whole — a retry re-runs it and finds the charged ones done (last_charge_time) and their keys taken.
+ */
+export async function chargeDeployments(
+  db: Knex,
+  input: ChargeManyInput,
+  shares: SharesCache = new Map(),
+): Promise<Map<string, ChargeOutcome>> {
+  const chargeMs = new Date(input.chargeTime).getTime();
+  const ids = [...new Set(input.deploymentIds)].sort();
+  const platformId = input.platformAccountId.trim();
+  return db.transaction(async (trx) => {
+    const out = new Map<string, ChargeOutcome>(ids.map((id) => [id, { status: 'skipped', reason: 'missing' }]));
+    const q = trx<DeploymentRow>('deployments').whereIn('deployment_id', ids).orderBy('deployment_id');
+    const rows = (isPostgres(trx) ? await q.forUpdate() : await q) as DeploymentRow[];
+
+    const work: {
+      row: DeploymentRow & { account_id: string };
+      elapsedMs: number;
+      hourlyMicros: Micros;
+      app: string;
+    }[] = [];
+    for (const row of rows) {
+      const id = row.deployment_id;
+      if (row.status !== 'running') out.set(id, { status: 'skipped', reason: 'not_running' });
+      else if (!row.account_id) out.set(id, { status: 'skipped', reason: 'no_account' });
+      else {
+        const from = toIso(row.last_charge_time) ?? toIso(row.started_at) ?? toIso(row.created_at);
+        const elapsedMs = from ? chargeMs - new Date(from).getTime() : 0;
+        if (elapsedMs <= 0) out.set(id, { status: 'skipped', reason: 'already_charged' });
+        else if (elapsedMs < MIN_CHARGE_MS) out.set(id, { status: 'skipped', reason: 'too_soon' });
+        else {
+          const hourlyMicros = hourlyCostMicros({
+            cpuVcpus: Number(row.cpu_vcpus),
+            memoryGb: Number(row.memory_gb),
+            gpuCount: Number(row.gpu_count),
+            slaClass: row.sla_class,
+            machineSize: row.machine_size,
+          });
+          work.push({
+            row: row as DeploymentRow & { account_id: string },
+            elapsedMs,
+            hourlyMicros,
+            app: appNameOf(row),
+          });
+        }
+      }
+    }
+    if (work.length === 0) return out;
+
+    const agentIds = [...new Set(work.map((w) => w.row.agent_id))];
+    const agents = (await trx('agents').whereIn('agent_id', agentIds).select('agent_id', 'account_id')) as {
+      agent_id: string;
+      account_id: string | null;
+    }[];
+    const operatorOf = new Map(agents.map((a) => [a.agent_id, a.account_id]));
+    const rulesOf = new Map<string, ContributorShare[]>();
+    for (const app of new Set(work.map((w) => w.app))) {
+      let p = shares.get(app);
+      if (!p) {
+        p = resolveContributorShares(trx, app);
+        shares.set(app, p);
+      }
+      rulesOf.set(app, await p);
+    }
+    // Lock every account this chunk may touch and learn which still exist: a deleted operator, contributor or
+    // platform account leaves its share with the platform / unrecorded instead of failing the charge.
+    const existing = await lockLedgerAccounts(trx, [
+      ...work.map((w) => w.row.account_id),
+      ...work.map((w) => operatorOf.get(w.row.agent_id)).filter((a): a is string => !!a),
+      ...(platformId ? [platformId] : []),
+      ...[...rulesOf.values()].flat().map((c) => c.accountId),
+    ]);
+
+    const plans = work.map((w) => {
+      if (!existing.has(w.row.account_id)) throw new Error(`deployer account ${w.row.account_id} not found`);
+      const operator = operatorOf.get(w.row.agent_id);
+      return planCharge({
+        deploymentId: w.row.deployment_id,
+        hour: input.hour,
+        deployerAccountId: w.row.account_id,
+        hourlyMicros: w.hourlyMicros,
+        elapsedMs: w.elapsedMs,
+        operatorAccountId: operator && existing.has(operator) ? operator : null,
+        contributorPoolBps: input.contributorPoolBps,
+        contributors: (rulesOf.get(w.app) ?? []).filter((c) => existing.has(c.accountId)),
+        platformAccountId: platformId && existing.has(platformId) ? platformId : null,
+        appName: w.app,
+      });
+    });
+    const results = await appendLockedLedgerGroups(
+      trx,
+      plans.map((p) => p.entries),
+    );
+
+    const charged: { id: string; charge: Micros }[] = [];
+    const unfunded: string[] = [];
+    results.forEach((r, i) => {
+      const w = work[i]!;
+      const plan = plans[i]!;
+      if (r instanceof InsufficientFundsError) {
+        unfunded.push(w.row.deployment_id);
+        out.set(w.row.deployment_id, { status: 'insufficient_funds', charge: plan.charge, balance: r.balance });
+        return;
+      }
+      charged.push({ id: w.row.deployment_id, charge: plan.charge });
+      out.set(w.row.deployment_id, {
+        status: 'charged',
+        charge: plan.charge,
+        operator: plan.operator,
+        contributors: plan.contributors,
+        platform: plan.platform,
+        unrecorded: plan.unrecorded,
+        ledgerRows: plan.entries.length,
+      });
+    });
+    if (unfunded.length > 0) {
+      await trx('deployments')
+        .whereIn('deployment_id', unfunded)
+        .where({ status: 'running' })
+        .update({ status: 'insufficient_funds', error: 'Insufficient funds' });
+    }
+    for (let i = 0; i < charged.length; i += UPDATE_CHUNK) {
+      const part = charged.slice(i, i + UPDATE_CHUNK);
+      // One statement per chunk: last_charge_time = the hour, total_charged += each deployment's charge.
+      await trx.raw(
+        `UPDATE deployments SET last_charge_time = ?, total_charged = total_charged + CASE deployment_id ${part
+          .map(() => 'WHEN ? THEN CAST(? AS BIGINT)')
+          .join(' ')} ELSE 0 END WHERE deployment_id IN (${part.map(() => '?').join(', ')})`,
+        [input.chargeTime, ...part.flatMap((c) => [c.id, c.charge]), ...part.map((c) => c.id)],
+      );
+    }
+    return out;
+  });
+}
+
+const UPDATE_CHUNK = 200;
+
+export interface UnfundedDeployment {
+  deploymentId: string;
+  agentId: string;
+  /** Agent tunnel hostname; null when the agent row is gone or has none. */
+  hostname: string | null;
+  agentExists: boolean;
+}
+
+export async function listUnfundedDeployments(db: Db, limit: number): Promise<UnfundedDeployment[]> {
+  const rows = (await db('deployments as d')
+    .leftJoin('agents as a', 'a.agent_id', 'd.agent_id')
+    .where('d.status', 'insufficient_funds')
+    .orderBy('d.deployment_id', 'asc')
+    .limit(limit)
+    .select('d.deployment_id', 'd.agent_id', 'a.hostname', 'a.agent_id as found_agent')) as {
+    deployment_id: string;
+    agent_id: string;
+    hostname: string | null;
+    found_agent: string | null;
+  }[];
+  return rows.map((r) => ({
+    deploymentId: r.deployment_id,
+    agentId: r.agent_id,
+    hostname: r.hostname ?? null,
+    agentExists: r.found_agent !== null,
+  }));
+}
+
+/**
+ * After the agent stopped the workload: deployment `insufficient_funds` → `stopped` (conditional, so a repeat is a
+ * no-op) and the agent, if it still holds this deployment, back to `undeployed` (billing.md §5.2).
+ */
+export async function markUnfundedStopped(db: Knex, deploymentId: string): Promise<{ stopped: boolean }> {
+  return db.transaction(async (trx) => {
+    const at = nowIso();
+    const n = await trx('deployments')
+      .where({ deployment_id: deploymentId, status: 'insufficient_funds' })
+      .update({ status: 'stopped', completed_at: at, error: 'Insufficient funds' });
+    const dep = (await trx('deployments').where({ deployment_id: deploymentId }).first('agent_id')) as
+      { agent_id: string } | undefined;
+    if (n > 0 && dep) {
+      await trx('agents').where({ agent_id: dep.agent_id, current_deployment_id: deploymentId }).update({
+        status: 'undeployed',
+        current_deployment_id: null,
+        deployed_app: null,
+        service_url: null,
+        health_status: 'unknown',
+        last_health_check: null,
+        unhealthy_since: null,
+      });
+    }
+    return { stopped: n > 0 };
+  });
+}
+
+// ---------- capacity purchase (billing.md §6) ----------
+
+export interface CapacityChargeInput {
+  accountId: string;
+  /** `capacity-<16 hex>`; the ledger key is `capacity:<requestId>`, so a retried purchase charges once. */
+  requestId: string;
+  datacenter: string;
+  nodeSize: string;
+  minWarmCount: number;
+  months: number;
+  billingEnabled: boolean;
+  /** `billing.capacity_request_dev_simulation`. */
+  simulate: boolean;
+  prices: CapacityPrices;
+}
+
+export interface CapacityChargeResult {
+  simulatedPayment: boolean;
+  chargedMicros: Micros;
+  transactionId: string;
+  balanceAfter: Micros;
+}
+
+/**
+ * Writes the capacity purchase entry: a 0-amount `[BILLING_DISABLED $x]` / `[SIMULATED $x]` record, or the real
+ * debit (refused with InsufficientFundsError when the balance cannot cover it; AccountNotFoundError if no account).
+ */
+export async function chargeCapacityPurchase(db: Knex, input: CapacityChargeInput): Promise<CapacityChargeResult> {
+  const charged = capacityPriceMicros({
+    nodeSize: input.nodeSize,
+    months: input.months,
+    minWarmCount: input.minWarmCount,
+    prices: input.prices,
+  });
+  const simulated = input.simulate || !input.billingEnabled;
+  const base = `Warm capacity ${input.datacenter}/${input.nodeSize} x${input.minWarmCount} for ${input.months} month(s)`;
+  const tag = !input.billingEnabled ? 'BILLING_DISABLED' : 'SIMULATED';
+  const entry = await appendLedgerEntry(db, {
+    accountId: input.accountId,
+    amount: simulated ? 0 : -charged,
+    txType: 'charge',
+    description: simulated ? `[${tag} $${formatUsd(charged)}] ${base}` : base,
+    referenceId: input.requestId,
+    ledgerKey: `capacity:${input.requestId}`,
+    forbidNegative: true,
+  });
+  return {
+    simulatedPayment: simulated,
+    chargedMicros: charged,
+    transactionId: entry.transaction_id,
+    balanceAfter: entry.balance_after,
+  };
+}
