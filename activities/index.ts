@@ -2,7 +2,13 @@ import type { Knex } from 'knex';
 import type { Logger } from '../core/logger';
 import type { SettingsReader } from '../core/settings/types';
 import { createAdminDbActivities } from './admin-db';
+import { createAgentActivities } from './agent';
+import { createAgentLifecycleActivities } from './agent-lifecycle';
+import { createAttestationVerifier, type TrustEnv } from './attestation';
+import { createBillingActivities } from './billing';
 import { createCloudflareActivities } from './cloudflare';
+import { createDeploymentsDbActivities } from './deployments-db';
+import { createRegistrationActivities } from './registration';
 
 /** Clients every activity factory may draw from; the worker wires real ones, tests fakes. */
 export interface ActivityDeps {
@@ -15,13 +21,22 @@ export interface ActivityDeps {
   fetch?: typeof globalThis.fetch;
   /** Called after settings/trust changes so this process's caches refresh at once. */
   onChange?: () => void;
+  /** Env trust baselines (TRUSTED_*_MRTDS, TRUSTED_*_RTMRS[_BY_SIZE]); the DB trust list is read per check. */
+  trustEnv?: TrustEnv;
 }
 
 /** All activities the worker registers, wired over injected clients. */
 export function createActivities(deps: ActivityDeps) {
+  const cloudflare = createCloudflareActivities({ settings: deps.settings, fetch: deps.fetch });
+  const verifier = createAttestationVerifier(deps);
   return {
     ...createAdminDbActivities(deps),
+    ...createBillingActivities(deps),
     ...createCloudflareActivities({ settings: deps.settings, fetch: deps.fetch }),
+    ...createDeploymentsDbActivities(deps),
+    ...createAgentActivities({ db: deps.db, settings: deps.settings, sealingKey: deps.sealingKey, fetch: deps.fetch }),
+    ...createRegistrationActivities({ ...deps, verifier, cloudflare }),
+    ...createAgentLifecycleActivities({ ...deps, verifier }),
   };
 }
 

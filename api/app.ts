@@ -11,11 +11,22 @@ import { Routes } from './http/route';
 import { bodyMiddleware } from './middleware/body';
 import { corsMiddleware } from './middleware/cors';
 import { errorMiddleware } from './middleware/errors';
+import { accountRoutes } from './routes/accounts';
+import { billingRoutes } from './routes/billing';
+import { revenueShareRoutes } from './routes/revenue-shares';
+import { stripeRoutes } from './routes/stripe';
 import { adminSettingsRoutes } from './routes/admin-settings';
+import { agentControlRoutes } from './routes/agent-control';
+import { agentRoutes } from './routes/agents';
+import { agentAdminRoutes } from './routes/agents-admin';
+import { attestationRoutes } from './routes/attestation';
 import { authRoutes } from './routes/auth';
+import { deployRoutes } from './routes/deploy';
 import { docsRoutes } from './routes/docs';
+import { githubAuthRoutes } from './routes/github-auth';
 import { healthRoutes } from './routes/health';
 import { logRoutes } from './routes/logs';
+import { meRoutes } from './routes/me';
 import { trustedMrtdRoutes } from './routes/trusted-mrtds';
 
 export function createApp(deps: AppDeps): Koa {
@@ -27,8 +38,19 @@ export function createApp(deps: AppDeps): Koa {
   healthRoutes(routes, deps);
   authRoutes(routes, deps);
   trustedMrtdRoutes(routes, deps);
+  attestationRoutes(routes, deps);
+  agentRoutes(routes, deps);
+  agentControlRoutes(routes, deps);
+  agentAdminRoutes(routes, deps);
   adminSettingsRoutes(routes, deps);
   logRoutes(routes, deps);
+  accountRoutes(routes, deps);
+  githubAuthRoutes(routes, deps);
+  deployRoutes(routes, deps);
+  meRoutes(routes, deps);
+  billingRoutes(routes);
+  revenueShareRoutes(routes, deps);
+  stripeRoutes(routes, deps);
   docsRoutes(router, registry);
 
   app.use(errorMiddleware(deps.logger));

@@ -5,6 +5,8 @@
 import type { Context } from 'koa';
 import { authenticateSession, isAdminSession } from '../core/auth/admin-sessions';
 import { forbidden, unauthorized } from '../core/errors';
+import { agentGuard } from './agent-auth';
+import { createAccountGuards } from './auth-accounts';
 import type { AdminSession } from '../core/stores/admin-sessions';
 import type { AppDeps } from './deps';
 import type { Guard, Guards } from './http/route';
@@ -36,6 +38,8 @@ export function createGuards(deps: AppDeps): Partial<Guards> & Pick<Guards, 'non
     ctx.state.isAdmin = isAdminSession(result.session, deps.config.admin.githubLogins);
   };
   return {
+    ...createAccountGuards(deps),
+    agent: agentGuard(deps),
     none: async () => {},
     session,
     admin: async (ctx) => {

@@ -3,6 +3,8 @@
  * ids. No workflow code is imported here, only contracts.
  */
 import type { Client } from '@temporalio/client';
+import { createAgentGateway, type AgentGateway } from './agent-gateway';
+import { createDeploymentGateway, type DeploymentGateway } from './deployment-gateway';
 import {
   CHANGE_SETTING_WORKFLOW,
   CHANGE_TRUSTED_MRTD_WORKFLOW,
@@ -15,12 +17,16 @@ import {
 } from '../workflows/contracts/admin';
 
 export interface WorkflowGateway {
+  deployments: DeploymentGateway;
+  agents: AgentGateway;
   changeSetting(input: ChangeSettingInput, requestId: string): Promise<ChangeSettingResult>;
   changeTrustedMrtd(input: ChangeTrustedMrtdInput, requestId: string): Promise<ChangeTrustedMrtdResult>;
 }
 
 export function createWorkflowGateway(client: Client, taskQueue: string): WorkflowGateway {
   return {
+    deployments: createDeploymentGateway(client, taskQueue),
+    agents: createAgentGateway(client, taskQueue),
     changeSetting: (input, requestId) =>
       client.workflow.execute(CHANGE_SETTING_WORKFLOW, {
         taskQueue,

@@ -43,8 +43,7 @@ export const TOOLS = Object.freeze({
     envVar: 'TEMPORAL_CLI',
     goPackage: 'github.com/temporalio/cli/cmd/temporal',
     /** @param {{ os: string, arch: string }} p */
-    downloadUrl: (p) =>
-      `https://temporal.download/cli/archive/${TEMPORAL_CLI_VERSION}?platform=${p.os}&arch=${p.arch}`,
+    downloadUrl: (p) => `https://temporal.download/cli/archive/${TEMPORAL_CLI_VERSION}?platform=${p.os}&arch=${p.arch}`,
   }),
   'stripe-mock': Object.freeze({
     version: STRIPE_MOCK_VERSION,
@@ -220,8 +219,7 @@ async function goInstall(name, spec, { go, binDir, env, log }) {
       onLine: (line) => log(`  | ${line}`),
     });
     const built = path.join(tmp, name);
-    if (!(await isExecutableFile(built)))
-      throw new Error(`go install finished but ${built} is missing`);
+    if (!(await isExecutableFile(built))) throw new Error(`go install finished but ${built} is missing`);
     const dest = path.join(binDir, name);
     await installInto(built, dest, spec.version);
     log(`[tools] ${name}: built in ${stop()}`);
@@ -308,9 +306,7 @@ export async function ensureTool(name, { log = console.error, env = process.env 
   // 2. PATH
   const onPath = await which(name, env);
   if (onPath) {
-    log(
-      `[tools] ${name}: using ${onPath} from PATH (version not checked; pinned is ${spec.version})`,
-    );
+    log(`[tools] ${name}: using ${onPath} from PATH (version not checked; pinned is ${spec.version})`);
     return onPath;
   }
 
@@ -323,9 +319,7 @@ export async function ensureTool(name, { log = console.error, env = process.env 
       () => null,
     );
     if (stamp === null || stamp === spec.version) {
-      log(
-        `[tools] ${name}: using cached ${cached}${stamp ? ` (${stamp})` : ' (no version stamp)'}`,
-      );
+      log(`[tools] ${name}: using cached ${cached}${stamp ? ` (${stamp})` : ' (no version stamp)'}`);
       return cached;
     }
     log(`[tools] ${name}: cached ${cached} is ${stamp}, pinned is ${spec.version}; reinstalling`);

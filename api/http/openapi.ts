@@ -5,7 +5,17 @@
 import { z } from 'zod';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
-export type AuthScheme = 'none' | 'session' | 'admin' | 'apiKey' | 'agent' | 'oidc' | 'launcherKey' | 'stripe';
+export type AuthScheme =
+  | 'none'
+  | 'session'
+  | 'admin'
+  | 'apiKey'
+  | 'agent'
+  | 'oidc'
+  | 'launcherKey'
+  | 'stripe'
+  /** API key OR GitHub Actions OIDC token (deploy). */
+  | 'deployer';
 
 export interface ResponseSpec {
   description: string;
@@ -25,13 +35,14 @@ export interface RouteDoc {
   responses: Record<number, ResponseSpec>;
 }
 
-const SECURITY: Record<Exclude<AuthScheme, 'none'>, string> = {
+const SECURITY: Record<Exclude<AuthScheme, 'none'>, string | string[]> = {
   session: 'adminSession',
   admin: 'adminSession',
   apiKey: 'apiKey',
   launcherKey: 'apiKey',
   agent: 'agentSecret',
   oidc: 'githubOidc',
+  deployer: ['apiKey', 'githubOidc'],
   stripe: 'stripeSignature',
 };
 
@@ -94,7 +105,7 @@ export class OpenApiRegistry {
         op.requestBody = { required: true, content: { 'application/json': { schema: toJson(r.body, 'input') } } };
       }
       if (auths.length > 0)
-        op.security = [...new Set(auths.map((a) => SECURITY[a as Exclude<AuthScheme, 'none'>]))].map((s) => ({
+        op.security = [...new Set(auths.flatMap((a) => SECURITY[a as Exclude<AuthScheme, 'none'>]))].map((s) => ({
           [s]: [],
         }));
       const path = openApiPath(r.path);

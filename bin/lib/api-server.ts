@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from '../../api/app';
 import type { AppDeps } from '../../api/deps';
 import { createWorkflowGateway } from '../../api/temporal';
+import { cachedCpAttestation } from '../../core/attestation/cp-quote';
 import { VerifiedTokenCache } from '../../core/auth/token-cache';
 import { resolveAdminPasswordHash } from './admin-password';
 import type { Runtime } from './runtime';
@@ -19,7 +20,8 @@ export async function buildAppDeps(runtime: Runtime, client: Client, announce: (
     adminPasswordHash: await resolveAdminPasswordHash({ ...runtime, announce }),
     sessionCache: new VerifiedTokenCache(),
     sealingKey: runtime.sealingKey,
-    cpAttestation: async () => null,
+    // configfs-tsm quote, re-minted at most every 5 min (background.md §2.4); null outside a TEE.
+    cpAttestation: cachedCpAttestation(),
     now: () => new Date(),
   };
 }

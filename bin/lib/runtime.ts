@@ -71,5 +71,7 @@ export function activityDepsOf(runtime: Runtime): ActivityDeps {
     logger: runtime.logger.child('worker'),
     sealingKey: runtime.sealingKey,
     onChange: () => runtime.settings.invalidate(),
+    // Env trust baselines (TRUSTED_*_MRTDS, TRUSTED_*_RTMRS[_BY_SIZE]) are injected, never read by activities.
+    trustEnv: process.env,
   };
 }

@@ -4,10 +4,21 @@
  */
 import type { Knex } from 'knex';
 import * as initial from './migrations/20261124000000_initial';
+import * as agentSecretSealed from './migrations/20261124010000_agent_secret_sealed';
+import * as agents from './migrations/20261124020000_agents';
+import * as accountsOauth from './migrations/20261124030000_accounts_oauth';
+import * as billing from './migrations/20261124040000_billing';
 
 const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
   ['20261124000000_initial', initial],
+  ['20261124010000_agent_secret_sealed', agentSecretSealed],
+  ['20261124020000_agents', agents],
+  ['20261124030000_accounts_oauth', accountsOauth],
+  ['20261124040000_billing', billing],
 ];
+
+/** Every migration name, oldest first. */
+export const MIGRATION_NAMES: readonly string[] = MIGRATIONS.map(([name]) => name);
 
 const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => MIGRATIONS.map(([name]) => name),

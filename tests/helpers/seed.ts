@@ -8,7 +8,10 @@ import { hashSecret, randomToken, tokenPrefix } from '../../core/auth/secrets';
 
 const now = () => new Date().toISOString();
 
-export async function seedAgent(db: Knex, over: Record<string, unknown> = {}): Promise<{ agent_id: string; vm_name: string }> {
+export async function seedAgent(
+  db: Knex,
+  over: Record<string, unknown> = {},
+): Promise<{ agent_id: string; vm_name: string }> {
   const agent_id = (over.agent_id as string) ?? randomUUID();
   const row = {
     agent_id,
@@ -46,7 +49,13 @@ export async function seedAccount(
   over: Record<string, unknown> = {},
 ): Promise<{ account_id: string; name: string }> {
   const account_id = (over.account_id as string) ?? randomUUID();
-  const row = { account_id, name: `acct-${account_id.slice(0, 8)}`, account_type: 'deployer', created_at: now(), ...over };
+  const row = {
+    account_id,
+    name: `acct-${account_id.slice(0, 8)}`,
+    account_type: 'deployer',
+    created_at: now(),
+    ...over,
+  };
   await db('accounts').insert(row);
   return { account_id, name: row.name as string };
 }

@@ -4,7 +4,7 @@
  * on a free loopback port. Outside SaaS are the tests/fakes servers.
  */
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime as TemporalRuntime, DefaultLogger } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Knex } from 'knex';
@@ -43,19 +43,7 @@ export interface StackOptions {
   deps?: Partial<AppDeps>;
 }
 
-let runtimeInstalled = false;
-function quietTemporalRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  try {
-    TemporalRuntime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // already installed by another helper in this process
-  }
-}
-
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  quietTemporalRuntime();
   const address = inject('temporalAddress');
   const bundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
   const env = { EASYENCLAVE_DB_PATH: ':memory:', ...opts.env };
@@ -77,7 +65,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       namespace: 'default',
       taskQueue,
       workflowBundle: bundle,
-      activityDeps: { db: testDb.db, settings, logger, sealingKey, onChange: () => settings.invalidate() },
+      activityDeps: {
+        db: testDb.db,
+        settings,
+        logger,
+        sealingKey,
+        onChange: () => settings.invalidate(),
+        trustEnv: env,
+      },
       options: { shutdownGraceTime: '1 second' },
     });
     running = { shutdown: () => worker.shutdown(), done: worker.run() };

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrateLatest, migrateRollbackAll } from '../../core/db/migrate';
+import { MIGRATION_NAMES, migrateLatest, migrateRollbackAll } from '../../core/db/migrate';
 import { isPostgres } from '../../core/db/connection';
 import { parseJsonColumn, requireIso, toBool, toIso } from '../../core/db/tables';
 import { createTestDb, listTables, testEngines, type TestDb } from '../helpers/databases';
@@ -7,6 +7,7 @@ import { createTestDb, listTables, testEngines, type TestDb } from '../helpers/d
 /** Columns per table, copied from spec/data-model.md §2 plus the v2 changes noted inline. */
 const EXPECTED_COLUMNS: Record<string, string[]> = {
   agents: [
+    'last_contact_at', // v2: last contact by any channel (stale clean-up)
     'agent_id',
     'vm_name',
     'status',
@@ -44,7 +45,16 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'deployed_app',
   ],
   // v2: api_secret (plaintext) replaced by api_secret_hash + api_secret_prefix.
-  agent_control_credentials: ['agent_id', 'api_secret_hash', 'api_secret_prefix', 'created_at', 'updated_at'],
+  // v2: api_secret (plaintext) replaced by api_secret_hash + api_secret_prefix (agent→CP auth) and a sealed copy
+  // (CP→agent calls).
+  agent_control_credentials: [
+    'agent_id',
+    'api_secret_hash',
+    'api_secret_prefix',
+    'api_secret_sealed',
+    'created_at',
+    'updated_at',
+  ],
   deployments: [
     'deployment_id',
     'compose',
@@ -110,7 +120,8 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'description',
     'reference_id',
     'created_at',
-    'ledger_key',
+    'ledger_key', // v2: idempotency key
+    'seq', // v2: position in the account's ledger
   ],
   settings: ['key', 'value', 'is_secret', 'updated_at'],
   admin_sessions: [
@@ -191,6 +202,14 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'tags',
   ],
 };
+const SPEC_TABLES = Object.keys(EXPECTED_COLUMNS).sort();
+
+/** v2 additions beside the 15 spec tables: state v1 kept in process memory, now shared by replicas. */
+const V2_TABLES: Record<string, string[]> = {
+  agent_nonces: ['vm_name', 'nonce', 'issued_at', 'consumed_by'],
+  oauth_states_used: ['nonce', 'expires_at', 'used_at'],
+};
+Object.assign(EXPECTED_COLUMNS, V2_TABLES);
 const TABLE_NAMES = Object.keys(EXPECTED_COLUMNS).sort();
 
 describe('row mapping helpers', () => {
@@ -228,15 +247,15 @@ for (const engine of testEngines()) {
       t = undefined;
     });
 
-    it('creates exactly the 15 spec tables', async () => {
+    it('creates the 15 spec tables and the v2 additions, nothing else', async () => {
       t = await createTestDb(engine);
-      expect(TABLE_NAMES).toHaveLength(15);
+      expect(SPEC_TABLES).toHaveLength(15);
       expect(await listTables(t.db)).toEqual(TABLE_NAMES);
     });
 
     it('gives every table exactly the spec columns', async () => {
       t = await createTestDb(engine);
-      expect(EXPECTED_COLUMNS.agents).toHaveLength(35);
+      expect(EXPECTED_COLUMNS.agents).toHaveLength(36); // the 35 spec columns + last_contact_at
       for (const table of TABLE_NAMES) {
         const info = await t.db(table).columnInfo();
         expect({ table, columns: Object.keys(info).sort() }).toEqual({
@@ -248,15 +267,15 @@ for (const engine of testEngines()) {
 
     it('rolls back to an empty schema and migrates again', async () => {
       t = await createTestDb(engine);
-      expect(await migrateRollbackAll(t.db)).toEqual(['20261124000000_initial']);
+      expect([...(await migrateRollbackAll(t.db))].sort()).toEqual([...MIGRATION_NAMES].sort());
       expect(await listTables(t.db)).toEqual([]);
-      expect(await migrateLatest(t.db)).toEqual(['20261124000000_initial']);
+      expect(await migrateLatest(t.db)).toEqual(MIGRATION_NAMES);
       expect(await listTables(t.db)).toEqual(TABLE_NAMES);
     });
 
     it('treats a second migrate as a no-op', async () => {
       t = await createTestDb(engine, { migrate: false });
-      expect(await migrateLatest(t.db)).toEqual(['20261124000000_initial']);
+      expect(await migrateLatest(t.db)).toEqual(MIGRATION_NAMES);
       expect(await migrateLatest(t.db)).toEqual([]);
       expect(await listTables(t.db)).toEqual(TABLE_NAMES);
     });

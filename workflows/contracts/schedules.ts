@@ -24,4 +24,32 @@ export const SCHEDULES: readonly ScheduleDef[] = [
     everyMs: 60 * 60 * 1000,
     description: 'Delete expired admin sessions (hourly)',
   },
+  {
+    scheduleId: 'agent-health-sweep',
+    workflowType: 'agentHealthSweep',
+    workflowId: 'agent-health-sweep',
+    everyMs: 30 * 1000,
+    description: 'Pull /api/health from every agent with a hostname; pull-mode attestation refresh (every 30 s)',
+  },
+  {
+    scheduleId: 'agent-stale-cleanup',
+    workflowType: 'agentStaleCleanup',
+    workflowId: 'agent-stale-cleanup',
+    everyMs: 60 * 60 * 1000,
+    description: 'Remove agents silent for operational.agent_stale_hours with their tunnel and DNS record (hourly)',
+  },
+  {
+    scheduleId: 'billing-hourly',
+    workflowType: 'billingHourly',
+    workflowId: 'billing-hourly',
+    everyMs: 60 * 60 * 1000,
+    description: 'Start billing-run:<UTC hour>: charge every running deployment for the past hour (hourly)',
+  },
+  {
+    scheduleId: 'terminate-unfunded',
+    workflowType: 'terminateUnfunded',
+    workflowId: 'terminate-unfunded',
+    everyMs: 5 * 60 * 1000,
+    description: 'Stop deployments marked insufficient_funds on their agents (every 5 min)',
+  },
 ];
