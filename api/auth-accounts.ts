@@ -13,6 +13,7 @@ import {
 import { forbidden, serviceUnavailable, unauthorized } from '../core/errors';
 import type { Account } from '../core/stores/accounts';
 import type { AppDeps } from './deps';
+import { bearerToken } from './http/bearer';
 import type { Guard } from './http/route';
 
 declare module 'koa' {
@@ -20,16 +21,6 @@ declare module 'koa' {
     account?: Account;
     oidc?: GithubOidcClaims;
   }
-}
-
-function bearer(ctx: Context, kind: string): string {
-  const header = ctx.get('authorization');
-  if (!header) throw unauthorized('Missing Authorization header');
-  const parts = header.trim().split(/\s+/);
-  if (parts.length !== 2 || parts[0]!.toLowerCase() !== 'bearer') {
-    throw unauthorized(`Invalid Authorization header format. Expected: Bearer <${kind}>`);
-  }
-  return parts[1]!;
 }
 
 export function createAccountGuards(deps: AppDeps): Record<'apiKey' | 'launcherKey' | 'oidc' | 'deployer', Guard> {
@@ -52,7 +43,7 @@ export function createAccountGuards(deps: AppDeps): Record<'apiKey' | 'launcherK
     }
     ctx.state.oidc = result.claims;
   };
-  const apiKey: Guard = (ctx) => withKey(ctx, bearer(ctx, 'api_key'));
+  const apiKey: Guard = (ctx) => withKey(ctx, bearerToken(ctx, 'api_key'));
   return {
     apiKey,
     launcherKey: async (ctx) => {
@@ -61,10 +52,10 @@ export function createAccountGuards(deps: AppDeps): Record<'apiKey' | 'launcherK
         throw forbidden('Launcher API key required');
       }
     },
-    oidc: (ctx) => withOidc(ctx, bearer(ctx, 'token')),
+    oidc: (ctx) => withOidc(ctx, bearerToken(ctx, 'token')),
     // Deploy: an `ee_live_` key or a GitHub Actions OIDC JWT; the shape of the credential picks the check.
     deployer: async (ctx) => {
-      const token = bearer(ctx, 'api_key or GitHub OIDC token');
+      const token = bearerToken(ctx, 'api_key or GitHub OIDC token');
       if (isJwtShaped(token)) await withOidc(ctx, token);
       else await withKey(ctx, token);
     },

@@ -2,13 +2,13 @@
  * Auth guards by scheme. A guard either sets ctx.state (session, account, agent…) or
  * throws the v1 401/403 with its exact message.
  */
-import type { Context } from 'koa';
 import { authenticateSession, isAdminSession } from '../core/auth/admin-sessions';
 import { forbidden, unauthorized } from '../core/errors';
 import { agentGuard } from './agent-auth';
 import { createAccountGuards } from './auth-accounts';
 import type { AdminSession } from '../core/stores/admin-sessions';
 import type { AppDeps } from './deps';
+import { bearerToken } from './http/bearer';
 import type { Guard, Guards } from './http/route';
 
 declare module 'koa' {
@@ -16,17 +16,6 @@ declare module 'koa' {
     session?: AdminSession;
     isAdmin?: boolean;
   }
-}
-
-/** `Authorization: Bearer <token>`: exactly two whitespace-separated parts, scheme case-insensitive. */
-export function bearerToken(ctx: Context, kind: 'token' | 'api_key' = 'token'): string {
-  const header = ctx.get('authorization');
-  if (!header) throw unauthorized('Missing Authorization header');
-  const parts = header.trim().split(/\s+/);
-  if (parts.length !== 2 || parts[0]!.toLowerCase() !== 'bearer') {
-    throw unauthorized(`Invalid Authorization header format. Expected: Bearer <${kind}>`);
-  }
-  return parts[1]!;
 }
 
 export function createGuards(deps: AppDeps): Partial<Guards> & Pick<Guards, 'none' | 'session' | 'admin'> {

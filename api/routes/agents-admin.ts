@@ -1,6 +1,6 @@
 /**
  * Admin agent routes (api.md §2): delete and reset run workflows (they touch Cloudflare), the owner label is one
- * row write, the console token is minted here from the unsealed agent secret, and logs/stats are read-only pulls
+ * row write, the console token is minted by api/console-access.ts, and logs/stats are read-only pulls
  * from the agent. (Undeploy lives in routes/deploy.ts; the owner-scoped /me variants in routes/me.ts.)
  */
 import type { Context } from 'koa';
@@ -9,12 +9,12 @@ import { z } from 'zod';
 import { AgentAddressError, AgentHttpError, agentBaseUrl, createAgentClient } from '../../core/agent-client';
 import { sessionIdentities } from '../../core/auth/admin-sessions';
 import { isOwnedBy } from '../../core/auth/github-oidc';
-import { mintConsoleToken } from '../../core/auth/console-token';
 import { unseal } from '../../core/auth/seal';
-import { HttpError, badRequest, conflict, forbidden, notFound } from '../../core/errors';
+import { HttpError, badRequest, forbidden, notFound } from '../../core/errors';
 import { getAgent, getCredential, updateAgent, type AgentDbRow } from '../../core/stores/agents';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
+import { ConsoleAccessQuery, ConsoleAccessSchema, issueConsoleAccess } from '../console-access';
 import { AgentIdParams } from './agent-schemas';
 
 async function load(deps: AppDeps, agentId: string): Promise<AgentDbRow> {
@@ -111,18 +111,11 @@ export function agentAdminRoutes(routes: Routes, deps: AppDeps): void {
         tag: 'agents',
         auth: 'session',
         params: AgentIdParams,
-        query: z.object({ ttl_seconds: z.coerce.number().int().min(60).max(3600).default(900) }),
+        query: ConsoleAccessQuery,
         responses: {
           200: {
             description: 'Token',
-            schema: z.object({
-              agent_id: z.string(),
-              hostname: z.string(),
-              console_url: z.string(),
-              token: z.string(),
-              expires_at: z.string(),
-              auth_mode: z.literal('cp_relay'),
-            }),
+            schema: ConsoleAccessSchema,
           },
           403: { description: 'Not authorized for this agent' },
           409: { description: 'No control credential' },
@@ -131,28 +124,7 @@ export function agentAdminRoutes(routes: Routes, deps: AppDeps): void {
       async ({ params, query }, ctx) => {
         const a = await load(deps, params.agent_id);
         requireOwnerOrAdmin(ctx, a);
-        if (!a.hostname) throw badRequest('Agent has no tunnel hostname');
-        const secret = await secretOf(a.agent_id);
-        if (!secret) throw conflict('Agent does not have a control credential; ask agent to re-register');
-        const s = ctx.state.session;
-        const { token, expiresAtSec } = mintConsoleToken({
-          agentId: a.agent_id,
-          secret,
-          ttlSeconds: query.ttl_seconds,
-          nowMs: deps.now().getTime(),
-          authMethod: s?.auth_method,
-          githubLogin: s?.github_login,
-          githubOrgs: s?.github_orgs,
-          isAdmin: Boolean(ctx.state.isAdmin),
-        });
-        return {
-          agent_id: a.agent_id,
-          hostname: a.hostname,
-          console_url: `https://${a.hostname}/admin?token=${encodeURIComponent(token).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`,
-          token,
-          expires_at: new Date(expiresAtSec * 1000).toISOString().replace('.000Z', '+00:00'),
-          auth_mode: 'cp_relay' as const,
-        };
+        return issueConsoleAccess(deps, ctx, a, query.ttl_seconds);
       },
     );
   }

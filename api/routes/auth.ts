@@ -5,6 +5,7 @@ import { verifySecret } from '../../core/auth/secrets';
 import { forbidden, unauthorized } from '../../core/errors';
 import { deleteSession } from '../../core/stores/admin-sessions';
 import type { AppDeps } from '../deps';
+import { parseBearer } from '../http/bearer';
 import type { Routes } from '../http/route';
 
 const LoginBody = z.object({ password: z.string() });
@@ -65,9 +66,9 @@ export function authRoutes(routes: Routes, deps: AppDeps): void {
       responses: { 200: { description: 'Logged out', schema: z.object({ message: z.string() }) } },
     },
     async (_input, ctx) => {
-      const parts = ctx.get('authorization').trim().split(/\s+/);
-      if (parts.length === 2 && parts[0]!.toLowerCase() === 'bearer') {
-        const found = await authenticateSession(deps.db, parts[1]!, deps.now(), deps.sessionCache);
+      const token = parseBearer(ctx.get('authorization'));
+      if (token !== null) {
+        const found = await authenticateSession(deps.db, token, deps.now(), deps.sessionCache);
         if (found.ok) {
           await deleteSession(deps.db, found.session.session_id);
           deps.sessionCache.forgetId(found.session.session_id);

@@ -9,26 +9,17 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { sessionIdentities } from '../../core/auth/admin-sessions';
-import { CONSOLE_TTL_MAX, CONSOLE_TTL_MIN, mintConsoleToken } from '../../core/auth/console-token';
 import { isOwnedBy } from '../../core/auth/github-oidc';
-import { unseal } from '../../core/auth/seal';
-import { HttpError, badRequest, conflict, forbidden, notFound } from '../../core/errors';
-import { getAgent, getCredential, listAgents, toAgentView, type AgentDbRow } from '../../core/stores/agents';
+import { HttpError, forbidden, notFound } from '../../core/errors';
+import { getAgent, listAgents, toAgentView, type AgentDbRow } from '../../core/stores/agents';
 import { listDeployments } from '../../core/stores/deployments';
 import type { AppDeps } from '../deps';
+import { ConsoleAccessQuery, ConsoleAccessSchema, issueConsoleAccess } from '../console-access';
 import type { Routes } from '../http/route';
 import { DeploymentView, deploymentView } from './deploy';
 
 const AgentParam = z.object({ agent_id: z.string() });
 const AgentObject = z.record(z.string(), z.unknown()).describe('Agent object (no tokens or secrets)');
-const ConsoleAccess = z.object({
-  agent_id: z.string(),
-  hostname: z.string(),
-  console_url: z.string(),
-  token: z.string(),
-  expires_at: z.string(),
-  auth_mode: z.literal('cp_relay'),
-});
 
 export function meRoutes(routes: Routes, deps: AppDeps): void {
   const identities = (ctx: Context) => sessionIdentities(ctx.state.session!);
@@ -112,42 +103,16 @@ export function meRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'me',
       auth: 'session',
       params: AgentParam,
-      query: z.object({
-        ttl_seconds: z.coerce.number().int().min(CONSOLE_TTL_MIN).max(CONSOLE_TTL_MAX).optional().default(900),
-      }),
+      query: ConsoleAccessQuery,
       responses: {
-        200: { description: 'Token', schema: ConsoleAccess },
+        200: { description: 'Token', schema: ConsoleAccessSchema },
         400: { description: 'No tunnel hostname' },
         409: { description: 'No control credential' },
       },
     },
     async ({ params, query }, ctx) => {
       const agent = await ownedAgent(ctx, params.agent_id);
-      if (!agent.hostname) throw badRequest('Agent has no tunnel hostname');
-      const cred = await getCredential(deps.db, agent.agent_id);
-      if (!cred?.api_secret_sealed) {
-        throw conflict('Agent does not have a control credential; ask agent to re-register');
-      }
-      const secret = unseal(deps.sealingKey, { sealed: cred.api_secret_sealed });
-      const s = ctx.state.session!;
-      const { token, expiresAtSec } = mintConsoleToken({
-        agentId: agent.agent_id,
-        secret,
-        ttlSeconds: query.ttl_seconds,
-        nowMs: deps.now().getTime(),
-        authMethod: s.auth_method,
-        githubLogin: s.github_login,
-        githubOrgs: s.github_orgs,
-        isAdmin: ctx.state.isAdmin === true,
-      });
-      return {
-        agent_id: agent.agent_id,
-        hostname: agent.hostname,
-        console_url: `https://${agent.hostname}/admin?token=${encodeURIComponent(token)}`,
-        token,
-        expires_at: new Date(expiresAtSec * 1000).toISOString(),
-        auth_mode: 'cp_relay' as const,
-      };
+      return issueConsoleAccess(deps, ctx, agent, query.ttl_seconds);
     },
   );
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../helpers/prng';
 import {
   assertMicros,
   formatUsd,
@@ -9,18 +10,6 @@ import {
   usdCentsToMicros,
   usdToMicros,
 } from '../../core/money';
-
-/** Tiny deterministic PRNG so the property cases are the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('usdToMicros', () => {
   it.each([
