@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import { unseal } from '../core/auth/seal';
 import { deleteExpiredSessions } from '../core/stores/admin-sessions';
+import { purgeExpiredOAuthStates } from '../core/stores/oauth-states';
 import { deleteSetting, upsertSetting } from '../core/stores/settings';
 import { deleteTrustedMrtd, upsertTrustedMrtd } from '../core/stores/trusted-mrtds';
 import { findSetting } from '../core/settings/registry';
@@ -46,8 +47,12 @@ export function createAdminDbActivities({ db, sealingKey, onChange }: AdminDbDep
       return { removed };
     },
 
-    async purgeExpiredSessions({ before }: { before: string }): Promise<{ deleted: number }> {
-      return { deleted: await deleteExpiredSessions(db, before) };
+    /** Expired admin sessions and used OAuth states past their expiry. */
+    async purgeExpiredSessions({ before }: { before: string }): Promise<{ deleted: number; oauthStates: number }> {
+      return {
+        deleted: await deleteExpiredSessions(db, before),
+        oauthStates: await purgeExpiredOAuthStates(db, before),
+      };
     },
   };
 }

@@ -7,9 +7,9 @@ const { purgeExpiredSessions } = proxyActivities<AdminDbActivities>({
   retry: { maximumAttempts: 10 },
 });
 
-/** Started hourly by the `session-cleanup` schedule; workflow time is the cut-off. */
+/** Started hourly by the `session-cleanup` schedule; workflow time is the cut-off. Also purges used OAuth states. */
 export async function sessionCleanup(): Promise<SessionCleanupResult> {
   const cutoff = new Date().toISOString();
-  const { deleted } = await purgeExpiredSessions({ before: cutoff });
-  return { deleted, cutoff };
+  const { deleted, oauthStates } = await purgeExpiredSessions({ before: cutoff });
+  return { deleted, oauthStates, cutoff };
 }

@@ -11,6 +11,7 @@ import { createAdminSession } from '../../core/auth/admin-sessions';
 import { createGithubOAuthClient, readGithubOAuthSettings } from '../../core/auth/github-oauth';
 import { createOAuthState, verifyOAuthState } from '../../core/auth/oauth-state';
 import { badRequest, serviceUnavailable } from '../../core/errors';
+import { consumeOAuthNonce } from '../../core/stores/oauth-states';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
@@ -19,20 +20,6 @@ const INVALID_STATE = 'Invalid or expired state token';
 /** The state MAC key, derived from the install's sealing key (identical on every replica, never stored). */
 function stateSecret(deps: AppDeps): string {
   return createHmac('sha256', deps.sealingKey).update('ee-oauth-state-key.v1').digest('base64url');
-}
-
-/** Records the nonce; false when it was used before (replay). Expired rows are purged on the way. */
-async function consumeNonce(deps: AppDeps, nonce: string, expiresAtMs: number): Promise<boolean> {
-  const now = deps.now().toISOString();
-  await deps.db('oauth_states_used').where('expires_at', '<', now).delete();
-  try {
-    // The primary key is the one-time guard: of two concurrent callbacks with one state, one insert fails.
-    await deps.db('oauth_states_used').insert({ nonce, expires_at: new Date(expiresAtMs).toISOString(), used_at: now });
-    return true;
-  } catch (err) {
-    if (/unique|duplicate|primary key/i.test(String((err as Error).message))) return false;
-    throw err;
-  }
 }
 
 export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {
@@ -73,7 +60,13 @@ export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {
     async ({ query }, ctx) => {
       const checked = verifyOAuthState(stateSecret(deps), query.state, deps.now().getTime());
       if (!checked.ok) throw badRequest(INVALID_STATE);
-      if (!(await consumeNonce(deps, checked.nonce, checked.expiresAtMs))) throw badRequest(INVALID_STATE);
+      const used = !(await consumeOAuthNonce(
+        deps.db,
+        checked.nonce,
+        new Date(checked.expiresAtMs).toISOString(),
+        deps.now().toISOString(),
+      ));
+      if (used) throw badRequest(INVALID_STATE);
 
       const s = await readGithubOAuthSettings(deps.settings);
       if (!s.clientId) throw serviceUnavailable('GitHub OAuth not configured. Set GITHUB_OAUTH_CLIENT_ID.');

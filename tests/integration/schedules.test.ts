@@ -28,7 +28,7 @@ describe('schedules', () => {
   });
   afterAll(() => stack?.close());
 
-  it('creates the session-cleanup schedule idempotently and its run deletes only expired sessions', async () => {
+  it('creates the session-cleanup schedule idempotently and its run deletes only expired sessions and used OAuth states', async () => {
     // Schedule ids are namespace-wide: give this test its own copy of the definition.
     const def = SCHEDULES.find((s) => s.scheduleId === 'session-cleanup')!;
     const mine = {
@@ -50,9 +50,14 @@ describe('schedules', () => {
 
     const expired = await insertSession(stack, new Date(Date.now() - 60_000));
     const live = await insertSession(stack, new Date(Date.now() + 3600_000));
+    const used = new Date().toISOString();
+    await stack.db('oauth_states_used').insert([
+      { nonce: 'expired-state', expires_at: new Date(Date.now() - 60_000).toISOString(), used_at: used },
+      { nonce: 'live-state', expires_at: new Date(Date.now() + 600_000).toISOString(), used_at: used },
+    ]);
 
     await handle.trigger();
-    let result: { deleted: number; cutoff: string } | undefined;
+    let result: { deleted: number; oauthStates: number; cutoff: string } | undefined;
     for (let i = 0; i < 80 && !result; i++) {
       const recent = (await handle.describe()).info.recentActions;
       const started = recent[recent.length - 1]?.action.workflow;
@@ -63,6 +68,8 @@ describe('schedules', () => {
       }
     }
     expect(result?.deleted).toBe(1);
+    expect(result?.oauthStates).toBe(1);
+    expect((await stack.db('oauth_states_used').select('nonce')).map((r) => r.nonce)).toEqual(['live-state']);
     expect(await stack.db('admin_sessions').where({ session_id: expired }).first()).toBeUndefined();
     expect(await stack.db('admin_sessions').where({ session_id: live }).first()).toBeDefined();
     await handle.delete();

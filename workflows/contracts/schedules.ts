@@ -4,6 +4,8 @@ export const SESSION_CLEANUP_WORKFLOW = 'sessionCleanup';
 
 export interface SessionCleanupResult {
   deleted: number;
+  /** Used OAuth states past their expiry, deleted in the same run. */
+  oauthStates: number;
   cutoff: string;
 }
 
