@@ -41,7 +41,7 @@ export default tseslint.config(
             .flatMap((m) => [m, `node:${m}`])
             .map((name) => ({ name, message: 'Workflows must stay deterministic: no Node built-ins.' })),
           patterns: [
-            { group: ioModules, message: 'Workflows must not do I/O: call an activity.' },
+            { regex: ioModules, message: 'Workflows must not do I/O: call an activity.' },
             {
               group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
               message: 'Workflows import only @temporalio/workflow.',

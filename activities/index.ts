@@ -6,6 +6,7 @@ import { createAgentActivities } from './agent';
 import { createAgentLifecycleActivities } from './agent-lifecycle';
 import { createAttestationVerifier, type TrustEnv } from './attestation';
 import { createBillingActivities } from './billing';
+import { createStripeActivities } from './stripe';
 import { createCloudflareActivities } from './cloudflare';
 import { createDeploymentsDbActivities } from './deployments-db';
 import { createRegistrationActivities } from './registration';
@@ -32,6 +33,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createAdminDbActivities(deps),
     ...createBillingActivities(deps),
+    ...createStripeActivities(deps),
     ...createCloudflareActivities({ settings: deps.settings, fetch: deps.fetch }),
     ...createDeploymentsDbActivities(deps),
     ...createAgentActivities({ db: deps.db, settings: deps.settings, sealingKey: deps.sealingKey, fetch: deps.fetch }),

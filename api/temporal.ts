@@ -15,12 +15,19 @@ import {
   type ChangeTrustedMrtdInput,
   type ChangeTrustedMrtdResult,
 } from '../workflows/contracts/admin';
+import {
+  CREATE_PAYMENT_INTENT_WORKFLOW,
+  paymentIntentWorkflowId,
+  type CreatePaymentIntentInput,
+  type CreatePaymentIntentResult,
+} from '../workflows/contracts/payments';
 
 export interface WorkflowGateway {
   deployments: DeploymentGateway;
   agents: AgentGateway;
   changeSetting(input: ChangeSettingInput, requestId: string): Promise<ChangeSettingResult>;
   changeTrustedMrtd(input: ChangeTrustedMrtdInput, requestId: string): Promise<ChangeTrustedMrtdResult>;
+  createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatePaymentIntentResult>;
 }
 
 export function createWorkflowGateway(client: Client, taskQueue: string): WorkflowGateway {
@@ -40,6 +47,16 @@ export function createWorkflowGateway(client: Client, taskQueue: string): Workfl
         workflowId: changeTrustedMrtdWorkflowId(input.mrtd, requestId),
         args: [input],
         workflowExecutionTimeout: '5 minutes',
+      }),
+    // A retried request (same Idempotency-Key) joins the running execution, or runs again with the same
+    // Stripe idempotency key and so gets the same PaymentIntent back.
+    createPaymentIntent: (input) =>
+      client.workflow.execute(CREATE_PAYMENT_INTENT_WORKFLOW, {
+        taskQueue,
+        workflowId: paymentIntentWorkflowId(input.accountId, input.requestKey),
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        args: [input],
+        workflowExecutionTimeout: '2 minutes',
       }),
   };
 }

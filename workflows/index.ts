@@ -13,3 +13,4 @@ export { agentHealthSweep } from './agent-health-sweep';
 export { agentStaleCleanup } from './agent-stale-cleanup';
 export { deleteAgent } from './delete-agent';
 export { resetAgent } from './reset-agent';
+export { createPaymentIntent } from './payment-intent';

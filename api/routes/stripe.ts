@@ -6,12 +6,15 @@
  * exact decimal USD from callers ($19.99 → 1999 cents; v1 truncated a float to 1998).
  */
 import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
 import type Stripe from 'stripe';
 import { z } from 'zod';
 import { badRequest, forbidden, HttpError, serviceUnavailable } from '../../core/errors';
 import { microsToCents, usdCentsToMicros, usdToMicros } from '../../core/money';
 import { AccountNotFoundError, appendLedgerEntry } from '../../core/stores/ledger';
 import { readStripeSettings, STRIPE_WEBHOOK_PATH, stripeClient, stripeMode, verifyWebhook } from '../../core/stripe';
+import { unseal } from '../../core/auth/seal';
+import type { CreatePaymentIntentResult } from '../../workflows/contracts/payments';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
@@ -56,22 +59,24 @@ export function stripeRoutes(routes: Routes, deps: AppDeps): void {
         throw badRequest('amount must be a whole number of cents');
       }
       // A client retrying the same purchase sends the same Idempotency-Key and gets the same PaymentIntent.
-      const clientKey = ctx.get('idempotency-key').trim() || randomUUID();
-      let intent: Stripe.PaymentIntent;
+      const requestKey = ctx.get('idempotency-key').trim() || randomUUID();
+      let intent: CreatePaymentIntentResult;
       try {
-        intent = await stripeClient(s).paymentIntents.create(
-          { amount: cents, currency: 'usd', metadata: { account_id: params.account_id } },
-          { idempotencyKey: `payment-intent:${params.account_id}:${clientKey}` },
-        );
+        intent = await deps.workflows.createPaymentIntent({
+          accountId: params.account_id,
+          amountCents: cents,
+          requestKey,
+        });
       } catch (err) {
-        deps.logger.error(`Stripe PaymentIntent creation failed: ${String(err)}`);
-        throw new HttpError(500, `Failed to create payment intent: ${(err as Error).message}`);
+        const reason = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : String(err);
+        deps.logger.error(`Stripe PaymentIntent creation failed: ${reason}`);
+        throw new HttpError(500, `Failed to create payment intent: ${reason}`);
       }
       return {
-        client_secret: intent.client_secret ?? '',
+        client_secret: unseal(deps.sealingKey, { sealed: intent.clientSecretSealed }),
         amount: body.amount,
-        amount_cents: intent.amount,
-        payment_intent_id: intent.id,
+        amount_cents: intent.amountCents,
+        payment_intent_id: intent.paymentIntentId,
       };
     },
   );

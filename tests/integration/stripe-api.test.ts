@@ -70,6 +70,22 @@ describe('stripe', () => {
     expect(res.body).toMatchObject({ amount: 19.99, amount_cents: 1999 });
     expect(res.body.payment_intent_id).toMatch(/^pi_/);
     expect(res.body.client_secret).toMatch(/_secret_/);
+
+    // Created by a workflow keyed on the client's Idempotency-Key; the client_secret stays out of its history.
+    const again = await api.post(`/api/v1/accounts/${accountId}/payment-intent`, {
+      token: key,
+      json: { amount: 19.99 },
+      headers: { 'idempotency-key': 'purchase-1' },
+    });
+    expect(again.status, again.text).toBe(200);
+    const handle = stack.client.workflow.getHandle(`payment-intent:${accountId}:purchase-1`);
+    expect((await handle.describe()).status.name).toBe('COMPLETED');
+    const history = JSON.stringify(await handle.fetchHistory());
+    const decoded = [...history.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)].map((m) =>
+      Buffer.from(m[1]!, 'base64').toString(),
+    );
+    expect(decoded.join('\n')).toContain(again.body.payment_intent_id);
+    expect(decoded.join('\n')).not.toContain(again.body.client_secret);
     const small = await api.post(`/api/v1/accounts/${accountId}/payment-intent`, {
       token: key,
       json: { amount: 0.29 },
