@@ -24,6 +24,7 @@ import {
 import {
   AccountNotFoundError,
   appendLedgerEntry,
+  countTransactions,
   getBalance,
   getBalances,
   listTransactions,
@@ -344,8 +345,8 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       await load(params.account_id);
       const limit = Math.max(0, query.limit);
       const rows = await listTransactions(deps.db, params.account_id, query.offset + limit);
-      const counted = await deps.db('transactions').where({ account_id: params.account_id }).count({ n: '*' }).first();
-      return { transactions: rows.slice(query.offset).map(txView), total: Number(counted?.n ?? 0) };
+      const total = await countTransactions(deps.db, params.account_id);
+      return { transactions: rows.slice(query.offset).map(txView), total };
     },
   );
 }

@@ -8,13 +8,14 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ownerIdentities } from '../../core/auth/github-oidc';
-import { type AgentRow, type AppVersionRow, type CapacityPoolTargetRow, toBool } from '../../core/db/tables';
+import { type AgentRow, type CapacityPoolTargetRow, toBool } from '../../core/db/tables';
 import { HttpError, badRequest, forbidden, notFound, serviceUnavailable, unprocessable } from '../../core/errors';
 import { microsToUsd } from '../../core/money';
 import { NODE_SIZES, cloudOf, evaluatePlacement, type OwnerScope, type PlacementResult } from '../../core/placement';
 import { hourlyCostMicros } from '../../core/pricing';
 import { parseBool, parseIntStrict } from '../../core/settings/parse';
-import type { Account } from '../../core/stores/accounts';
+import { findDeployerLinkedTo, type Account } from '../../core/stores/accounts';
+import { appExists, findVersionVariant } from '../../core/stores/apps';
 import { getDeployment, insertDeployment, listDeployments, type Deployment } from '../../core/stores/deployments';
 import { getBalance } from '../../core/stores/ledger';
 import type { AppDeps } from '../deps';
@@ -166,14 +167,7 @@ async function callerOf(deps: AppDeps, ctx: Context): Promise<Caller> {
   if (oidc) {
     const identities = ownerIdentities(oidc);
     // A deployer account linked to the owner (github_login or github_org) pays for it, when there is one.
-    const linked = (await deps
-      .db('accounts')
-      .where({ account_type: 'deployer' })
-      .andWhere((q) =>
-        q.whereRaw('lower(github_org) = ?', identities).orWhereRaw('lower(github_login) = ?', identities),
-      )
-      .orderBy('created_at', 'asc')
-      .first()) as Account | undefined;
+    const linked = await findDeployerLinkedTo(deps.db, identities);
     return {
       owner: { identities, allowUnowned: false, label: `repository_owner '${oidc.repository_owner}'` },
       account: linked ?? null,
@@ -338,13 +332,8 @@ export function deployRoutes(routes: Routes, deps: AppDeps): void {
   const AliasBody = DeployBody.omit({ compose: true, app_name: true, app_version: true });
   const AppVersionParams = z.object({ name: z.string(), version: z.string() });
   const fromCatalog = async (params: z.infer<typeof AppVersionParams>, body: z.output<typeof AliasBody>) => {
-    const app = await deps.db('apps').where({ name: params.name }).first('name');
-    if (!app) throw notFound(`App '${params.name}' not found`);
-    const variants = (await deps
-      .db<AppVersionRow>('app_versions')
-      .where({ app_name: params.name, version: params.version })
-      .whereIn('node_size', [body.node_size, ''])) as AppVersionRow[];
-    const v = variants.find((x) => x.node_size === body.node_size) ?? variants.find((x) => x.node_size === '');
+    if (!(await appExists(deps.db, params.name))) throw notFound(`App '${params.name}' not found`);
+    const v = await findVersionVariant(deps.db, params.name, params.version, body.node_size);
     if (!v) {
       throw notFound(
         `No attested version '${params.version}' for app '${params.name}' with node_size='${body.node_size}'`,

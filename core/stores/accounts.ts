@@ -67,6 +67,23 @@ export async function getAccount(db: Knex, accountId: string): Promise<Account |
   return row ? toAccount(row) : null;
 }
 
+/** The oldest deployer account linked (github_login or github_org, case-insensitive) to one of `identities`. */
+export async function findDeployerLinkedTo(db: Knex, identities: readonly string[]): Promise<Account | null> {
+  const lowered = identities.map((i) => i.toLowerCase());
+  if (lowered.length === 0) return null;
+  const row = await db<AccountRow>('accounts')
+    .where({ account_type: 'deployer' })
+    .andWhere((q) => {
+      const marks = lowered.map(() => '?').join(', ');
+      void q
+        .whereRaw(`lower(github_org) in (${marks})`, lowered)
+        .orWhereRaw(`lower(github_login) in (${marks})`, lowered);
+    })
+    .orderBy('created_at', 'asc')
+    .first();
+  return row ? toAccount(row) : null;
+}
+
 export async function findAccountsByKeyPrefix(db: Knex, prefix: string): Promise<Account[]> {
   const rows = await db<AccountRow>('accounts').where({ api_key_prefix: prefix });
   return rows.map(toAccount);

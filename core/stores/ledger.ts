@@ -273,3 +273,8 @@ export async function listTransactions(
     .limit(limit);
   return rows.map(toEntry);
 }
+
+export async function countTransactions(db: Knex | Knex.Transaction, accountId: string): Promise<number> {
+  const row = await db('transactions').where({ account_id: accountId }).count({ n: '*' }).first();
+  return Number(row?.n ?? 0);
+}

@@ -4,9 +4,10 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { seal } from '../../core/auth/seal';
+import { appendLedgerEntry } from '../../core/stores/ledger';
 import { startFakeAgent, type FakeAgentServer } from '../fakes/agent';
 import { startFakeGithub, type FakeGithub } from '../fakes/github';
-import { seedAgent, seedAgentSecret } from '../helpers/seed';
+import { seedAccount, seedAgent, seedAgentSecret } from '../helpers/seed';
 import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
 
 const COMPOSE = 'services:\n  web:\n    image: hashicorp/http-echo:latest\n    ports: ["8080:8080"]\n';
@@ -111,6 +112,25 @@ describe('deploy API', () => {
     expect(view.body).toMatchObject({ deployment_id: id, status: 'running', agent_id: mine.agent_id });
     const listed = await api.get(`/api/v1/deployments?status=running&agent_id=${mine.agent_id}`);
     expect(listed.body.total).toBe(1);
+  });
+
+  it('an OIDC deploy is billed to the deployer account linked to its repository_owner', async () => {
+    // Its own owner name, so the linked account does not change who pays in other tests.
+    const mine = await agent({ github_owner: 'paying-org' });
+    const acct = await seedAccount(stack.db, { account_type: 'deployer', github_org: 'Paying-Org' });
+    await seedAccount(stack.db, { account_type: 'contributor', github_org: 'paying-org' }); // not a payer
+    const token = await gh.signOidcToken({ repository: 'paying-org/app', repository_owner: 'paying-org' });
+    const dryRun = () =>
+      api.post('/api/v1/deploy', { token, json: { compose: COMPOSE, app_name: 'paid', dry_run: true } });
+
+    // The linked account pays, so its balance is checked first.
+    expect((await dryRun()).body).toMatchObject({ eligible: false, issues: [{ code: 'INSUFFICIENT_FUNDS' }] });
+    await appendLedgerEntry(stack.db, { accountId: acct.account_id, amount: 5_000_000, txType: 'deposit' });
+    expect((await dryRun()).body).toMatchObject({ eligible: true, selected_agent_id: mine.agent_id });
+
+    const real = await api.post('/api/v1/deploy', { token, json: { compose: COMPOSE, app_name: 'paid' } });
+    expect(real.status, real.text).toBe(202);
+    expect((await row(real.body.deployment_id)).account_id).toBe(acct.account_id);
   });
 
   it('refuses tokens of another owner (no eligible agent), a wrong audience, an expired token, an unsigned and a forged token', async () => {
