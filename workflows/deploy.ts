@@ -4,6 +4,7 @@ import type { DeploymentsDbActivities } from '../activities/deployments-db';
 import {
   deployedSignal,
   placementUpdate,
+  stoppedElsewhereSignal,
   undeployUpdate,
   type DeployedCallback,
   type DeploymentInput,
@@ -44,6 +45,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   let placement: PlacementAnswer | undefined;
   let callback: DeployedCallback | undefined;
   let undeploy: UndeployRequest | undefined;
+  let stoppedElsewhere: string | undefined;
   let finished: UndeployAnswer['status'] | undefined;
   let agentId: string | null = null;
 
@@ -54,6 +56,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   setHandler(deployedSignal, (cb) => {
     // Only the agent the deployment was placed on may complete it; the first answer wins.
     if (callback === undefined && agentId !== null && cb.agentId === agentId) callback = cb;
+  });
+  setHandler(stoppedElsewhereSignal, ({ reason }) => {
+    stoppedElsewhere ??= reason;
   });
   setHandler(undeployUpdate, async (req) => {
     if (finished) return { deploymentId, agentId, status: 'already_finished' as const };
@@ -108,8 +113,12 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       serviceId: callback.serviceId ?? null,
       attestation: callback.attestation ?? null,
     });
-    // Running: nothing happens until an undeploy (or an agent failure report) arrives.
-    await condition(() => undeploy !== undefined);
+    // Running: nothing happens until an undeploy arrives, or billing stops the workload itself.
+    await condition(() => undeploy !== undefined || stoppedElsewhere !== undefined);
+    if (undeploy === undefined) {
+      finished = 'already_finished';
+      return { deploymentId, agentId, outcome: 'stopped', error: stoppedElsewhere };
+    }
   }
 
   try {

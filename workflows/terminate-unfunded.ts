@@ -1,7 +1,8 @@
-import { ActivityFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, getExternalWorkflowHandle, log, proxyActivities } from '@temporalio/workflow';
 import type { AgentActivities } from '../activities/agent';
 import type { BillingActivities } from '../activities/billing';
 import type { TerminateUnfundedResult } from './contracts/billing';
+import { deploymentWorkflowId, stoppedElsewhereSignal } from './contracts/deployments';
 
 const { billingConfig, listUnfundedDeployments, markUnfundedStopped } = proxyActivities<BillingActivities>({
   startToCloseTimeout: '1 minute',
@@ -24,6 +25,18 @@ const LANES = 10;
  * `/api/terminate` route no agent has) and only then set `stopped`. A deployment whose agent row is gone has no
  * workload to stop and is set `stopped` directly.
  */
+/** Lets the deployment's own workflow finish (it would otherwise wait for an undeploy forever). */
+async function endDeploymentWorkflow(deploymentId: string): Promise<void> {
+  try {
+    await getExternalWorkflowHandle(deploymentWorkflowId(deploymentId)).signal(stoppedElsewhereSignal, {
+      reason: 'Insufficient funds',
+    });
+  } catch (err) {
+    // No such workflow (a deployment created before workflows, or already finished): nothing to end.
+    log.info(`deployment workflow of ${deploymentId} not signalled: ${String(err)}`);
+  }
+}
+
 export async function terminateUnfunded(): Promise<TerminateUnfundedResult> {
   const config = await billingConfig();
   if (!config.enabled) return { skipped: 'billing disabled', stopped: 0, failed: 0, failedIds: [] };
@@ -36,7 +49,10 @@ export async function terminateUnfunded(): Promise<TerminateUnfundedResult> {
       try {
         if (d.agentExists) await agentUndeploy({ agentId: d.agentId, hostname: d.hostname });
         const { stopped } = await markUnfundedStopped({ deploymentId: d.deploymentId });
-        if (stopped) result.stopped += 1;
+        if (stopped) {
+          result.stopped += 1;
+          await endDeploymentWorkflow(d.deploymentId);
+        }
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         result.failed += 1;

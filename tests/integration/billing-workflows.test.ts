@@ -278,7 +278,16 @@ describe.each(testEngines())('billing workflows (%s)', (engine) => {
         .first();
       expect(Number(debit.amount)).toBe(-expected);
       expect(await getBalance(stack.db, deployer)).toBe(5_000_000 - expected);
-      await stack.db('deployments').where({ deployment_id: id }).update({ status: 'completed' });
+
+      // When billing stops it for lack of funds, the deployment's own workflow ends too (no undeploy left waiting).
+      await stack.db('deployments').where({ deployment_id: id }).update({ status: 'insufficient_funds' });
+      await stack.client.workflow.execute('terminateUnfunded', {
+        taskQueue: stack.taskQueue,
+        workflowId: `terminate-unfunded:${randomUUID()}`,
+      });
+      const ended = await stack.client.workflow.getHandle(`deployment:${id}`).result();
+      expect(ended).toMatchObject({ deploymentId: id, outcome: 'stopped', error: 'Insufficient funds' });
+      expect(await stack.db('deployments').where({ deployment_id: id }).first()).toMatchObject({ status: 'stopped' });
       await stack.db('agents').update({ verified: true });
     });
 

@@ -65,6 +65,15 @@ export const deployedSignal = defineSignal<[DeployedCallback]>('deployed');
 /** Stops the workload (agent `/api/undeploy`) and frees the agent; answers when done. */
 export const undeployUpdate = defineUpdate<UndeployAnswer, [UndeployRequest]>('undeploy');
 
+export interface StoppedElsewhere {
+  reason: string;
+}
+/**
+ * The workload was already stopped and the rows updated by another process (the insufficient-funds terminator):
+ * the deployment workflow ends without touching the agent again.
+ */
+export const stoppedElsewhereSignal = defineSignal<[StoppedElsewhere]>('stoppedElsewhere');
+
 export interface UndeployAgentInput {
   agentId: string;
   actor: string;
