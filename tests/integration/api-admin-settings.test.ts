@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../core/settings/registry';
+import { recordHistory } from '../helpers/histories';
 import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
 
 async function completedRuns(stack: Stack, type: string): Promise<{ workflowId: string; status: string }[]> {
@@ -84,6 +85,7 @@ describe('admin settings', () => {
 
     const runs = await completedRuns(stack, 'changeSetting');
     expect(runs).toHaveLength(4);
+    await recordHistory(stack.client, runs[0]!.workflowId, 'admin', 'change-setting');
     expect(runs.every((r) => r.status === 'COMPLETED')).toBe(true);
     expect(runs.every((r) => r.workflowId.startsWith('admin-setting:'))).toBe(true);
   });

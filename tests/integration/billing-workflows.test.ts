@@ -19,6 +19,7 @@ import { startFakeAgent, type FakeAgentServer } from '../fakes/agent';
 import { EXPECTED, EXPECTED_CHARGES, randomHour, seedBillingScenario } from '../helpers/billing-fixture';
 import { testEngines } from '../helpers/databases';
 import { seedAccount, seedAgent, seedAgentSecret, seedDeployment } from '../helpers/seed';
+import { recordHistory } from '../helpers/histories';
 import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
 
 type LedgerRow = { ledger_key: string; account_id: string; amount: number; tx_type: string };
@@ -87,6 +88,7 @@ describe.each(testEngines())('billing workflows (%s)', (engine) => {
     }
 
     const result = (await runBilling(`billing-run:${hour}`, hour, { batchSize: 2 })) as BillingRunCharged;
+    await recordHistory(stack.client, `billing-run:${hour}`, 'billing', 'billing-run-batches');
     expect(result).toMatchObject({
       hour,
       deploymentsCharged: 5,
@@ -287,6 +289,7 @@ describe.each(testEngines())('billing workflows (%s)', (engine) => {
       });
       const ended = await stack.client.workflow.getHandle(`deployment:${id}`).result();
       expect(ended).toMatchObject({ deploymentId: id, outcome: 'stopped', error: 'Insufficient funds' });
+      await recordHistory(stack.client, `deployment:${id}`, 'deployments', 'deploy-stopped-by-billing');
       expect(await stack.db('deployments').where({ deployment_id: id }).first()).toMatchObject({ status: 'stopped' });
       await stack.db('agents').update({ verified: true });
     });

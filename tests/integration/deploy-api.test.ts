@@ -7,6 +7,7 @@ import { seal } from '../../core/auth/seal';
 import { appendLedgerEntry } from '../../core/stores/ledger';
 import { startFakeAgent, type FakeAgentServer } from '../fakes/agent';
 import { startFakeGithub, type FakeGithub } from '../fakes/github';
+import { recordHistory } from '../helpers/histories';
 import { seedAccount, seedAgent, seedAgentSecret } from '../helpers/seed';
 import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
 
@@ -252,6 +253,7 @@ describe('deploy API', () => {
     // and it is placeable again
     const again = await api.post('/api/v1/deploy', { token, json: { compose: COMPOSE, dry_run: true } });
     expect(again.body.selected_agent_id).toBe(silent.agent_id);
+    await recordHistory(stack.client, `deployment:${res.body.deployment_id}`, 'deployments', 'deploy-callback-timeout');
   });
 
   it('two concurrent deploys never land on the same agent', async () => {
@@ -339,5 +341,6 @@ describe('deploy API', () => {
     expect(await agentRow(a.agent_id)).toMatchObject({ status: 'undeployed', current_deployment_id: null });
     expect(agents.agent(a.agent_id).undeploys).toBe(1);
     expect((await api.post('/api/v1/agents/nope/undeploy', { token: admin })).status).toBe(404);
+    await recordHistory(stack.client, `deployment:${res.body.deployment_id}`, 'deployments', 'deploy-run-undeploy');
   });
 });
