@@ -22,7 +22,12 @@ import {
   type ChargeOutcome,
   type SharesCache,
 } from '../core/stores/billing';
-import type { BillingConfig, ChargeBatchInput, ChargeBatchResult } from '../workflows/contracts/billing';
+import {
+  zeroChargeCounters,
+  type BillingConfig,
+  type ChargeBatchInput,
+  type ChargeBatchResult,
+} from '../workflows/contracts/billing';
 
 export interface BillingActivityDeps {
   db: Knex;
@@ -57,19 +62,7 @@ export function createBillingActivities({ db, settings, logger }: BillingActivit
      * bills it.
      */
     async chargeBatch(input: ChargeBatchInput): Promise<ChargeBatchResult> {
-      const out: ChargeBatchResult = {
-        charged: 0,
-        insufficientFunds: 0,
-        skipped: 0,
-        errors: 0,
-        errorIds: [],
-        chargedMicros: 0,
-        operatorMicros: 0,
-        contributorMicros: 0,
-        platformMicros: 0,
-        unrecordedMicros: 0,
-        ledgerRows: 0,
-      };
+      const out: ChargeBatchResult = { ...zeroChargeCounters(), charged: 0 };
       const shares: SharesCache = new Map();
       const ctx = activityContext();
       const tally = (r: ChargeOutcome) => {

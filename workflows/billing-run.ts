@@ -2,7 +2,13 @@ import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workfl
 import type { BillingActivities } from '../activities/billing';
 import { hourStartIso } from '../core/billing';
 import { formatUsd } from '../core/money';
-import type { BillingRunInput, BillingRunResult, BillingRunTotals, ChargeBatchResult } from './contracts/billing';
+import {
+  zeroChargeCounters,
+  type BillingRunInput,
+  type BillingRunResult,
+  type BillingRunTotals,
+  type ChargeBatchResult,
+} from './contracts/billing';
 
 const { billingConfig, listChargeableDeployments } = proxyActivities<BillingActivities>({
   startToCloseTimeout: '1 minute',
@@ -17,20 +23,7 @@ const { chargeBatch } = proxyActivities<BillingActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
-const emptyTotals = (): BillingRunTotals => ({
-  deploymentsCharged: 0,
-  insufficientFunds: 0,
-  skipped: 0,
-  errors: 0,
-  errorIds: [],
-  chargedMicros: 0,
-  operatorMicros: 0,
-  contributorMicros: 0,
-  platformMicros: 0,
-  unrecordedMicros: 0,
-  ledgerRows: 0,
-  batches: 0,
-});
+const emptyTotals = (): BillingRunTotals => ({ ...zeroChargeCounters(), deploymentsCharged: 0, batches: 0 });
 
 function add(t: BillingRunTotals, b: ChargeBatchResult): void {
   t.deploymentsCharged += b.charged;

@@ -43,8 +43,8 @@ export interface BillingRunInput {
   state?: { cursor: string; totals: BillingRunTotals; config: BillingConfig };
 }
 
-export interface BillingRunTotals {
-  deploymentsCharged: number;
+/** Counters a charge batch reports and a run adds up. */
+export interface ChargeCounters {
   insufficientFunds: number;
   skipped: number;
   errors: number;
@@ -57,6 +57,23 @@ export interface BillingRunTotals {
   /** Platform remainder not written because billing.platform_account_id is blank. */
   unrecordedMicros: number;
   ledgerRows: number;
+}
+
+export const zeroChargeCounters = (): ChargeCounters => ({
+  insufficientFunds: 0,
+  skipped: 0,
+  errors: 0,
+  errorIds: [],
+  chargedMicros: 0,
+  operatorMicros: 0,
+  contributorMicros: 0,
+  platformMicros: 0,
+  unrecordedMicros: 0,
+  ledgerRows: 0,
+});
+
+export interface BillingRunTotals extends ChargeCounters {
+  deploymentsCharged: number;
   batches: number;
 }
 
@@ -83,18 +100,8 @@ export interface ChargeBatchInput {
   platformAccountId: string;
 }
 
-export interface ChargeBatchResult {
+export interface ChargeBatchResult extends ChargeCounters {
   charged: number;
-  insufficientFunds: number;
-  skipped: number;
-  errors: number;
-  errorIds: string[];
-  chargedMicros: number;
-  operatorMicros: number;
-  contributorMicros: number;
-  platformMicros: number;
-  unrecordedMicros: number;
-  ledgerRows: number;
 }
 
 export interface TerminateUnfundedResult {
