@@ -4,7 +4,8 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 
-export const CONSOLE_TTL_MIN = 60;
+/** SEED: console tokens live 900–3600 s (v1 accepted 60). */
+export const CONSOLE_TTL_MIN = 900;
 export const CONSOLE_TTL_MAX = 3600;
 
 export interface ConsoleTokenInput {

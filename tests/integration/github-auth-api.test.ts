@@ -127,14 +127,14 @@ describe('GitHub OAuth login and owner-scoped routes', () => {
       current_deployment_id: null,
     });
 
-    const ca = await api.post(`/api/v1/me/agents/${mine.agent_id}/console-access?ttl_seconds=120`, { token });
+    const ca = await api.post(`/api/v1/me/agents/${mine.agent_id}/console-access?ttl_seconds=1200`, { token });
     expect(ca.status, ca.text).toBe(200);
     expect(ca.body).toMatchObject({ agent_id: mine.agent_id, auth_mode: 'cp_relay' });
     expect(ca.body.console_url).toBe(`https://${ca.body.hostname}/admin?token=${encodeURIComponent(ca.body.token)}`);
     const payload = verifyConsoleToken(ca.body.token, secret, Date.now());
     expect(payload).toMatchObject({ agent_id: mine.agent_id, github_login: 'octocat', is_admin: false });
-    expect((payload!.exp as number) - (payload!.iat as number)).toBe(120);
-    expect((await api.post(`/api/v1/me/agents/${mine.agent_id}/console-access?ttl_seconds=5`, { token })).status).toBe(
+    expect((payload!.exp as number) - (payload!.iat as number)).toBe(1200);
+    expect((await api.post(`/api/v1/me/agents/${mine.agent_id}/console-access?ttl_seconds=899`, { token })).status).toBe(
       422,
     );
     expect((await api.post(`/api/v1/me/agents/${orgs.agent_id}/console-access`, { token })).status).toBe(409);
