@@ -134,9 +134,9 @@ describe('GitHub OAuth login and owner-scoped routes', () => {
     const payload = verifyConsoleToken(ca.body.token, secret, Date.now());
     expect(payload).toMatchObject({ agent_id: mine.agent_id, github_login: 'octocat', is_admin: false });
     expect((payload!.exp as number) - (payload!.iat as number)).toBe(1200);
-    expect((await api.post(`/api/v1/me/agents/${mine.agent_id}/console-access?ttl_seconds=899`, { token })).status).toBe(
-      422,
-    );
+    expect(
+      (await api.post(`/api/v1/me/agents/${mine.agent_id}/console-access?ttl_seconds=899`, { token })).status,
+    ).toBe(422);
     expect((await api.post(`/api/v1/me/agents/${orgs.agent_id}/console-access`, { token })).status).toBe(409);
 
     const anon = await api.get('/api/v1/me/agents');
