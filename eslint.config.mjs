@@ -5,7 +5,8 @@ import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
 
 // Anchored regex: a gitignore-style group would also match our own ../activities/stripe type import.
-const ioModules = '^(knex|better-sqlite3|pg|stripe|jose|koa|@koa/router|undici|axios|@google-cloud/.+|@node-rs/.+)(/.*)?$';
+const ioModules =
+  '^(knex|better-sqlite3|pg|stripe|jose|koa|@koa/router|undici|axios|@google-cloud/.+|@node-rs/.+)(/.*)?$';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'data/**', 'dist/**', 'coverage/**', 'tests/fixtures/forbidden-workflows/**'] },
