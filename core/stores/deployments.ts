@@ -20,6 +20,7 @@ export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 
 export interface Deployment {
   deployment_id: string;
+  /** base64 compose YAML */
   compose: string;
   config: Record<string, unknown>;
   agent_id: string;
@@ -69,21 +70,22 @@ export function toDeployment(row: DeploymentRow): Deployment {
   };
 }
 
-export interface NewDeployment {
-  deployment_id: string;
-  /** base64 compose YAML */
-  compose: string;
-  config: Record<string, unknown>;
-  account_id: string | null;
-  app_name: string | null;
-  app_version: string | null;
-  sla_class: string;
-  machine_size: string;
-  cpu_vcpus: number;
-  memory_gb: number;
-  gpu_count: number;
-  created_at: string;
-}
+/** What a deploy request supplies; the rest (agent, status, times) is set as the deployment moves on. */
+export type NewDeployment = Pick<
+  Deployment,
+  | 'deployment_id'
+  | 'compose'
+  | 'config'
+  | 'account_id'
+  | 'app_name'
+  | 'app_version'
+  | 'sla_class'
+  | 'machine_size'
+  | 'cpu_vcpus'
+  | 'memory_gb'
+  | 'gpu_count'
+  | 'created_at'
+>;
 
 /** A new `pending` deployment, not yet placed (agent_id '' until the workflow reserves an agent). */
 export async function insertDeployment(db: Knex, d: NewDeployment): Promise<void> {
