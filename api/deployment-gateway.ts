@@ -22,7 +22,11 @@ import {
 
 export interface DeploymentGateway {
   /** Starts `deployment:<id>` (reject duplicate) and waits for the reservation to be decided. */
-  startDeployment(input: DeploymentInput): Promise<PlacementAnswer>;
+  /**
+   * Starts `deployment:<id>` and waits (bounded) for its placement answer; null when the workflow is started but
+   * did not answer in time (e.g. no worker is polling): the deployment carries on durably once one is.
+   */
+  startDeployment(input: DeploymentInput): Promise<PlacementAnswer | null>;
   /** Signals the agent's callback; false when no deployment workflow is running for that id. */
   signalDeployed(deploymentId: string, callback: DeployedCallback): Promise<boolean>;
   /** Undeploy through the running deployment workflow; null when none is running. */
@@ -35,7 +39,17 @@ const notRunning = (err: unknown) =>
   err instanceof WorkflowNotFoundError ||
   /workflow execution already completed|not found/i.test(String((err as Error)?.message ?? ''));
 
-export function createDeploymentGateway(client: Client, taskQueue: string): DeploymentGateway {
+export interface DeploymentGatewayOptions {
+  /** How long a deploy request waits for the placement answer before answering 202 pending. Default 15 s. */
+  placementWaitMs?: number;
+}
+
+export function createDeploymentGateway(
+  client: Client,
+  taskQueue: string,
+  opts: DeploymentGatewayOptions = {},
+): DeploymentGateway {
+  const placementWaitMs = opts.placementWaitMs ?? 15_000;
   return {
     async startDeployment(input) {
       const handle = await client.workflow.start(DEPLOYMENT_WORKFLOW, {
@@ -44,7 +58,16 @@ export function createDeploymentGateway(client: Client, taskQueue: string): Depl
         args: [input],
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
-      return handle.executeUpdate(placementUpdate);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), placementWaitMs);
+      });
+      try {
+        // A failed or slow update says nothing about the deployment, which runs on: answer "pending".
+        return await Promise.race([handle.executeUpdate(placementUpdate).catch(() => null), late]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async signalDeployed(deploymentId, callback) {
       try {

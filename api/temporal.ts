@@ -4,7 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { createAgentGateway, type AgentGateway } from './agent-gateway';
-import { createDeploymentGateway, type DeploymentGateway } from './deployment-gateway';
+import { createDeploymentGateway, type DeploymentGateway, type DeploymentGatewayOptions } from './deployment-gateway';
 import {
   CHANGE_SETTING_WORKFLOW,
   CHANGE_TRUSTED_MRTD_WORKFLOW,
@@ -30,9 +30,13 @@ export interface WorkflowGateway {
   createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatePaymentIntentResult>;
 }
 
-export function createWorkflowGateway(client: Client, taskQueue: string): WorkflowGateway {
+export function createWorkflowGateway(
+  client: Client,
+  taskQueue: string,
+  opts: DeploymentGatewayOptions = {},
+): WorkflowGateway {
   return {
-    deployments: createDeploymentGateway(client, taskQueue),
+    deployments: createDeploymentGateway(client, taskQueue, opts),
     agents: createAgentGateway(client, taskQueue),
     changeSetting: (input, requestId) =>
       client.workflow.execute(CHANGE_SETTING_WORKFLOW, {

@@ -89,7 +89,7 @@ const Preflight = z.object({
 });
 const DeployAccepted = z.object({
   deployment_id: z.string(),
-  agent_id: z.string(),
+  agent_id: z.string().nullable().describe('null when accepted before an agent was chosen: follow Location'),
   status: z.string(),
   workflow_id: z.string(),
 });
@@ -289,14 +289,15 @@ export function deployRoutes(routes: Routes, deps: AppDeps): void {
       candidates: placement.candidates,
       callbackTimeoutSeconds: Math.max(1, timeout),
     });
-    if (!answer.ok) throw serviceUnavailable(answer.error);
+    if (answer && !answer.ok) throw serviceUnavailable(answer.error);
     const current = await getDeployment(deps.db, deploymentId);
     ctx.status = 202;
     ctx.set('Location', `/api/v1/deployments/${deploymentId}`);
     return {
       deployment_id: deploymentId,
-      agent_id: answer.agentId,
-      status: current?.status ?? 'deploying',
+      // null: accepted, the agent is not chosen yet (follow Location).
+      agent_id: answer ? answer.agentId : null,
+      status: current?.status ?? 'pending',
       workflow_id: `deployment:${deploymentId}`,
     };
   };

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import type { Knex } from 'knex';
 import { inject } from 'vitest';
 import type { AppDeps } from '../../api/deps';
+import type { DeploymentGatewayOptions } from '../../api/deployment-gateway';
 import { createWorkflowGateway } from '../../api/temporal';
 import { newSealingKey } from '../../core/auth/seal';
 import { hashSecret } from '../../core/auth/secrets';
@@ -41,6 +42,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Override deps (e.g. adminPasswordHash: null). */
   deps?: Partial<AppDeps>;
+  /** Workflow gateway options (e.g. a short placement wait). */
+  gateway?: DeploymentGatewayOptions;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -88,7 +91,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const deps: AppDeps = {
     db: testDb.db,
     settings,
-    workflows: createWorkflowGateway(client, taskQueue),
+    workflows: createWorkflowGateway(client, taskQueue, opts.gateway),
     logger,
     config,
     adminPasswordHash: await hashSecret(ADMIN_PASSWORD),
