@@ -7,6 +7,7 @@
 import type { Knex } from 'knex';
 import { RTMR_KEYS, type Rtmrs } from '../core/attestation/policy';
 import { nowIso, parseJsonColumn, type DeploymentRow } from '../core/db/tables';
+import { settingInt } from '../core/settings/read';
 import type { SettingsReader } from '../core/settings/types';
 import { deleteAgentCascade, getAgent, listStaleAgents, updateAgent, type AgentDbRow } from '../core/stores/agents';
 import { purgeNonces } from '../core/stores/nonces';
@@ -160,12 +161,10 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
 
     /** Agents with a hostname; `attest` when pull mode is on and the last check is older than the interval. */
     async listHealthTargets(_input: Record<string, never> = {}) {
-      const [pull, intervalRaw] = await Promise.all([
+      const [pull, seconds] = await Promise.all([
         settings.get('operational.agent_attestation_pull_enabled'),
-        settings.get('operational.agent_attestation_interval'),
+        settingInt(settings, 'operational.agent_attestation_interval'),
       ]);
-      const interval = Number.parseInt(intervalRaw, 10);
-      const seconds = Number.isFinite(interval) ? interval : 3600;
       const pullOn = pull.trim() === 'true' && seconds > 0;
       const rows = (await db('agents')
         .whereNotNull('hostname')

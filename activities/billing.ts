@@ -7,9 +7,9 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import type { Logger } from '../core/logger';
-import { parseBool, parseIntStrict } from '../core/settings/parse';
+import { settingBool, settingInt } from '../core/settings/read';
 import type { SettingsReader } from '../core/settings/types';
-import { capacityPricesFromSettings, DEFAULT_CONTRIBUTOR_POOL_BPS } from '../core/pricing';
+import { capacityPricesFromSettings } from '../core/pricing';
 import { AccountNotFoundError, InsufficientFundsError } from '../core/stores/ledger';
 import {
   chargeCapacityPurchase,
@@ -44,9 +44,9 @@ export function createBillingActivities({ db, settings, logger }: BillingActivit
   return {
     /** Settings of one run, read once so every batch of the run bills under the same rules. */
     async billingConfig(): Promise<BillingConfig> {
-      const poolBps = parseIntStrict(await settings.get('billing.contributor_pool_bps'), DEFAULT_CONTRIBUTOR_POOL_BPS);
+      const poolBps = await settingInt(settings, 'billing.contributor_pool_bps');
       return {
-        enabled: parseBool(await settings.get('billing.enabled'), true),
+        enabled: await settingBool(settings, 'billing.enabled'),
         contributorPoolBps: Math.min(10_000, Math.max(0, poolBps)),
         platformAccountId: (await settings.get('billing.platform_account_id')).trim(),
       };
@@ -135,8 +135,8 @@ export function createBillingActivities({ db, settings, logger }: BillingActivit
       minWarmCount: number;
       months: number;
     }): Promise<CapacityChargeResult> {
-      const billingEnabled = parseBool(await settings.get('billing.enabled'), true);
-      const simulate = parseBool(await settings.get('billing.capacity_request_dev_simulation'), true);
+      const billingEnabled = await settingBool(settings, 'billing.enabled');
+      const simulate = await settingBool(settings, 'billing.capacity_request_dev_simulation');
       const prices = capacityPricesFromSettings({
         tiny: await settings.get('billing.capacity_price_tiny_monthly_usd'),
         standard: await settings.get('billing.capacity_price_standard_monthly_usd'),

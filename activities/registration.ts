@@ -7,10 +7,11 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import { nonceFromReportData } from '../core/attestation/tdx-quote';
-import { checkNonce, normalizeNonceMode, DEFAULT_NONCE_TTL_SECONDS } from '../core/attestation/policy';
+import { checkNonce, normalizeNonceMode } from '../core/attestation/policy';
 import { seal, unseal } from '../core/auth/seal';
 import { hashSecret, randomToken, tokenPrefix } from '../core/auth/secrets';
 import { nowIso } from '../core/db/tables';
+import { settingInt } from '../core/settings/read';
 import type { SettingsReader } from '../core/settings/types';
 import { getAgentByVmName, upsertCredential, type AgentDbRow } from '../core/stores/agents';
 import { consumeNonce, deleteNonce, getNonce } from '../core/stores/nonces';
@@ -117,12 +118,10 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
       reportData: string | null;
       consumer: string;
     }): Promise<{ ok: true; warning?: string } | Rejection> {
-      const [modeRaw, ttlRaw] = await Promise.all([
+      const [modeRaw, ttlSeconds] = await Promise.all([
         settings.get('operational.nonce_enforcement_mode'),
-        settings.get('operational.nonce_ttl_seconds'),
+        settingInt(settings, 'operational.nonce_ttl_seconds'),
       ]);
-      const ttl = Number.parseInt(ttlRaw, 10);
-      const ttlSeconds = Number.isFinite(ttl) ? ttl : DEFAULT_NONCE_TTL_SECONDS;
       const stored = await getNonce(db, input.vmName);
       // A challenge consumed by another registration is gone as far as this one is concerned.
       const usable = stored && (stored.consumed_by === null || stored.consumed_by === input.consumer) ? stored : null;

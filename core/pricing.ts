@@ -130,8 +130,6 @@ export function usageChargeMicros(input: { hourlyMicros: Micros; elapsedMs: numb
 export const BPS_DENOMINATOR = 10_000;
 /** Operator (agent) share of a charge when the agent has a ledger account (billing.md §4.1 step 9). */
 export const DEFAULT_OPERATOR_BPS = 7_000;
-/** Default of `billing.contributor_pool_bps`. */
-export const DEFAULT_CONTRIBUTOR_POOL_BPS = 5_000;
 
 /** int() then clamp to [0, 10000], like v1's `clamp(int(value), 0, 10000)`. */
 function clampBps(bps: number, what: string): number {

@@ -10,6 +10,7 @@ import { JwksCache } from '../../core/attestation/jwks';
 import { mergeTrustedMrtds } from '../../core/attestation/policy';
 import { unseal } from '../../core/auth/seal';
 import { parseJsonColumn, requireIso } from '../../core/db/tables';
+import { settingInt } from '../../core/settings/read';
 import { HttpError, badRequest, notFound } from '../../core/errors';
 import { getAgent, listAgents, toAgentView } from '../../core/stores/agents';
 import { issueNonce } from '../../core/stores/nonces';
@@ -63,11 +64,11 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
     },
     async ({ query }) => {
       if (query.vm_name === '') throw badRequest('vm_name required');
-      const ttl = Number.parseInt(await deps.settings.get('operational.nonce_ttl_seconds'), 10);
+      const ttl = await settingInt(deps.settings, 'operational.nonce_ttl_seconds');
       const nonce = randomBytes(16).toString('hex');
       const issued_at = deps.now().toISOString();
       await issueNonce(deps.db, query.vm_name, nonce, issued_at);
-      return { nonce, ttl_seconds: Number.isFinite(ttl) ? ttl : 300, issued_at };
+      return { nonce, ttl_seconds: ttl, issued_at };
     },
   );
 

@@ -13,7 +13,7 @@ import { HttpError, badRequest, forbidden, notFound, serviceUnavailable, unproce
 import { microsToUsd } from '../../core/money';
 import { NODE_SIZES, cloudOf, evaluatePlacement, type OwnerScope, type PlacementResult } from '../../core/placement';
 import { hourlyCostMicros } from '../../core/pricing';
-import { parseBool, parseIntStrict } from '../../core/settings/parse';
+import { settingBool, settingInt } from '../../core/settings/read';
 import { findDeployerLinkedTo, type Account } from '../../core/stores/accounts';
 import { appExists, findVersionVariant } from '../../core/stores/apps';
 import { getDeployment, insertDeployment, listDeployments, type Deployment } from '../../core/stores/deployments';
@@ -186,7 +186,7 @@ async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promi
   ])) as AgentRow[];
   const targets = (await deps.db<CapacityPoolTargetRow>('capacity_pool_targets')) as CapacityPoolTargetRow[];
   let funds: { balanceMicros: number; hourlyCostMicros: number } | undefined;
-  if (caller.account && parseBool(await deps.settings.get('billing.enabled'), true)) {
+  if (caller.account && (await settingBool(deps.settings, 'billing.enabled'))) {
     funds = {
       balanceMicros: await getBalance(deps.db, caller.account.account_id),
       hourlyCostMicros: hourlyCostMicros({
@@ -283,7 +283,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): void {
       gpu_count: body.gpu_count,
       created_at: deps.now().toISOString(),
     });
-    const timeout = parseIntStrict(await deps.settings.get('operational.deploy_callback_timeout_seconds'), 600);
+    const timeout = await settingInt(deps.settings, 'operational.deploy_callback_timeout_seconds');
     const answer = await deps.workflows.deployments.startDeployment({
       deploymentId,
       candidates: placement.candidates,

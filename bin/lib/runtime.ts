@@ -10,7 +10,7 @@ import { loadConfig, type RuntimeConfig } from '../../core/config';
 import { createDb } from '../../core/db/connection';
 import { migrateLatest } from '../../core/db/migrate';
 import { LogBuffer, Logger } from '../../core/logger';
-import { parseBool } from '../../core/settings/parse';
+import { settingBool } from '../../core/settings/read';
 import { SettingsService, describeSettings } from '../../core/settings/service';
 import { getOrCreateInternalValue } from '../../core/stores/internal-state';
 
@@ -50,7 +50,7 @@ export async function openRuntime(
 /** In production, refuse to start without GitHub OAuth unless explicitly allowed (settings.md §5). */
 async function enforceProductionAuthPolicy(config: RuntimeConfig, settings: SettingsService): Promise<void> {
   if (!config.production) return;
-  const required = parseBool(await settings.get('auth.require_github_oauth_in_production'), true);
+  const required = await settingBool(settings, 'auth.require_github_oauth_in_production');
   if (required && !(await githubOAuthConfigured(settings))) {
     throw new Error(
       'Production mode requires GitHub OAuth: set GITHUB_OAUTH_CLIENT_ID and GITHUB_OAUTH_CLIENT_SECRET, ' +

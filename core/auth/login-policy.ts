@@ -1,11 +1,11 @@
 /** Who may log in how (spec/attestation.md §7.3, settings.md §5). */
-import { parseBool } from '../settings/parse';
+import { settingBool } from '../settings/read';
 import type { SettingsReader } from '../settings/types';
 
 export async function passwordLoginAllowed(settings: SettingsReader, production: boolean): Promise<boolean> {
-  const enabled = parseBool(await settings.get('auth.password_login_enabled'), true);
+  const enabled = await settingBool(settings, 'auth.password_login_enabled');
   if (!enabled) return false;
-  return !production || parseBool(await settings.get('auth.allow_password_login_in_production'), false);
+  return !production || (await settingBool(settings, 'auth.allow_password_login_in_production'));
 }
 
 export async function githubOAuthConfigured(settings: SettingsReader): Promise<boolean> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseBool, parseFloatLoose, parseIntStrict, parseMode, parseSet } from '../../core/settings/parse';
+import { settingBool, settingInt } from '../../core/settings/read';
 import { SETTINGS, maskSecret } from '../../core/settings/registry';
 
 describe('setting parsers', () => {
@@ -57,5 +58,17 @@ describe('setting parsers', () => {
     ]) {
       expect(secrets.has(k), k).toBe(true);
     }
+  });
+  it('typed reads fall back to the registry default when a value does not parse', async () => {
+    const reader = (values: Record<string, string>) => ({ get: async (k: string) => values[k] ?? '' });
+    expect(await settingInt(reader({ 'operational.nonce_ttl_seconds': '1.5' }), 'operational.nonce_ttl_seconds')).toBe(
+      300,
+    );
+    expect(await settingInt(reader({ 'operational.nonce_ttl_seconds': ' 60 ' }), 'operational.nonce_ttl_seconds')).toBe(
+      60,
+    );
+    expect(await settingBool(reader({ 'billing.enabled': 'maybe' }), 'billing.enabled')).toBe(true);
+    expect(await settingBool(reader({ 'billing.enabled': 'off' }), 'billing.enabled')).toBe(false);
+    await expect(settingInt(reader({}), 'no.such.key')).rejects.toThrow(/Unknown setting/);
   });
 });
