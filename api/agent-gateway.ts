@@ -4,6 +4,7 @@
  */
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
+import { workflowRunner } from './run-workflow';
 import {
   AGENT_ENTITY_WORKFLOW,
   DELETE_AGENT_WORKFLOW,
@@ -53,6 +54,7 @@ export function registrationAttempt(input: RegisterAgentInput): string {
 }
 
 export function createAgentGateway(client: Client, taskQueue: string): AgentGateway {
+  const run = workflowRunner(client, taskQueue);
   return {
     async register(input) {
       const workflowId = registerAgentWorkflowId(input.vmName, registrationAttempt(input));
@@ -89,20 +91,8 @@ export function createAgentGateway(client: Client, taskQueue: string): AgentGate
       }
     },
 
-    remove: (ref, requestId) =>
-      client.workflow.execute(DELETE_AGENT_WORKFLOW, {
-        taskQueue,
-        workflowId: deleteAgentWorkflowId(ref.agentId, requestId),
-        args: [ref],
-        workflowExecutionTimeout: '5 minutes',
-      }),
+    remove: (ref, requestId) => run(DELETE_AGENT_WORKFLOW, deleteAgentWorkflowId(ref.agentId, requestId), ref),
 
-    reset: (agentId, requestId) =>
-      client.workflow.execute(RESET_AGENT_WORKFLOW, {
-        taskQueue,
-        workflowId: resetAgentWorkflowId(agentId, requestId),
-        args: [{ agentId }],
-        workflowExecutionTimeout: '5 minutes',
-      }),
+    reset: (agentId, requestId) => run(RESET_AGENT_WORKFLOW, resetAgentWorkflowId(agentId, requestId), { agentId }),
   };
 }

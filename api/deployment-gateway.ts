@@ -19,9 +19,9 @@ import {
   type UndeployAnswer,
   type UndeployRequest,
 } from '../workflows/contracts/deployments';
+import { workflowRunner } from './run-workflow';
 
 export interface DeploymentGateway {
-  /** Starts `deployment:<id>` (reject duplicate) and waits for the reservation to be decided. */
   /**
    * Starts `deployment:<id>` and waits (bounded) for its placement answer; null when the workflow is started but
    * did not answer in time (e.g. no worker is polling): the deployment carries on durably once one is.
@@ -50,6 +50,7 @@ export function createDeploymentGateway(
   opts: DeploymentGatewayOptions = {},
 ): DeploymentGateway {
   const placementWaitMs = opts.placementWaitMs ?? 15_000;
+  const run = workflowRunner(client, taskQueue);
   return {
     async startDeployment(input) {
       const handle = await client.workflow.start(DEPLOYMENT_WORKFLOW, {
@@ -89,11 +90,6 @@ export function createDeploymentGateway(
       }
     },
     undeployAgent: (input, requestId) =>
-      client.workflow.execute(UNDEPLOY_AGENT_WORKFLOW, {
-        taskQueue,
-        workflowId: undeployAgentWorkflowId(input.agentId, requestId),
-        args: [input],
-        workflowExecutionTimeout: '5 minutes',
-      }),
+      run(UNDEPLOY_AGENT_WORKFLOW, undeployAgentWorkflowId(input.agentId, requestId), input),
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { createAgentGateway, type AgentGateway } from './agent-gateway';
+import { workflowRunner } from './run-workflow';
 import { createDeploymentGateway, type DeploymentGateway, type DeploymentGatewayOptions } from './deployment-gateway';
 import {
   CHANGE_SETTING_WORKFLOW,
@@ -35,31 +36,19 @@ export function createWorkflowGateway(
   taskQueue: string,
   opts: DeploymentGatewayOptions = {},
 ): WorkflowGateway {
+  const run = workflowRunner(client, taskQueue);
   return {
     deployments: createDeploymentGateway(client, taskQueue, opts),
     agents: createAgentGateway(client, taskQueue),
     changeSetting: (input, requestId) =>
-      client.workflow.execute(CHANGE_SETTING_WORKFLOW, {
-        taskQueue,
-        workflowId: changeSettingWorkflowId(input.key, requestId),
-        args: [input],
-        workflowExecutionTimeout: '5 minutes',
-      }),
+      run(CHANGE_SETTING_WORKFLOW, changeSettingWorkflowId(input.key, requestId), input),
     changeTrustedMrtd: (input, requestId) =>
-      client.workflow.execute(CHANGE_TRUSTED_MRTD_WORKFLOW, {
-        taskQueue,
-        workflowId: changeTrustedMrtdWorkflowId(input.mrtd, requestId),
-        args: [input],
-        workflowExecutionTimeout: '5 minutes',
-      }),
+      run(CHANGE_TRUSTED_MRTD_WORKFLOW, changeTrustedMrtdWorkflowId(input.mrtd, requestId), input),
     // A retried request (same Idempotency-Key) joins the running execution, or runs again with the same
     // Stripe idempotency key and so gets the same PaymentIntent back.
     createPaymentIntent: (input) =>
-      client.workflow.execute(CREATE_PAYMENT_INTENT_WORKFLOW, {
-        taskQueue,
-        workflowId: paymentIntentWorkflowId(input.accountId, input.requestKey),
+      run(CREATE_PAYMENT_INTENT_WORKFLOW, paymentIntentWorkflowId(input.accountId, input.requestKey), input, {
         workflowIdConflictPolicy: 'USE_EXISTING',
-        args: [input],
         workflowExecutionTimeout: '2 minutes',
       }),
   };
