@@ -18,6 +18,7 @@ import {
   listChargeableDeploymentIds,
   listUnfundedDeployments,
   markUnfundedStopped,
+  type CapacityChargeInput,
   type CapacityChargeResult,
   type ChargeOutcome,
   type SharesCache,
@@ -127,14 +128,9 @@ export function createBillingActivities({ db, settings, logger }: BillingActivit
      * Capacity purchase charge (billing.md §6), for the capacity workflow. Idempotent under `capacity:<requestId>`:
      * a retry returns the first entry. Throws InsufficientFundsError / AccountNotFoundError (callers map them).
      */
-    async chargeCapacityPurchase(input: {
-      accountId: string;
-      requestId: string;
-      datacenter: string;
-      nodeSize: string;
-      minWarmCount: number;
-      months: number;
-    }): Promise<CapacityChargeResult> {
+    async chargeCapacityPurchase(
+      input: Omit<CapacityChargeInput, 'billingEnabled' | 'simulate' | 'prices'>,
+    ): Promise<CapacityChargeResult> {
       const billingEnabled = await settingBool(settings, 'billing.enabled');
       const simulate = await settingBool(settings, 'billing.capacity_request_dev_simulation');
       const prices = capacityPricesFromSettings({

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ApplicationFailure, type Logger as TemporalLogger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { expectNonRetryable, failure } from '../helpers/activity-failures';
 import {
   AgentFailureType,
   AgentUnavailableError,
@@ -45,20 +46,6 @@ const settings: SettingsReader = {
 /** env.run with the activity's own input/output types (its generic signature infers `unknown`). */
 function run<I, O>(fn: (input: I) => Promise<O>, input: I): Promise<O> {
   return env.run(fn, input) as Promise<O>;
-}
-
-async function failure(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the activity to fail');
-}
-
-function expectNonRetryable(err: unknown, type: string) {
-  expect(err).toBeInstanceOf(ApplicationFailure);
-  expect(err).toMatchObject({ type, nonRetryable: true });
 }
 
 function expectRetryable(err: unknown) {

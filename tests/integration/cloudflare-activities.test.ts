@@ -1,6 +1,7 @@
 import { ApplicationFailure, type Logger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { expectNonRetryable, failure } from '../helpers/activity-failures';
 import {
   CloudflareFailureType,
   CloudflareUnavailableError,
@@ -41,23 +42,6 @@ function configure(overrides: Record<string, string> = {}) {
     'cloudflare.api_url': cf.url,
     ...overrides,
   };
-}
-
-/** Await a rejection and return the thrown value. */
-async function failure(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the activity to fail');
-}
-
-function expectNonRetryable(err: unknown, type: string) {
-  expect(err).toBeInstanceOf(ApplicationFailure);
-  const f = err as ApplicationFailure;
-  expect(f.type).toBe(type);
-  expect(f.nonRetryable).toBe(true);
 }
 
 function expectRetryable(err: unknown) {
