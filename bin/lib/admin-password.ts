@@ -33,10 +33,8 @@ export async function resolveAdminPasswordHash(opts: {
   if ((await githubOAuthConfigured(opts.settings)) && config.admin.githubLogins.length > 0) return null;
 
   const plain = randomToken(16);
-  const { value, created } = await getOrCreateInternalValue(
-    opts.db,
-    'generated_admin_password_hash',
-    await hashSecret(plain),
+  const { value, created } = await getOrCreateInternalValue(opts.db, 'generated_admin_password_hash', () =>
+    hashSecret(plain),
   );
   if (created) {
     opts.announce(`Generated admin password (shown once; set ADMIN_PASSWORD to choose your own): ${plain}`);

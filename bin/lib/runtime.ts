@@ -39,7 +39,7 @@ export async function openRuntime(
       onLoadError: (err) => logger.error(`settings reload failed: ${String(err)}`),
     });
     await enforceProductionAuthPolicy(config, settings);
-    const { value: sealingKey } = await getOrCreateInternalValue(db, 'sealing_key', newSealingKey());
+    const { value: sealingKey } = await getOrCreateInternalValue(db, 'sealing_key', newSealingKey);
     return { config, logger, db, settings, sealingKey, close: () => db.destroy() };
   } catch (err) {
     await db.destroy();

@@ -15,6 +15,7 @@ import { hashSecret, randomToken, tokenPrefix, verifySecret } from './secrets';
 import type { VerifiedTokenCache } from './token-cache';
 
 export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+const LAST_USED_RESOLUTION_MS = 60_000;
 
 export interface NewSession {
   authMethod: 'password' | 'github_oauth';
@@ -67,7 +68,10 @@ export async function authenticateSession(
       return { ok: false, detail: 'Session expired' };
     }
     cache?.set(token, s.session_id, now.getTime());
-    await touchSession(db, s.session_id, now.toISOString());
+    // last_used at minute resolution: no DB write on every request of a busy session.
+    if (now.getTime() - Date.parse(s.last_used) >= LAST_USED_RESOLUTION_MS) {
+      await touchSession(db, s.session_id, now.toISOString());
+    }
     return { ok: true, session: s };
   }
   return { ok: false, detail: 'Invalid session token' };

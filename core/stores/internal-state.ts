@@ -9,21 +9,26 @@ import { nowIso } from '../db/tables';
 export const INTERNAL_PREFIX = 'internal.';
 
 /**
- * Returns the stored value of `key`, storing `candidate` when absent. The first
+ * Returns the stored value of `key`, creating it with `create()` only when absent (so a
+ * costly candidate, like an argon2 hash, is not computed on every start). The first
  * writer wins under concurrency (insert … on conflict do nothing), so every replica ends
  * up with the same value; `created` tells whether this call's value was the one stored.
  */
 export async function getOrCreateInternalValue(
   db: Knex,
   key: string,
-  candidate: string,
+  create: () => string | Promise<string>,
 ): Promise<{ value: string; created: boolean }> {
   const fullKey = `${INTERNAL_PREFIX}${key}`;
+  const read = () => db('settings').where({ key: fullKey }).first<{ value: string } | undefined>();
+  const existing = await read();
+  if (existing) return { value: existing.value, created: false };
+  const candidate = await create();
   await db('settings')
     .insert({ key: fullKey, value: candidate, is_secret: true, updated_at: nowIso() })
     .onConflict('key')
     .ignore();
-  const row = await db('settings').where({ key: fullKey }).first<{ value: string } | undefined>();
+  const row = await read();
   if (!row) throw new Error(`internal value ${fullKey} missing after insert`);
   return { value: row.value, created: row.value === candidate };
 }
