@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { mergeTrustedMrtds } from '../../core/attestation/policy';
 import { badRequest, notFound } from '../../core/errors';
 import { isValidMrtd, normalizeMrtd, normalizeMrtdType } from '../../core/mrtd';
-import { listTrustedMrtds } from '../../core/stores/trusted-mrtds';
+import { getTrustedMrtd, listTrustedMrtds } from '../../core/stores/trusted-mrtds';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 import { actorOf, runAdminWorkflow } from './admin-workflow';
@@ -110,8 +110,7 @@ export function trustedMrtdRoutes(routes: Routes, deps: AppDeps): void {
     },
     async ({ params }, ctx) => {
       const mrtd = normalizeMrtd(params.mrtd);
-      const exists = (await listTrustedMrtds(deps.db)).some((r) => r.mrtd === mrtd);
-      if (!exists) throw notFound('MRTD not found');
+      if (!(await getTrustedMrtd(deps.db, mrtd))) throw notFound('MRTD not found');
       const result = await runAdminWorkflow(deps, () =>
         deps.workflows.changeTrustedMrtd({ action: 'delete', mrtd, actor: actorOf(ctx) }, randomUUID()),
       );

@@ -33,6 +33,11 @@ export async function listTrustedMrtds(db: Knex | Knex.Transaction): Promise<Tru
   return rows.map(toTrustedMrtd);
 }
 
+export async function getTrustedMrtd(db: Knex | Knex.Transaction, mrtd: string): Promise<TrustedMrtd | undefined> {
+  const row = await db<TrustedMrtdRow>('trusted_mrtds').where({ mrtd }).first();
+  return row ? toTrustedMrtd(row) : undefined;
+}
+
 /**
  * Adds an MRTD or updates an existing one: the type is always replaced, the note only when
  * the new one is non-empty, and added_at keeps the first insertion time.
