@@ -3,7 +3,8 @@
  * settings, env values and `nowMs` in, so workflows may import this file directly.
  */
 
-import type { MrtdType } from '../mrtd';
+import { normalizeMrtd, normalizeMrtdType, type MrtdType } from '../mrtd';
+import { parseSet } from '../settings/parse';
 
 export type { MrtdType };
 export type EnforcementMode = 'strict' | 'warn' | 'disabled';
@@ -50,12 +51,7 @@ export function normalizeNonceMode(value: unknown): NonceMode {
 
 /** Parses `operational.allowed_tcb_statuses` (comma list, trimmed, case-sensitive, empties dropped). */
 export function parseAllowedTcbStatuses(csv: string | null | undefined): Set<string> {
-  return new Set(
-    (csv ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== ''),
-  );
+  return parseSet(csv ?? '');
 }
 
 /**
@@ -86,20 +82,11 @@ export interface TrustedMrtdSource {
   type: string | null | undefined;
 }
 
-const normMrtd = (m: string) => m.trim().toLowerCase();
-
-function commaList(v: string | undefined): string[] {
-  return (v ?? '')
-    .split(',')
-    .map(normMrtd)
-    .filter((s) => s !== '');
-}
+const commaList = (v: string | undefined): string[] => [...parseSet(v ?? '')].map(normalizeMrtd);
 
 /** A DB row's type: trimmed + lower-cased, blank → 'agent'; null when not agent/proxy. */
 export function trustRowType(type: string | null | undefined): MrtdType | null {
-  const t = (type ?? '').trim().toLowerCase();
-  if (t === '') return 'agent';
-  return t === 'agent' || t === 'proxy' ? t : null;
+  return (type ?? '').trim() === '' ? 'agent' : normalizeMrtdType(type!);
 }
 
 /**
@@ -114,7 +101,7 @@ export function mergeTrustedMrtds(env: TrustedMrtdEnv, dbRows: readonly TrustedM
   for (const m of commaList(env.SYSTEM_AGENT_MRTD)) out.set(m, 'agent');
   for (const m of commaList(env.SYSTEM_PROXY_MRTD)) out.set(m, 'proxy');
   for (const row of dbRows) {
-    const m = normMrtd(row.mrtd ?? '');
+    const m = normalizeMrtd(row.mrtd ?? '');
     const t = trustRowType(row.type);
     if (m === '' || t === null) continue;
     out.set(m, t);
@@ -129,7 +116,7 @@ export function lookupMrtdTrust(
   mrtd: string | null | undefined,
   trusted: ReadonlyMap<string, MrtdType>,
 ): MrtdTrustResult {
-  const probe = normMrtd(mrtd ?? '');
+  const probe = normalizeMrtd(mrtd ?? '');
   const type = probe === '' ? undefined : trusted.get(probe);
   if (type === undefined) {
     return { ok: false, status: 403, detail: `MRTD not in trusted list: ${(mrtd ?? '').slice(0, 32)}...` };
