@@ -33,9 +33,9 @@ export function agentGuard(deps: AppDeps): Guard {
     if (!cred) throw unauthorized(INVALID);
     const version = `agent:${agentId}:${toIso(cred.updated_at)}:${cred.api_secret_prefix}`;
     const nowMs = deps.now().getTime();
-    if (deps.sessionCache.get(secret, nowMs) !== version) {
+    if (deps.credentialCache.get(secret, nowMs) !== version) {
       if (!(await verifySecret(cred.api_secret_hash, secret))) throw unauthorized(INVALID);
-      deps.sessionCache.set(secret, version, nowMs);
+      deps.credentialCache.set(secret, version, nowMs);
     }
     ctx.state.agent = agent;
   };

@@ -25,7 +25,7 @@ declare module 'koa' {
 
 export function createAccountGuards(deps: AppDeps): Record<'apiKey' | 'launcherKey' | 'oidc' | 'deployer', Guard> {
   const withKey = async (ctx: Context, key: string) => {
-    const account = await authenticateApiKey(deps.db, key, deps.now(), deps.sessionCache);
+    const account = await authenticateApiKey(deps.db, key, deps.now(), deps.credentialCache);
     if (!account) throw unauthorized('Invalid API key');
     ctx.state.account = account;
   };

@@ -14,7 +14,8 @@ export interface AppDeps {
   config: RuntimeConfig;
   /** argon2id hash of the admin password, or null when password login is not configured. */
   adminPasswordHash: string | null;
-  sessionCache: VerifiedTokenCache;
+  /** Recently verified credentials (sessions, API keys, agent secrets), so argon2 is not paid per request. */
+  credentialCache: VerifiedTokenCache;
   /** Key that seals secret values on their way through Temporal (core/auth/seal.ts). */
   sealingKey: string;
   /** Latest control-plane attestation for /health, or null when the CP cannot mint quotes. */

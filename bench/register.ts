@@ -87,7 +87,7 @@ async function main(): Promise<void> {
         logger,
         config: loadConfig({ ...env, TEMPORAL_TASK_QUEUE: taskQueue }),
         adminPasswordHash: null,
-        sessionCache: new VerifiedTokenCache(),
+        credentialCache: new VerifiedTokenCache(),
         sealingKey,
         cpAttestation: async () => null,
         now: () => new Date(),

@@ -96,7 +96,7 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
     return a;
   };
   const forget = (a: Account) => {
-    if (a.api_key_hash) deps.sessionCache.forgetId(apiKeyCacheId(a.account_id, a.api_key_hash));
+    if (a.api_key_hash) deps.credentialCache.forgetId(apiKeyCacheId(a.account_id, a.api_key_hash));
   };
 
   routes.add(

@@ -68,10 +68,10 @@ export function authRoutes(routes: Routes, deps: AppDeps): void {
     async (_input, ctx) => {
       const token = parseBearer(ctx.get('authorization'));
       if (token !== null) {
-        const found = await authenticateSession(deps.db, token, deps.now(), deps.sessionCache);
+        const found = await authenticateSession(deps.db, token, deps.now(), deps.credentialCache);
         if (found.ok) {
           await deleteSession(deps.db, found.session.session_id);
-          deps.sessionCache.forgetId(found.session.session_id);
+          deps.credentialCache.forgetId(found.session.session_id);
         }
       }
       return { message: 'Logged out' };

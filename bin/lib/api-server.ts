@@ -18,7 +18,7 @@ export async function buildAppDeps(runtime: Runtime, client: Client, announce: (
     logger: runtime.logger.child('api'),
     config: runtime.config,
     adminPasswordHash: await resolveAdminPasswordHash({ ...runtime, announce }),
-    sessionCache: new VerifiedTokenCache(),
+    credentialCache: new VerifiedTokenCache(),
     sealingKey: runtime.sealingKey,
     // configfs-tsm quote, re-minted at most every 5 min (background.md §2.4); null outside a TEE.
     cpAttestation: cachedCpAttestation(),

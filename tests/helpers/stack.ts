@@ -95,7 +95,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     logger,
     config,
     adminPasswordHash: await hashSecret(ADMIN_PASSWORD),
-    sessionCache: new VerifiedTokenCache(),
+    credentialCache: new VerifiedTokenCache(),
     sealingKey,
     cpAttestation: async () => null,
     now: () => new Date(),
