@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
-import { nonceFromReportData } from '../core/attestation/tdx-quote';
+import { nonceFromReportData } from '../core/attestation/report-data';
 import { checkNonce, normalizeNonceMode } from '../core/attestation/policy';
 import { seal, unseal } from '../core/auth/seal';
 import { hashSecret, randomToken, tokenPrefix } from '../core/auth/secrets';

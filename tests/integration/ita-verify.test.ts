@@ -3,7 +3,7 @@ import { createLocalJWKSet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyItaToken, type ItaVerifyResult } from '../../core/attestation/ita-verify';
 import { JwksCache, createJwksResolver } from '../../core/attestation/jwks';
-import { nonceFromReportData, reportDataMatchesNonce } from '../../core/attestation/tdx-quote';
+import { nonceFromReportData, reportDataMatchesNonce } from '../../core/attestation/report-data';
 import { ITA_ISSUER, itaClaims, startFakeIntelTa, type FakeIntelTa } from '../fakes/intel-ta';
 
 const MRTD = 'c3'.repeat(48);

@@ -6,12 +6,16 @@ import {
   QuoteParseError,
   base64ToBytes,
   bytesToBase64,
-  nonceFromReportData,
   parseTdxQuote,
   quoteFromBase64,
+} from '../../core/attestation/tdx-quote';
+import {
+  ReportDataError,
+  nonceFromReportData,
+  reportDataBinding,
   reportDataForNonce,
   reportDataMatchesNonce,
-} from '../../core/attestation/tdx-quote';
+} from '../../core/attestation/report-data';
 import { FIXTURE_NONCE, makeTdxQuote, pattern } from '../fixtures/make-tdx-quote';
 
 const fixtureDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -208,44 +212,64 @@ describe('TDX quote v5', () => {
   });
 });
 
-describe('nonce binding (v1 layout)', () => {
-  it('pads with zeros to 64 bytes', () => {
-    const rd = reportDataForNonce('abc');
+describe('nonce binding (hex-decoded nonce, zero-padded; optional 32-byte binding)', () => {
+  const nonce = '0123456789abcdef0123456789abcdef';
+
+  it('hex-decodes the nonce into the first bytes and zero-pads to 64', () => {
+    const rd = reportDataForNonce(nonce);
     expect(rd.length).toBe(64);
-    expect(Array.from(rd.subarray(0, 4))).toEqual([0x61, 0x62, 0x63, 0]);
-    expect(rd.subarray(3).every((b) => b === 0)).toBe(true);
+    expect(Buffer.from(rd.subarray(0, 16)).toString('hex')).toBe(nonce);
+    expect(rd.subarray(16).every((b) => b === 0)).toBe(true);
   });
 
-  it('truncates to 64 bytes', () => {
-    const long = 'x'.repeat(70);
-    const rd = reportDataForNonce(long);
-    expect(rd.length).toBe(64);
-    expect(rd.every((b) => b === 0x78)).toBe(true);
-    expect(reportDataMatchesNonce(Buffer.from(rd).toString('hex'), long)).toBe(true);
+  it('is byte-identical to what a v1 agent writes (bytes.fromhex(nonce) padded to 64)', () => {
+    const v1 = Buffer.alloc(64);
+    Buffer.from(nonce, 'hex').copy(v1);
+    expect(Buffer.from(reportDataForNonce(nonce)).equals(v1)).toBe(true);
+    expect(reportDataMatchesNonce(v1.toString('hex'), nonce)).toBe(true);
   });
 
-  it('uses UTF-8', () => {
-    expect(Array.from(reportDataForNonce('é').subarray(0, 3))).toEqual([0xc3, 0xa9, 0]);
+  it('refuses a nonce that is not hex or longer than the nonce region', () => {
+    expect(() => reportDataForNonce('xyz')).toThrow(ReportDataError);
+    expect(() => reportDataForNonce('abc')).toThrow(ReportDataError);
+    expect(() => reportDataForNonce('ab'.repeat(33))).toThrow(ReportDataError);
+    expect(() => reportDataForNonce('')).toThrow(ReportDataError);
   });
 
-  it('matches case-insensitively on the hex and exactly on the layout', () => {
-    const nonce = '0123456789abcdef0123456789abcdef';
+  it('does not match the ASCII bytes of the nonce string (the old, wrong layout)', () => {
+    const ascii = Buffer.alloc(64);
+    Buffer.from(nonce, 'utf8').copy(ascii);
+    expect(reportDataMatchesNonce(ascii.toString('hex'), nonce)).toBe(false);
+    expect(nonceFromReportData(ascii.toString('hex'))).toBeNull();
+  });
+
+  it('matches case-insensitively on the hex and exactly on the nonce region', () => {
     const rdHex = Buffer.from(reportDataForNonce(nonce)).toString('hex');
     expect(reportDataMatchesNonce(rdHex.toUpperCase(), nonce)).toBe(true);
-    // the nonce only as a prefix, with non-zero bytes after: not the v1 layout
-    const tampered = rdHex.slice(0, 64) + 'ff'.repeat(32);
+    expect(reportDataMatchesNonce(rdHex, nonce.toUpperCase())).toBe(true);
+    // non-zero bytes after the nonce inside the nonce region: not bound to this nonce
+    const tampered = rdHex.slice(0, 32) + 'ff' + rdHex.slice(34);
     expect(reportDataMatchesNonce(tampered, nonce)).toBe(false);
     expect(reportDataMatchesNonce(rdHex.slice(0, 64), nonce)).toBe(false);
     expect(reportDataMatchesNonce('00'.repeat(64), '')).toBe(false);
     expect(reportDataMatchesNonce(null, nonce)).toBe(false);
   });
 
+  it('carries a 32-byte binding after the nonce region without disturbing the nonce', () => {
+    const binding = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+    const rdHex = Buffer.from(reportDataForNonce(nonce, binding)).toString('hex');
+    expect(reportDataMatchesNonce(rdHex, nonce)).toBe(true);
+    expect(nonceFromReportData(rdHex)).toBe(nonce);
+    expect(reportDataBinding(rdHex)).toBe(Buffer.from(binding).toString('hex'));
+    expect(reportDataBinding(Buffer.from(reportDataForNonce(nonce)).toString('hex'))).toBeNull();
+    expect(() => reportDataForNonce(nonce, new Uint8Array(31))).toThrow(ReportDataError);
+  });
+
   it('reads the bound nonce back, or null for other report data', () => {
-    expect(nonceFromReportData(Buffer.from(reportDataForNonce('n-1')).toString('hex'))).toBe('n-1');
+    expect(nonceFromReportData(Buffer.from(reportDataForNonce(nonce)).toString('hex'))).toBe(nonce);
     expect(nonceFromReportData('00'.repeat(64))).toBeNull();
-    expect(nonceFromReportData('61' + '00'.repeat(62) + '01')).toBeNull();
-    expect(nonceFromReportData('ff'.repeat(64))).toBeNull();
-    expect(nonceFromReportData('zz')).toBeNull();
+    expect(nonceFromReportData('61' + '00'.repeat(16) + '01' + '00'.repeat(46))).toBeNull();
+    expect(nonceFromReportData('zz'.repeat(64))).toBeNull();
     expect(nonceFromReportData('61')).toBeNull();
   });
 });
