@@ -23,6 +23,22 @@ declare module 'koa' {
   }
 }
 
+/** A GitHub Actions OIDC token verified under the `github_oidc.*` settings, or the 401/503 a caller should get. */
+export async function verifiedOidcClaims(deps: AppDeps, token: string): Promise<GithubOidcClaims> {
+  const result = await verifyGithubOidcToken(token, {
+    ...(await githubOidcOptionsFromSettings(deps.settings)),
+    now: deps.now(),
+  });
+  if (!result.ok) {
+    if (result.code === 'jwks') {
+      deps.logger.warn(`GitHub OIDC keys unavailable: ${result.error}`);
+      throw serviceUnavailable('Cannot verify GitHub OIDC tokens right now; retry later');
+    }
+    throw unauthorized(`Invalid GitHub OIDC token: ${result.error}`);
+  }
+  return result.claims;
+}
+
 export function createAccountGuards(deps: AppDeps): Record<'apiKey' | 'launcherKey' | 'oidc' | 'deployer', Guard> {
   const withKey = async (ctx: Context, key: string) => {
     const account = await authenticateApiKey(deps.db, key, deps.now(), deps.credentialCache);
@@ -30,18 +46,7 @@ export function createAccountGuards(deps: AppDeps): Record<'apiKey' | 'launcherK
     ctx.state.account = account;
   };
   const withOidc = async (ctx: Context, token: string) => {
-    const result = await verifyGithubOidcToken(token, {
-      ...(await githubOidcOptionsFromSettings(deps.settings)),
-      now: deps.now(),
-    });
-    if (!result.ok) {
-      if (result.code === 'jwks') {
-        deps.logger.warn(`GitHub OIDC keys unavailable: ${result.error}`);
-        throw serviceUnavailable('Cannot verify GitHub OIDC tokens right now; retry later');
-      }
-      throw unauthorized(`Invalid GitHub OIDC token: ${result.error}`);
-    }
-    ctx.state.oidc = result.claims;
+    ctx.state.oidc = await verifiedOidcClaims(deps, token);
   };
   const apiKey: Guard = (ctx) => withKey(ctx, bearerToken(ctx, 'api_key'));
   return {

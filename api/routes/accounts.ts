@@ -18,7 +18,7 @@ import {
   insertAccount,
   listAccounts,
   replaceApiKey,
-  setIdentity,
+  linkProvenIdentity,
   type Account,
 } from '../../core/stores/accounts';
 import {
@@ -30,7 +30,9 @@ import {
   listTransactions,
 } from '../../core/stores/ledger';
 import type { LedgerEntry } from '../../core/stores/ledger';
+import { countActiveDeployments } from '../../core/stores/deployments';
 import type { AppDeps } from '../deps';
+import { IdentityBody, proveIdentity } from '../identity-proof';
 import type { Routes } from '../http/route';
 
 const AccountView = z.object({
@@ -203,23 +205,26 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
     {
       method: 'post',
       path: '/api/v1/accounts/:account_id/identity',
-      summary: 'Link a GitHub login/org to the account (used to match agent owners)',
+      summary:
+        'Link a PROVEN GitHub identity: a GitHub Actions OIDC token links its repository_owner as github_org; a ' +
+        'GitHub login session token (from /auth/github/callback) links its login (and records its orgs)',
       tag: 'accounts',
       auth: 'apiKey',
       params: IdParam,
-      body: z.object({ github_login: z.string().nullish(), github_org: z.string().nullish() }),
-      responses: { 200: { description: 'Account', schema: AccountView } },
+      body: IdentityBody,
+      responses: {
+        200: { description: 'Account', schema: AccountView },
+        401: { description: 'Proof invalid (token not verified / session unknown or expired)' },
+        403: { description: 'Other account' },
+        422: { description: 'No proof, or bare github_login / github_org (names are never taken on trust)' },
+      },
     },
     async ({ params, body }, ctx) => {
       requireSelf(ctx, params.account_id, 'Cannot edit identity for other accounts');
-      const clean = (v: string | null | undefined) => (v && v.trim() ? v.trim() : null);
-      const ok = await setIdentity(
-        deps.db,
-        params.account_id,
-        { github_login: clean(body.github_login), github_org: clean(body.github_org) },
-        deps.now().toISOString(),
-      );
-      if (!ok) throw notFound('Account not found');
+      const proof = await proveIdentity(deps, body);
+      if (!(await linkProvenIdentity(deps.db, params.account_id, proof, deps.now().toISOString()))) {
+        throw notFound('Account not found');
+      }
       const a = await load(params.account_id);
       return view(a, await getBalance(deps.db, a.account_id));
     },
@@ -270,11 +275,19 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       responses: {
         200: { description: 'Deleted', schema: z.object({ status: z.literal('deleted'), account_id: z.string() }) },
         400: { description: 'Non-zero balance' },
+        409: { description: 'The account has a pending, deploying or running deployment' },
       },
     },
     async ({ params }, ctx) => {
       const me = requireSelf(ctx, params.account_id, 'Cannot delete other accounts');
       await load(me.account_id);
+      const active = await countActiveDeployments(deps.db, me.account_id);
+      if (active > 0) {
+        throw conflict(
+          `Cannot delete account with ${active} active deployment${active === 1 ? '' : 's'} ` +
+            '(pending, deploying or running): undeploy first',
+        );
+      }
       const balance = await getBalance(deps.db, me.account_id);
       if (balance !== 0) {
         throw badRequest(`Cannot delete account with non-zero balance (${microsToUsd(balance).toFixed(2)})`);

@@ -5,17 +5,34 @@
  * State: signed and expiring (core/auth/oauth-state.ts), so every API replica can check it, and one-time — the
  * callback records its nonce in `oauth_states_used` (unique key), so a replayed state is refused.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Context } from 'koa';
 import { z } from 'zod';
 import { createAdminSession } from '../../core/auth/admin-sessions';
 import { createGithubOAuthClient, readGithubOAuthSettings } from '../../core/auth/github-oauth';
-import { createOAuthState, verifyOAuthState } from '../../core/auth/oauth-state';
+import { OAUTH_STATE_TTL_MS, createOAuthState, verifyOAuthState } from '../../core/auth/oauth-state';
 import { badRequest, serviceUnavailable } from '../../core/errors';
 import { consumeOAuthNonce } from '../../core/stores/oauth-states';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
 const INVALID_STATE = 'Invalid or expired state token';
+/**
+ * HttpOnly cookie that binds a state to the browser that started the flow (login CSRF: without it an attacker could
+ * send a victim a callback URL with the attacker's own code and state and log the victim in as the attacker).
+ */
+export const OAUTH_BINDING_COOKIE = 'ee_oauth_binding';
+
+function setBindingCookie(ctx: Context, value: string | null): void {
+  ctx.cookies.set(OAUTH_BINDING_COOKIE, value, {
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/auth/github',
+    maxAge: value ? OAUTH_STATE_TTL_MS : 0,
+    secure: ctx.secure,
+    overwrite: true,
+  });
+}
 
 /** The state MAC key, derived from the install's sealing key (identical on every replica, never stored). */
 function stateSecret(deps: AppDeps): string {
@@ -27,7 +44,9 @@ export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {
     {
       method: 'get',
       path: '/auth/github',
-      summary: 'Start the GitHub OAuth flow: the authorize URL and its one-time state (10 min)',
+      summary:
+        'Start the GitHub OAuth flow: the authorize URL and its one-time state (10 min), bound to this browser by ' +
+        'an HttpOnly cookie that the callback checks',
       tag: 'auth',
       auth: 'none',
       responses: {
@@ -35,10 +54,12 @@ export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {
         503: { description: 'GitHub OAuth not configured' },
       },
     },
-    async () => {
+    async (_input, ctx) => {
       const s = await readGithubOAuthSettings(deps.settings);
       if (!s.clientId) throw serviceUnavailable('GitHub OAuth not configured. Set GITHUB_OAUTH_CLIENT_ID.');
-      const state = createOAuthState(stateSecret(deps), deps.now().getTime());
+      const binding = randomBytes(16).toString('base64url');
+      setBindingCookie(ctx, binding);
+      const state = createOAuthState(stateSecret(deps), deps.now().getTime(), OAUTH_STATE_TTL_MS, { binding });
       const client = createGithubOAuthClient(s);
       return { auth_url: client.authorizeUrl(state), state };
     },
@@ -58,8 +79,11 @@ export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {
       },
     },
     async ({ query }, ctx) => {
-      const checked = verifyOAuthState(stateSecret(deps), query.state, deps.now().getTime());
+      const binding = ctx.cookies.get(OAUTH_BINDING_COOKIE);
+      if (!binding) throw badRequest(INVALID_STATE);
+      const checked = verifyOAuthState(stateSecret(deps), query.state, deps.now().getTime(), { binding });
       if (!checked.ok) throw badRequest(INVALID_STATE);
+      setBindingCookie(ctx, null);
       const used = !(await consumeOAuthNonce(
         deps.db,
         checked.nonce,

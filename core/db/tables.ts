@@ -82,6 +82,8 @@ export interface DeploymentRow {
   last_charge_time: DbTimestamp | null;
   /** micro-dollars */
   total_charged: number;
+  /** repository_owner of the OIDC token that deployed it; null for API-key deploys. */
+  github_owner: string | null;
 }
 
 export interface AppRow {
@@ -132,6 +134,10 @@ export interface AccountRow {
   github_login: string | null;
   github_org: string | null;
   linked_at: DbTimestamp | null;
+  /** JSON list (text) of the proving session's orgs. */
+  github_orgs: string | null;
+  github_login_proof: string | null;
+  github_org_proof: string | null;
 }
 
 export interface TransactionRow {

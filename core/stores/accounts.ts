@@ -3,7 +3,7 @@
  * (core/stores/ledger.ts). API keys live only as an argon2id hash + a 12-char lookup prefix.
  */
 import type { Knex } from 'knex';
-import { requireIso, toIso, type AccountRow } from '../db/tables';
+import { parseJsonColumn, requireIso, toIso, type AccountRow } from '../db/tables';
 
 export const ACCOUNT_TYPES = ['deployer', 'agent', 'contributor', 'launcher'] as const;
 export type AccountType = (typeof ACCOUNT_TYPES)[number];
@@ -19,6 +19,8 @@ export interface Account {
   github_login: string | null;
   github_org: string | null;
   linked_at: string | null;
+  /** Orgs of the GitHub session that proved `github_login`, as of the link. */
+  github_orgs: string[];
 }
 
 function toAccount(row: AccountRow): Account {
@@ -33,7 +35,16 @@ function toAccount(row: AccountRow): Account {
     github_login: row.github_login,
     github_org: row.github_org,
     linked_at: toIso(row.linked_at),
+    github_orgs: parseJsonColumn<string[]>(row.github_orgs, []),
   };
+}
+
+/**
+ * The GitHub identities an account may act for (agent ownership, placement): its proven login, its proven org and the
+ * orgs of the session that proved the login. Only proofs write these columns, so nothing here is self-asserted.
+ */
+export function accountIdentities(a: Account): string[] {
+  return [a.github_login, a.github_org, ...a.github_orgs].filter((v): v is string => !!v);
 }
 
 export class AccountNameTakenError extends Error {
@@ -107,15 +118,30 @@ export async function replaceApiKey(db: Knex, accountId: string, hash: string, p
   return n > 0;
 }
 
-export async function setIdentity(
+/** A proven identity link (see migration 20261201000000_identity_proofs): one of the two proofs. */
+export type IdentityProof =
+  | { kind: 'github_session'; login: string; githubId: number | null; orgs: string[] }
+  | { kind: 'github_oidc'; org: string };
+
+/** Records a proven link; the other identity column is left as it was. False when the account is gone. */
+export async function linkProvenIdentity(
   db: Knex,
   accountId: string,
-  identity: { github_login: string | null; github_org: string | null },
+  proof: IdentityProof,
   linkedAt: string,
 ): Promise<boolean> {
+  const update =
+    proof.kind === 'github_session'
+      ? {
+          github_login: proof.login,
+          github_id: proof.githubId,
+          github_orgs: proof.orgs.length > 0 ? JSON.stringify(proof.orgs) : null,
+          github_login_proof: proof.kind,
+        }
+      : { github_org: proof.org, github_org_proof: proof.kind };
   const n = await db('accounts')
     .where({ account_id: accountId })
-    .update({ ...identity, linked_at: linkedAt });
+    .update({ ...update, linked_at: toIso(linkedAt) });
   return n > 0;
 }
 

@@ -42,6 +42,8 @@ export interface Deployment {
   last_charge_time: string | null;
   /** micro-dollars */
   total_charged: number;
+  /** Verified repository_owner of the OIDC token that deployed it; null for API-key deploys. */
+  github_owner: string | null;
 }
 
 export function toDeployment(row: DeploymentRow): Deployment {
@@ -67,6 +69,7 @@ export function toDeployment(row: DeploymentRow): Deployment {
     gpu_count: Number(row.gpu_count),
     last_charge_time: toIso(row.last_charge_time),
     total_charged: Number(row.total_charged),
+    github_owner: row.github_owner ?? null,
   };
 }
 
@@ -85,6 +88,7 @@ export type NewDeployment = Pick<
   | 'memory_gb'
   | 'gpu_count'
   | 'created_at'
+  | 'github_owner'
 >;
 
 /** A new `pending` deployment, not yet placed (agent_id '' until the workflow reserves an agent). */
@@ -92,9 +96,38 @@ export async function insertDeployment(db: Knex, d: NewDeployment): Promise<void
   await db('deployments').insert({ ...d, config: JSON.stringify(d.config), agent_id: '', status: 'pending' });
 }
 
+/** Deployments of an account that hold or may soon hold an agent (pending, deploying, running). */
+export async function countActiveDeployments(db: Knex, accountId: string): Promise<number> {
+  const r = await db('deployments')
+    .where({ account_id: accountId })
+    .whereIn('status', ['pending', 'deploying', 'running'])
+    .count({ n: '*' })
+    .first();
+  return Number(r?.n ?? 0);
+}
+
 export async function getDeployment(db: Knex, id: string): Promise<Deployment | null> {
   const row = await db<DeploymentRow>('deployments').where({ deployment_id: id }).first();
   return row ? toDeployment(row) : null;
+}
+
+/** Account and OIDC owner of each given deployment (for upgrade checks in placement). */
+export async function deploymentOwners(
+  db: Knex,
+  ids: readonly string[],
+): Promise<Map<string, { account_id: string | null; github_owner: string | null }>> {
+  const out = new Map<string, { account_id: string | null; github_owner: string | null }>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = (await db('deployments')
+      .whereIn('deployment_id', ids.slice(i, i + 500) as string[])
+      .select('deployment_id', 'account_id', 'github_owner')) as {
+      deployment_id: string;
+      account_id: string | null;
+      github_owner: string | null;
+    }[];
+    for (const r of rows) out.set(r.deployment_id, { account_id: r.account_id, github_owner: r.github_owner });
+  }
+  return out;
 }
 
 export async function listDeployments(

@@ -139,14 +139,21 @@ describe('accounts API', () => {
     expect((await api.get(`/api/v1/accounts/${empty.account_id}`, { token: empty.api_key })).status).toBe(401);
   });
 
-  it('links a GitHub identity to the key’s own account', async () => {
+  it('never links a typed GitHub name: a proof is required (tests/integration/trust-ownership.test.ts)', async () => {
     const { account_id, api_key } = (await create('linker')).body;
     const res = await api.post(`/api/v1/accounts/${account_id}/identity`, {
       token: api_key,
       json: { github_login: ' octocat ', github_org: '' },
     });
-    expect(res.body).toMatchObject({ github_login: 'octocat', github_org: null });
-    expect((await stack.db('accounts').where({ account_id }).first()).linked_at).toBeTruthy();
+    expect(res.status).toBe(422);
+    expect(res.body.detail).toMatch(/A proof is required/);
+    expect(await stack.db('accounts').where({ account_id }).first()).toMatchObject({
+      github_login: null,
+      linked_at: null,
+    });
+    const other = (await create('linker-2')).body;
+    const foreign = await api.post(`/api/v1/accounts/${other.account_id}/identity`, { token: api_key, json: {} });
+    expect(foreign.status).toBe(403);
   });
 
   it('account listing needs an admin session', async () => {

@@ -78,6 +78,8 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'gpu_count',
     'last_charge_time',
     'total_charged',
+    // v2: the verified OIDC owner (upgrades need the same account or owner).
+    'github_owner',
   ],
   apps: ['app_id', 'name', 'description', 'source_repo', 'maintainers', 'tags', 'created_at'],
   app_versions: [
@@ -109,6 +111,10 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'github_login',
     'github_org',
     'linked_at',
+    // v2: identity links are proven (migration 20261201000000_identity_proofs).
+    'github_orgs',
+    'github_login_proof',
+    'github_org_proof',
   ],
   // v2: + ledger_key (idempotency key).
   transactions: [

@@ -30,9 +30,15 @@ describe('GitHub OAuth login and owner-scoped routes', () => {
     await gh?.close();
   });
 
+  /** The browser's binding cookie from the last /auth/github (the callback must carry it). */
+  let cookie = '';
   async function start(): Promise<string> {
     const res = await api.get('/auth/github');
     expect(res.status).toBe(200);
+    const setCookie = res.headers.get('set-cookie') ?? '';
+    expect(setCookie).toMatch(/^ee_oauth_binding=[A-Za-z0-9_-]{22};/);
+    expect(setCookie.toLowerCase()).toContain('httponly');
+    cookie = setCookie.split(';')[0]!;
     const url = new URL(res.body.auth_url);
     expect(`${url.origin}${url.pathname}`).toBe(`${gh.url}/login/oauth/authorize`);
     expect(url.searchParams.get('state')).toBe(res.body.state);
@@ -40,9 +46,10 @@ describe('GitHub OAuth login and owner-scoped routes', () => {
     return res.body.state as string;
   }
 
-  const callback = (code: string, state: string) =>
+  const callback = (code: string, state: string, withCookie = cookie) =>
     fetch(`${stack.url}/auth/github/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`, {
       redirect: 'manual',
+      headers: withCookie ? { cookie: withCookie } : {},
     });
 
   async function login(login: string, orgs: string[] = []): Promise<string> {
@@ -70,6 +77,23 @@ describe('GitHub OAuth login and owner-scoped routes', () => {
     const bad = await callback('not-a-code', await start());
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({ detail: 'GitHub authentication failed' });
+  });
+
+  it('refuses a state started in another browser (login CSRF): the binding cookie must match', async () => {
+    // The attacker starts a flow in their own browser and sends the victim the callback URL with their code + state.
+    const attackerState = await start();
+    const attackerCookie = cookie;
+    const attackerCode = gh.addUser({ login: 'attacker' });
+    await start(); // the victim's browser has its own, different binding cookie
+    const sessionsBefore = (await stack.db('admin_sessions').count({ n: '*' }))[0]!.n;
+    for (const victimCookie of [cookie, '']) {
+      const res = await callback(attackerCode, attackerState, victimCookie);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ detail: 'Invalid or expired state token' });
+    }
+    expect((await stack.db('admin_sessions').count({ n: '*' }))[0]!.n).toBe(sessionsBefore);
+    // The same state with the browser that started it still works (it was not consumed by the refusals).
+    expect((await callback(attackerCode, attackerState, attackerCookie)).status).toBe(302);
   });
 
   it('an admin login gets admin rights', async () => {
