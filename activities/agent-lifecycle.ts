@@ -67,6 +67,14 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
     return true;
   }
 
+  /** Whether `deploymentId` is placed on `agentId` (the only deployments an agent's reports may touch). */
+  const ownsDeployment = async (agentId: string, deploymentId: string | null | undefined): Promise<boolean> => {
+    if (!deploymentId) return false;
+    const d = (await db('deployments').where({ deployment_id: deploymentId }).first('agent_id')) as
+      { agent_id: string } | undefined;
+    return d !== undefined && d.agent_id === agentId;
+  };
+
   return {
     /** api.md §2 heartbeat (auth, vm_name and token presence are checked by the API before the update). */
     async applyHeartbeat(input: HeartbeatInput & { agentId: string }): Promise<ControlResult> {
@@ -89,7 +97,9 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
         ...(input.status !== null
           ? {
               status: input.status,
-              ...(input.deploymentId !== null ? { current_deployment_id: input.deploymentId } : {}),
+              ...(input.deploymentId !== null && (await ownsDeployment(row.agent_id, input.deploymentId))
+                ? { current_deployment_id: input.deploymentId }
+                : {}),
             }
           : {}),
       });
@@ -99,16 +109,18 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
 
     async applyAgentStatus(input: StatusInput & { agentId: string }): Promise<ControlResult> {
       const now = nowIso();
+      // An agent speaks only for its own deployments: a deployment placed on another agent is left alone.
+      const own = await ownsDeployment(input.agentId, input.deploymentId);
       const found = await updateAgent(db, input.agentId, {
         status: input.status,
-        current_deployment_id: input.deploymentId,
+        ...(own || !input.deploymentId ? { current_deployment_id: input.deploymentId || null } : {}),
         last_heartbeat: now,
         last_contact_at: now,
       });
       if (!found) return notFound;
-      if (input.status === 'error' && input.error && !input.deploymentHandled) {
+      if (own && input.status === 'error' && input.error && !input.deploymentHandled) {
         await db('deployments')
-          .where({ deployment_id: input.deploymentId })
+          .where({ deployment_id: input.deploymentId, agent_id: input.agentId })
           .update({ status: 'failed', completed_at: now, error: input.error });
       }
       return OK;
@@ -117,8 +129,11 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
     async applyAgentDeployed(input: DeployedInput & { agentId: string }): Promise<ControlResult> {
       const row = await getAgent(db, input.agentId);
       if (!row) return notFound;
-      const dep = (await db('deployments').where({ deployment_id: input.deploymentId }).first()) as
+      const found = (await db('deployments').where({ deployment_id: input.deploymentId }).first()) as
         DeploymentRow | undefined;
+      // Another agent's deployment is not this agent's to report: nothing of it is touched.
+      const dep = found && found.agent_id === row.agent_id ? found : undefined;
+      if (found && !dep) return { ok: true, body: { status: 'ok', service_id: input.serviceId } };
       const config = parseJsonColumn<Record<string, unknown>>(dep?.config ?? null, {});
       const serviceUrl =
         (typeof config.service_url === 'string' && config.service_url) ||
@@ -138,7 +153,7 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
       });
       if (dep && !input.deploymentHandled) {
         await db('deployments')
-          .where({ deployment_id: input.deploymentId })
+          .where({ deployment_id: input.deploymentId, agent_id: row.agent_id })
           .update({
             status: 'completed',
             completed_at: now,

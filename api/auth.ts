@@ -4,6 +4,8 @@
  */
 import { authenticateSession, isAdminSession } from '../core/auth/admin-sessions';
 import { forbidden, unauthorized } from '../core/errors';
+import { API_KEY_PREFIX } from '../core/auth/api-keys';
+import { isJwtShaped } from '../core/auth/github-oidc';
 import { agentGuard } from './agent-auth';
 import { createAccountGuards } from './auth-accounts';
 import type { AdminSession } from '../core/stores/admin-sessions';
@@ -26,8 +28,20 @@ export function createGuards(deps: AppDeps): Partial<Guards> & Pick<Guards, 'non
     ctx.state.session = result.session;
     ctx.state.isAdmin = isAdminSession(result.session, deps.config.admin.githubLogins);
   };
+  const accounts = createAccountGuards(deps);
+  /** Any of the three user credentials, chosen by the token's shape (JWT → OIDC, ee_live_ → API key, else session). */
+  const caller: Guard = async (ctx) => {
+    const token = bearerToken(ctx, 'session token, API key or GitHub OIDC token');
+    if (isJwtShaped(token)) await accounts.oidc(ctx);
+    else if (token.startsWith(API_KEY_PREFIX)) await accounts.apiKey(ctx);
+    else await session(ctx);
+  };
   return {
-    ...createAccountGuards(deps),
+    ...accounts,
+    caller,
+    viewer: async (ctx) => {
+      if (ctx.get('authorization')) await caller(ctx);
+    },
     agent: agentGuard(deps),
     none: async () => {},
     session,

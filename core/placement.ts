@@ -6,7 +6,8 @@
  *   caller sees agents owned by its linked GitHub login/org plus unowned agents (`AGENT_OWNER_MISMATCH`);
  * - automatic placement never replaces a running workload (v1 quirk fixed): a `deployed` agent is a candidate only
  *   when it runs a measuring enclave and the caller allowed that fallback (`AGENT_OCCUPIED` otherwise);
- * - an explicit agent_id may target a free agent the caller may use, or an upgrade of the same app;
+ * - an explicit agent_id may target a free agent the caller may use, or an upgrade of the same app — and an
+ *   upgrade only of the caller's own running deployment (same account, or the same verified OIDC owner);
  * - there is no app catalog version check on `POST /api/v1/deploy` (the compose comes with the request).
  */
 
@@ -69,6 +70,14 @@ export interface PlacementAgent {
   health_status: string;
   deployed_app: string | null;
   github_owner: string | null;
+  /** Who the agent's current deployment belongs to (for upgrades); null when it holds none or it is unknown. */
+  current_deployment?: DeploymentOwner | null;
+}
+
+/** The parties a deployment belongs to: its paying account and, for an OIDC deploy, the repository owner. */
+export interface DeploymentOwner {
+  account_id: string | null;
+  github_owner: string | null;
 }
 
 export interface PlacementTarget {
@@ -110,6 +119,15 @@ export interface PlacementInput {
   agents: PlacementAgent[];
   enabledTargets: PlacementTarget[];
   funds?: { balanceMicros: number; hourlyCostMicros: number };
+  /** The caller as a deployment owner (account of the key or linked to the OIDC owner; the OIDC owner). */
+  caller: DeploymentOwner;
+}
+
+/** True when `caller` is a party of the deployment `d` (same account, or same verified OIDC owner). */
+export function ownsDeployment(caller: DeploymentOwner, d: DeploymentOwner | null | undefined): boolean {
+  if (!d) return false;
+  if (caller.account_id && d.account_id && caller.account_id === d.account_id) return true;
+  return !!caller.github_owner && !!d.github_owner && lc(caller.github_owner) === lc(d.github_owner);
 }
 
 const usd2 = (micros: number) => (micros / 1_000_000).toFixed(2);
@@ -215,6 +233,16 @@ export function evaluatePlacement(input: PlacementInput): PlacementResult {
     let candidate: PlacementCandidate;
     if (a.status === 'undeployed') candidate = { agentId: a.agent_id, expectedStatus: 'undeployed' };
     else if (a.status === 'deployed' && r.appName && a.deployed_app === r.appName) {
+      // An upgrade replaces a running workload: only its own deployer may do that (a same-named app of a stranger
+      // on an agent the caller may use is still the stranger's workload).
+      if (!ownsDeployment(input.caller, a.current_deployment)) {
+        return fail(
+          403,
+          'DEPLOYMENT_NOT_OWNED',
+          `Agent ${a.agent_id} runs '${a.deployed_app}' for another deployer; only its own deployer may upgrade it`,
+          a,
+        );
+      }
       candidate = { agentId: a.agent_id, expectedStatus: 'deployed', expectedApp: a.deployed_app };
     } else {
       return fail(

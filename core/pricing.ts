@@ -60,6 +60,9 @@ export function machineSizeMultiplier(machineSize?: string | null): number {
   return tenths(SIZE_TENTHS, machineSize) / 10;
 }
 
+/** The smallest billable request (trust issue item 8): below it a deployment would run for (almost) nothing. */
+export const MIN_BILLABLE = { cpuVcpus: 1, memoryGb: 1 } as const;
+
 export interface HourlyCostInput {
   cpuVcpus: number;
   memoryGb: number;

@@ -15,7 +15,11 @@ export type AuthScheme =
   | 'launcherKey'
   | 'stripe'
   /** API key OR GitHub Actions OIDC token (deploy). */
-  | 'deployer';
+  | 'deployer'
+  /** Session, API key or GitHub Actions OIDC token, required (owner-scoped reads such as agent logs). */
+  | 'caller'
+  /** Like `caller` but optional: anonymous callers see the public part only. */
+  | 'viewer';
 
 export interface ResponseSpec {
   description: string;
@@ -43,6 +47,8 @@ const SECURITY: Record<Exclude<AuthScheme, 'none'>, string | string[]> = {
   agent: 'agentSecret',
   oidc: 'githubOidc',
   deployer: ['apiKey', 'githubOidc'],
+  caller: ['adminSession', 'apiKey', 'githubOidc'],
+  viewer: ['adminSession', 'apiKey', 'githubOidc'],
   stripe: 'stripeSignature',
 };
 
@@ -104,10 +110,13 @@ export class OpenApiRegistry {
       if (r.body) {
         op.requestBody = { required: true, content: { 'application/json': { schema: toJson(r.body, 'input') } } };
       }
-      if (auths.length > 0)
+      if (auths.length > 0) {
         op.security = [...new Set(auths.flatMap((a) => SECURITY[a as Exclude<AuthScheme, 'none'>]))].map((s) => ({
           [s]: [],
         }));
+        // An optional credential: the empty requirement says anonymous calls are allowed too.
+        if (auths.includes('viewer')) (op.security as unknown[]).push({});
+      }
       const path = openApiPath(r.path);
       paths[path] = { ...paths[path], [r.method]: op };
     }

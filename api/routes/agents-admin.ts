@@ -12,6 +12,8 @@ import { isOwnedBy } from '../../core/auth/github-oidc';
 import { unseal } from '../../core/auth/seal';
 import { HttpError, badRequest, forbidden, notFound } from '../../core/errors';
 import { getAgent, getCredential, updateAgent, type AgentDbRow } from '../../core/stores/agents';
+import { getDeployment } from '../../core/stores/deployments';
+import { mayReadAgent, viewerOf } from '../access';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 import { ConsoleAccessQuery, ConsoleAccessSchema, issueConsoleAccess } from '../console-access';
@@ -155,30 +157,54 @@ export function agentAdminRoutes(routes: Routes, deps: AppDeps): void {
     }
   };
 
+  /** Logs and stats are the tenant's: the agent's owner, the deployer of its current deployment, or an admin. */
+  const readable = async (ctx: Context, agentId: string): Promise<AgentDbRow> => {
+    const a = await load(deps, agentId);
+    const current = a.current_deployment_id ? await getDeployment(deps.db, a.current_deployment_id) : null;
+    if (!mayReadAgent(viewerOf(ctx), a, current)) throw forbidden('Not authorized for this agent');
+    return a;
+  };
+  const readErrors = {
+    401: { description: 'No credential, or an invalid one' },
+    403: { description: 'Neither the agent’s owner, the deployer of its current deployment, nor an admin' },
+    404: { description: 'Agent not found' },
+    502: { description: 'Agent unreachable or answered an error' },
+  };
+
   routes.add(
     {
       method: 'get',
       path: '/api/v1/agents/:agent_id/logs',
-      summary: "Pull the agent's container logs (through its tunnel)",
+      summary:
+        "Pull the agent's container logs (through its tunnel); for the agent's owner, the deployer of its current " +
+        'deployment or an admin',
       tag: 'agents',
-      auth: 'none',
+      auth: 'caller',
       params: AgentIdParams,
       query: z.object({ since: z.string().default('5m'), container: z.string().optional() }),
-      responses: { 200: { description: "The agent's JSON", schema: z.record(z.string(), z.unknown()) } },
+      responses: {
+        200: { description: "The agent's JSON", schema: z.record(z.string(), z.unknown()) },
+        ...readErrors,
+      },
     },
-    async ({ params, query }) => pull(await load(deps, params.agent_id), 'logs', query),
+    async ({ params, query }, ctx) => pull(await readable(ctx, params.agent_id), 'logs', query),
   );
 
   routes.add(
     {
       method: 'get',
       path: '/api/v1/agents/:agent_id/stats',
-      summary: "Pull the agent's system statistics (through its tunnel)",
+      summary:
+        "Pull the agent's system statistics (through its tunnel); for the agent's owner, the deployer of its " +
+        'current deployment or an admin',
       tag: 'agents',
-      auth: 'none',
+      auth: 'caller',
       params: AgentIdParams,
-      responses: { 200: { description: "The agent's JSON", schema: z.record(z.string(), z.unknown()) } },
+      responses: {
+        200: { description: "The agent's JSON", schema: z.record(z.string(), z.unknown()) },
+        ...readErrors,
+      },
     },
-    async ({ params }) => pull(await load(deps, params.agent_id), 'stats', {}),
+    async ({ params }, ctx) => pull(await readable(ctx, params.agent_id), 'stats', {}),
   );
 }

@@ -12,12 +12,19 @@ import { type AgentRow, type CapacityPoolTargetRow, toBool } from '../../core/db
 import { HttpError, badRequest, forbidden, notFound, serviceUnavailable, unprocessable } from '../../core/errors';
 import { microsToUsd } from '../../core/money';
 import { NODE_SIZES, cloudOf, evaluatePlacement, type OwnerScope, type PlacementResult } from '../../core/placement';
-import { hourlyCostMicros } from '../../core/pricing';
+import { MIN_BILLABLE, hourlyCostMicros } from '../../core/pricing';
 import { settingBool, settingInt } from '../../core/settings/read';
-import { findDeployerLinkedTo, type Account } from '../../core/stores/accounts';
+import { accountIdentities, findDeployerLinkedTo, type Account } from '../../core/stores/accounts';
 import { appExists, findVersionVariant } from '../../core/stores/apps';
-import { getDeployment, insertDeployment, listDeployments, type Deployment } from '../../core/stores/deployments';
+import {
+  deploymentOwners,
+  getDeployment,
+  insertDeployment,
+  listDeployments,
+  type Deployment,
+} from '../../core/stores/deployments';
 import { getBalance } from '../../core/stores/ledger';
+import { isDeploymentParty, viewerOf, type Viewer } from '../access';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
@@ -63,8 +70,18 @@ export const DeployBody = z.object({
   allow_measuring_enclave_fallback: z.boolean().optional().default(false),
   sla_class: z.string().max(32).optional().default('adhoc'),
   machine_size: z.string().max(32).optional().default('default'),
-  cpu_vcpus: z.number().positive().max(1024).optional().default(2),
-  memory_gb: z.number().positive().max(16384).optional().default(4),
+  cpu_vcpus: z
+    .number()
+    .min(MIN_BILLABLE.cpuVcpus, `cpu_vcpus must be at least ${MIN_BILLABLE.cpuVcpus} (the smallest billable unit)`)
+    .max(1024)
+    .optional()
+    .default(2),
+  memory_gb: z
+    .number()
+    .min(MIN_BILLABLE.memoryGb, `memory_gb must be at least ${MIN_BILLABLE.memoryGb} (the smallest billable unit)`)
+    .max(16384)
+    .optional()
+    .default(4),
   gpu_count: z.number().int().min(0).max(64).optional().default(0),
 });
 type DeployInput = z.output<typeof DeployBody>;
@@ -100,8 +117,14 @@ export const DeploymentView = z.object({
   app_name: z.string().nullable(),
   app_version: z.string().nullable(),
   account_id: z.string().nullable(),
-  compose: z.string(),
-  config: z.record(z.string(), z.unknown()),
+  compose: z
+    .string()
+    .nullable()
+    .describe('base64 compose; null unless the caller is the deployment’s account, its OIDC owner or an admin'),
+  config: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe('Request config; null unless the caller is the deployment’s account, its OIDC owner or an admin'),
   service_id: z.string().nullable(),
   attestation: z.unknown(),
   error: z.string().nullable(),
@@ -117,7 +140,9 @@ export const DeploymentView = z.object({
   total_charged: z.number().describe('USD'),
 });
 
-export function deploymentView(d: Deployment): z.infer<typeof DeploymentView> {
+/** Public metadata for everyone; compose and config only for the deployment's parties (`isDeploymentParty`). */
+export function deploymentView(d: Deployment, viewer: Viewer | null): z.infer<typeof DeploymentView> {
+  const party = isDeploymentParty(viewer, d);
   return {
     deployment_id: d.deployment_id,
     agent_id: d.agent_id,
@@ -125,8 +150,8 @@ export function deploymentView(d: Deployment): z.infer<typeof DeploymentView> {
     app_name: d.app_name,
     app_version: d.app_version,
     account_id: d.account_id,
-    compose: d.compose,
-    config: d.config,
+    compose: party ? d.compose : null,
+    config: party ? d.config : null,
     service_id: d.service_id,
     attestation: d.attestation,
     error: d.error,
@@ -160,6 +185,8 @@ export function normalizeCompose(input: string): string {
 interface Caller {
   owner: OwnerScope;
   account: Account | null;
+  /** Verified repository_owner of an OIDC caller; null for API keys. */
+  oidcOwner: string | null;
 }
 
 async function callerOf(deps: AppDeps, ctx: Context): Promise<Caller> {
@@ -171,12 +198,16 @@ async function callerOf(deps: AppDeps, ctx: Context): Promise<Caller> {
     return {
       owner: { identities, allowUnowned: false, label: `repository_owner '${oidc.repository_owner}'` },
       account: linked ?? null,
+      oidcOwner: oidc.repository_owner,
     };
   }
   const account = ctx.state.account!;
   if (account.account_type !== 'deployer') throw forbidden('Deployer API key required');
-  const identities = [account.github_login, account.github_org].filter((v): v is string => !!v);
-  return { owner: { identities, allowUnowned: true, label: `account '${account.name}'` }, account };
+  return {
+    owner: { identities: accountIdentities(account), allowUnowned: true, label: `account '${account.name}'` },
+    account,
+    oidcOwner: null,
+  };
 }
 
 async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promise<PlacementResult> {
@@ -185,18 +216,24 @@ async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promi
     { column: 'agent_id', order: 'asc' },
   ])) as AgentRow[];
   const targets = (await deps.db<CapacityPoolTargetRow>('capacity_pool_targets')) as CapacityPoolTargetRow[];
+  const owners = await deploymentOwners(
+    deps.db,
+    agents.map((a) => a.current_deployment_id).filter((id): id is string => !!id),
+  );
   let funds: { balanceMicros: number; hourlyCostMicros: number } | undefined;
-  if (caller.account && (await settingBool(deps.settings, 'billing.enabled'))) {
-    funds = {
-      balanceMicros: await getBalance(deps.db, caller.account.account_id),
-      hourlyCostMicros: hourlyCostMicros({
-        cpuVcpus: body.cpu_vcpus,
-        memoryGb: body.memory_gb,
-        gpuCount: body.gpu_count,
-        slaClass: body.sla_class,
-        machineSize: body.machine_size,
-      }),
-    };
+  if (await settingBool(deps.settings, 'billing.enabled')) {
+    const hourly = hourlyCostMicros({
+      cpuVcpus: body.cpu_vcpus,
+      memoryGb: body.memory_gb,
+      gpuCount: body.gpu_count,
+      slaClass: body.sla_class,
+      machineSize: body.machine_size,
+    });
+    // What is billed must cost something: a free deployment would run on paper only.
+    if (hourly <= 0)
+      throw unprocessable('The requested resources have an hourly price of $0; nothing free is deployed');
+    if (caller.account)
+      funds = { balanceMicros: await getBalance(deps.db, caller.account.account_id), hourlyCostMicros: hourly };
   }
   return evaluatePlacement({
     request: {
@@ -221,9 +258,11 @@ async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promi
       health_status: a.health_status,
       deployed_app: a.deployed_app,
       github_owner: a.github_owner,
+      current_deployment: a.current_deployment_id ? (owners.get(a.current_deployment_id) ?? null) : null,
     })),
     enabledTargets: targets.filter((t) => toBool(t.enabled)),
     funds,
+    caller: { account_id: caller.account?.account_id ?? null, github_owner: caller.oidcOwner },
   });
 }
 
@@ -282,6 +321,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): void {
       memory_gb: body.memory_gb,
       gpu_count: body.gpu_count,
       created_at: deps.now().toISOString(),
+      github_owner: caller.oidcOwner,
     });
     const timeout = await settingInt(deps.settings, 'operational.deploy_callback_timeout_seconds');
     const answer = await deps.workflows.deployments.startDeployment({
@@ -370,9 +410,11 @@ export function deployRoutes(routes: Routes, deps: AppDeps): void {
     {
       method: 'get',
       path: '/api/v1/deployments',
-      summary: 'List deployments, newest first',
+      summary:
+        'List deployments, newest first; compose and config are shown only to each deployment’s account, OIDC ' +
+        'owner or an admin',
       tag: 'deployments',
-      auth: 'none',
+      auth: 'viewer',
       query: z.object({
         status: z.string().optional(),
         agent_id: z.string().optional(),
@@ -385,13 +427,14 @@ export function deployRoutes(routes: Routes, deps: AppDeps): void {
         },
       },
     },
-    async ({ query }) => {
+    async ({ query }, ctx) => {
       const rows = await listDeployments(deps.db, {
         status: query.status,
         agentId: query.agent_id,
         limit: query.limit,
       });
-      return { deployments: rows.map(deploymentView), total: rows.length };
+      const viewer = viewerOf(ctx);
+      return { deployments: rows.map((d) => deploymentView(d, viewer)), total: rows.length };
     },
   );
 
@@ -399,16 +442,20 @@ export function deployRoutes(routes: Routes, deps: AppDeps): void {
     {
       method: 'get',
       path: '/api/v1/deployments/:deployment_id',
-      summary: 'One deployment',
+      summary: 'One deployment; compose and config only for its account, OIDC owner or an admin',
       tag: 'deployments',
-      auth: 'none',
+      auth: 'viewer',
       params: z.object({ deployment_id: z.string() }),
-      responses: { 200: { description: 'Deployment', schema: DeploymentView }, 404: { description: 'Not found' } },
+      responses: {
+        200: { description: 'Deployment', schema: DeploymentView },
+        401: { description: 'A credential was sent and is invalid' },
+        404: { description: 'Not found' },
+      },
     },
-    async ({ params }) => {
+    async ({ params }, ctx) => {
       const d = await getDeployment(deps.db, params.deployment_id);
       if (!d) throw notFound('Deployment not found');
-      return deploymentView(d);
+      return deploymentView(d, viewerOf(ctx));
     },
   );
 

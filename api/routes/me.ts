@@ -13,6 +13,7 @@ import { isOwnedBy } from '../../core/auth/github-oidc';
 import { HttpError, forbidden, notFound } from '../../core/errors';
 import { getAgent, listAgents, toAgentView, type AgentDbRow } from '../../core/stores/agents';
 import { listDeployments } from '../../core/stores/deployments';
+import { viewerOf } from '../access';
 import type { AppDeps } from '../deps';
 import { ConsoleAccessQuery, ConsoleAccessSchema, issueConsoleAccess } from '../console-access';
 import type { Routes } from '../http/route';
@@ -133,7 +134,8 @@ export function meRoutes(routes: Routes, deps: AppDeps): void {
     async (_input, ctx) => {
       const agentIds = (await ownedAgents(ctx)).map((a) => a.agent_id);
       const rows = await listDeployments(deps.db, { agentIds });
-      return { deployments: rows.map(deploymentView), total: rows.length };
+      const viewer = viewerOf(ctx);
+      return { deployments: rows.map((d) => deploymentView(d, viewer)), total: rows.length };
     },
   );
 }

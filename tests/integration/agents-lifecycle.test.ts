@@ -250,10 +250,11 @@ describe('agent lifecycle', () => {
     expect((claims!.exp as number) - (claims!.iat as number)).toBe(900);
 
     fake.agent(a.agent_id, { secret: a.agent_api_secret });
-    const logs = await w.api.get(`${path}/logs?since=10m`);
+    expect((await w.api.get(`${path}/logs?since=10m`)).status).toBe(401); // tenant data: never anonymous
+    const logs = await w.api.get(`${path}/logs?since=10m`, { token: w.admin });
     expect(logs.status, logs.text).toBe(200);
     expect(logs.body.logs.length).toBeGreaterThan(0);
-    const stats = await w.api.get(`${path}/stats`);
+    const stats = await w.api.get(`${path}/stats`, { token: w.admin });
     expect(stats.status).toBe(200);
     expect(stats.body.cpu_percent).toBe(3.5);
 

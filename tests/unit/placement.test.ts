@@ -28,6 +28,7 @@ const input = (agents: PlacementAgent[], request: Partial<PlacementInput['reques
   owner: { identities: [], allowUnowned: true, label: 'test' },
   agents,
   enabledTargets: [],
+  caller: { account_id: 'acct-me', github_owner: null },
 });
 
 describe('placement', () => {
@@ -57,7 +58,11 @@ describe('placement', () => {
   });
 
   it('lets an explicit agent be an upgrade of the same app only', () => {
-    const running = agent('r', { status: 'deployed', deployed_app: 'app' });
+    const running = agent('r', {
+      status: 'deployed',
+      deployed_app: 'app',
+      current_deployment: { account_id: 'acct-me', github_owner: null },
+    });
     expect(evaluatePlacement(input([running], { agentId: 'r' })).candidates).toEqual([
       { agentId: 'r', expectedStatus: 'deployed', expectedApp: 'app' },
     ]);
@@ -65,5 +70,30 @@ describe('placement', () => {
       'EXPLICIT_AGENT_NOT_ALLOWED',
     );
     expect(evaluatePlacement(input([], { agentId: 'x' })).error).toMatchObject({ status: 404 });
+  });
+
+  it('allows an upgrade only of the caller’s own running deployment (account or OIDC owner)', () => {
+    const theirs = agent('r', {
+      status: 'deployed',
+      deployed_app: 'app',
+      current_deployment: { account_id: 'acct-victim', github_owner: 'victim-org' },
+    });
+    const stranger = evaluatePlacement(input([theirs], { agentId: 'r' }));
+    expect(stranger.error).toMatchObject({ status: 403, code: 'DEPLOYMENT_NOT_OWNED' });
+    expect(stranger.candidates).toEqual([]);
+    // unknown owner (no deployment row found) is not the caller's either
+    expect(
+      evaluatePlacement(input([agent('r', { status: 'deployed', deployed_app: 'app' })], { agentId: 'r' })).error?.code,
+    ).toBe('DEPLOYMENT_NOT_OWNED');
+    const sameOidcOwner = evaluatePlacement({
+      ...input([theirs], { agentId: 'r' }),
+      caller: { account_id: null, github_owner: 'Victim-Org' },
+    });
+    expect(sameOidcOwner.eligible).toBe(true);
+    const sameAccount = evaluatePlacement({
+      ...input([theirs], { agentId: 'r' }),
+      caller: { account_id: 'acct-victim', github_owner: null },
+    });
+    expect(sameAccount.eligible).toBe(true);
   });
 });
