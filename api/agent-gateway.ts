@@ -35,8 +35,12 @@ export type AgentControl =
   | { kind: 'deployed'; input: DeployedInput };
 
 export interface AgentGateway {
-  /** Runs (or re-joins) the registration attempt identified by vm_name + a digest of the whole request. */
-  register(input: RegisterAgentInput): Promise<RegisterAgentResult>;
+  /**
+   * Runs (or re-joins) the registration attempt identified by vm_name + a digest of the whole request. `rejoined`:
+   * this call found the attempt already started by an earlier identical request, so it must not hand out the
+   * credentials a second time.
+   */
+  register(input: RegisterAgentInput): Promise<{ result: RegisterAgentResult; rejoined: boolean }>;
   /** Update-with-start on `agent:<id>`. */
   control(agentId: string, call: AgentControl): Promise<ControlResult>;
   remove(ref: AgentRef, requestId: string): Promise<DeleteAgentResult>;
@@ -59,7 +63,7 @@ export function createAgentGateway(client: Client, taskQueue: string): AgentGate
     async register(input) {
       const workflowId = registerAgentWorkflowId(input.vmName, registrationAttempt(input));
       try {
-        return await client.workflow.execute(REGISTER_AGENT_WORKFLOW, {
+        const result: RegisterAgentResult = await client.workflow.execute(REGISTER_AGENT_WORKFLOW, {
           taskQueue,
           workflowId,
           args: [input],
@@ -67,9 +71,11 @@ export function createAgentGateway(client: Client, taskQueue: string): AgentGate
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
           workflowExecutionTimeout: '10 minutes',
         });
+        return { result, rejoined: false };
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        return (await client.workflow.getHandle(workflowId).result()) as RegisterAgentResult;
+        const result = (await client.workflow.getHandle(workflowId).result()) as RegisterAgentResult;
+        return { result, rejoined: true };
       }
     },
 

@@ -96,16 +96,22 @@ async function main(): Promise<void> {
       0,
     );
 
-    // Tokens are minted up front so the figures measure the control plane, not the fake's signing.
+    // Challenges and tokens are made up front (each token binds its vm's challenge nonce, as the default
+    // `required` nonce mode demands) so the figures measure registration, not the fake's signing.
     const bodies = await Promise.all(
-      Array.from({ length: n }, async (_, i) => ({
-        vm_name: `bench-vm-${i}`,
-        node_size: 'tiny',
-        datacenter: 'gcp:us-central1-a',
-        attestation: {
-          tdx: { intel_ta_token: await ita.signToken(itaClaims({ mrtd: MRTD }), { expiresInSec: 3600 }) },
-        },
-      })),
+      Array.from({ length: n }, async (_, i) => {
+        const vm = `bench-vm-${i}`;
+        const ch = await fetch(`${api.url}/api/v1/agents/challenge?vm_name=${vm}`);
+        const { nonce } = (await ch.json()) as { nonce: string };
+        return {
+          vm_name: vm,
+          node_size: 'tiny',
+          datacenter: 'gcp:us-central1-a',
+          attestation: {
+            tdx: { intel_ta_token: await ita.signToken(itaClaims({ mrtd: MRTD, nonce }), { expiresInSec: 3600 }) },
+          },
+        };
+      }),
     );
 
     const latencies: number[] = [];

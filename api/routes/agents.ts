@@ -11,7 +11,7 @@ import { mergeTrustedMrtds } from '../../core/attestation/policy';
 import { unseal } from '../../core/auth/seal';
 import { parseJsonColumn, requireIso } from '../../core/db/tables';
 import { settingInt } from '../../core/settings/read';
-import { HttpError, badRequest, notFound } from '../../core/errors';
+import { HttpError, badRequest, conflict, notFound } from '../../core/errors';
 import { getAgent, listAgents, toAgentView } from '../../core/stores/agents';
 import { issueNonce } from '../../core/stores/nonces';
 import { listTrustedMrtds } from '../../core/stores/trusted-mrtds';
@@ -43,6 +43,14 @@ export function displayClaims(token: string | null): Record<string, unknown> | n
   }
 }
 
+export function replayedRegistration(agentId: string, vmName: string): string {
+  return (
+    `This registration request was already answered (agent ${agentId}); its control secret and tunnel token are ` +
+    `returned only once. Request a fresh challenge (GET /api/v1/agents/challenge?vm_name=${vmName}) and register ` +
+    'again with a new attestation'
+  );
+}
+
 export function agentRoutes(routes: Routes, deps: AppDeps): void {
   const jwks = new JwksCache();
 
@@ -56,7 +64,9 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       query: z.object({ vm_name: z.string() }),
       responses: {
         200: {
-          description: 'Bind the nonce into the quote REPORTDATA (UTF-8, zero-padded to 64 bytes)',
+          description:
+            'Bind the nonce into the quote REPORTDATA: the hex nonce decoded to bytes, zero-padded to 64 bytes ' +
+            '(core/attestation/report-data.ts)',
           schema: z.object({ nonce: z.string(), ttl_seconds: z.number(), issued_at: z.string() }),
         },
         400: { description: 'vm_name required' },
@@ -84,7 +94,7 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
         200: { description: 'Registered; the secret is shown only here', schema: RegisterResponse },
         400: { description: 'Invalid input or nonce required' },
         403: { description: 'Attestation rejected' },
-        409: { description: 'Re-registration drift' },
+        409: { description: 'Re-registration drift, or a replay of an already answered registration request' },
         502: { description: 'Tunnel creation failed' },
       },
     },
@@ -93,7 +103,7 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       if (!n.ok) throw badRequest(n.detail);
       const token = itaTokenOf(body.attestation);
       if (token === '') throw badRequest('Registration requires Intel Trust Authority token');
-      const r = await deps.workflows.agents.register({
+      const { result: r, rejoined } = await deps.workflows.agents.register({
         vmName: n.value.vm_name,
         nodeSize: n.value.node_size,
         datacenter: n.value.datacenter,
@@ -101,6 +111,9 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
         attestation: body.attestation,
       });
       if (!r.ok) throw new HttpError(r.status, r.detail);
+      // The credentials are handed out once: a replayed request (same token, same body) learns only which agent
+      // the first one registered — whoever holds a copy of the request gains nothing from sending it again.
+      if (rejoined) throw conflict(replayedRegistration(r.agentId, n.value.vm_name));
       return {
         agent_id: r.agentId,
         poll_interval: r.pollInterval,

@@ -43,7 +43,7 @@ export const normalizeRtmrMode = normalizeEnforcementMode;
 /** nonce enforcement: 'required' | 'optional' | 'disabled'; anything else → 'optional'. */
 export function normalizeNonceMode(value: unknown): NonceMode {
   const v = typeof value === 'string' ? value.trim().toLowerCase() : '';
-  return v === 'required' || v === 'disabled' ? v : 'optional';
+  return v === 'optional' || v === 'disabled' ? v : 'required';
 }
 
 // ---------------------------------------------------------------------------------------------------------------

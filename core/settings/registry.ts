@@ -193,8 +193,8 @@ export const SETTINGS: readonly SettingDef[] = [
     'operational.nonce_enforcement_mode',
     'operational',
     'NONCE_ENFORCEMENT_MODE',
-    'optional',
-    'required / optional / disabled: registration nonce replay protection.',
+    'required',
+    'required / optional / disabled: registration nonce replay protection. required (default) refuses a token whose REPORTDATA does not carry the outstanding challenge; optional and disabled are explicit operator choices that let an unbound token register.',
   ),
   def(
     'operational.nonce_ttl_seconds',

@@ -26,6 +26,11 @@ export interface AgentWorld {
   close(): Promise<void>;
 }
 
+/**
+ * The agent tests' world. Nonce enforcement is `optional` here unless `opts.env` says otherwise: most of these
+ * tests are about other parts of the policy and mint tokens without a challenge. The default (`required`) is
+ * tested as shipped in tests/integration/trust-attestation.test.ts.
+ */
 export async function startAgentWorld(
   opts: { cloudflare?: boolean; env?: Record<string, string> } = {},
 ): Promise<AgentWorld> {
@@ -47,6 +52,7 @@ export async function startAgentWorld(
       EASYENCLAVE_DOMAIN: cf.zoneName,
       TRUSTED_AGENT_MRTDS: MRTD,
       TRUSTED_AGENT_RTMRS: JSON.stringify(RTMRS),
+      NONCE_ENFORCEMENT_MODE: 'optional',
       ...cfEnv,
       ...opts.env,
     },

@@ -68,10 +68,14 @@ describe('agent registration (end to end over HTTP)', () => {
     // …and the agent's entity workflow took the heartbeat.
     expect((await w.stack.client.workflow.getHandle(`agent:${agent_id}`).describe()).status.name).toBe('RUNNING');
 
-    // A repeated identical request returns the same outcome: no second agent, tunnel or secret rotation.
+    // A repeated identical request re-joins the same run: no second agent, tunnel or secret rotation — and the
+    // credentials are not handed out again (409 naming the agent, never the secret or the tunnel token).
     const again = await register(w, vm, tok);
-    expect(again.status).toBe(200);
-    expect(again.body).toEqual(res.body);
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toContain(agent_id);
+    expect(again.body.detail).toMatch(/fresh challenge/);
+    expect(again.text).not.toContain(agent_api_secret);
+    expect(again.text).not.toContain(tunnel_token);
     expect(await countAgents(w, vm)).toBe(1);
     expect(w.cf.tunnels().filter((t) => t.name === `agent-${agent_id}`)).toHaveLength(1);
   });

@@ -34,12 +34,12 @@ describe('mode normalization', () => {
     expect(normalizeEnforcementMode(undefined)).toBe('warn');
   });
 
-  it('nonce: required|optional|disabled, unknown → optional', () => {
+  it('nonce: required|optional|disabled, unknown → required (fail closed)', () => {
     expect(normalizeNonceMode('required')).toBe('required');
     expect(normalizeNonceMode('Disabled')).toBe('disabled');
     expect(normalizeNonceMode('optional')).toBe('optional');
-    expect(normalizeNonceMode('strict')).toBe('optional');
-    expect(normalizeNonceMode(null)).toBe('optional');
+    expect(normalizeNonceMode('strict')).toBe('required');
+    expect(normalizeNonceMode(null)).toBe('required');
   });
 });
 
