@@ -302,6 +302,12 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       // v1 always sent null; a non-empty stored context (filename → base64) is passed on.
       build_context: Object.keys(buildContext).length > 0 ? (buildContext as Record<string, string>) : null,
       config,
+      // What is paid for is what the workload gets: the agent applies these limits to every compose service.
+      resources: {
+        cpu_vcpus: Number(row.cpu_vcpus),
+        memory_gb: Number(row.memory_gb),
+        gpu_count: Number(row.gpu_count),
+      },
     };
   }
 }

@@ -11,15 +11,28 @@ import {
   reserveAgentForDeployment,
   transitionDeployment,
 } from '../core/stores/deployments';
+import { stopDeploymentWithFinalCharge } from '../core/stores/billing';
+import { settingBool, settingInt } from '../core/settings/read';
+import type { SettingsReader } from '../core/settings/types';
 import type { DeploymentCandidate } from '../workflows/contracts/deployments';
 
 export interface DeploymentsDbDeps {
   db: Knex;
+  settings: SettingsReader;
+}
+
+/** What ends a running deployment: the stop time (workflow time) and why, recorded on the row. */
+export interface StopDeploymentRequest {
+  deploymentId: string;
+  agentId: string | null;
+  /** Workflow time of the stop; the final period is charged up to here (absent in histories before it existed). */
+  stoppedAt?: string;
+  reason?: string | null;
 }
 
 const ACTIVE = ['pending', 'deploying', 'running', 'insufficient_funds'];
 
-export function createDeploymentsDbActivities({ db }: DeploymentsDbDeps) {
+export function createDeploymentsDbActivities({ db, settings }: DeploymentsDbDeps) {
   const now = () => new Date().toISOString();
   return {
     /** Claims the first candidate that is still free (atomic per agent); null agent when every one was taken. */
@@ -102,11 +115,29 @@ export function createDeploymentsDbActivities({ db }: DeploymentsDbDeps) {
     },
 
     /** running/… → stopped after an undeploy, and the agent freed. */
-    async markDeploymentStopped(input: { deploymentId: string; agentId: string | null }): Promise<void> {
-      await db.transaction(async (trx) => {
-        await transitionDeployment(trx, input.deploymentId, ACTIVE, { status: 'stopped', completed_at: now() });
-        if (input.agentId) await releaseAgent(trx, input.agentId, input.deploymentId);
+    /**
+     * Ends the deployment: the last partial period is charged (`charge:<id>:final:*`, prorated to the second) and
+     * the row becomes `stopped` with its agent freed, in one transaction (core/stores/billing.ts).
+     */
+    async markDeploymentStopped(input: StopDeploymentRequest): Promise<{ stopped: boolean; finalCharge: number }> {
+      const poolBps = await settingInt(settings, 'billing.contributor_pool_bps');
+      const r = await stopDeploymentWithFinalCharge(db, {
+        deploymentId: input.deploymentId,
+        agentId: input.agentId,
+        stoppedAt: input.stoppedAt ?? now(),
+        reason: input.reason ?? null,
+        billingEnabled: await settingBool(settings, 'billing.enabled'),
+        contributorPoolBps: Math.min(10_000, Math.max(0, poolBps)),
+        platformAccountId: (await settings.get('billing.platform_account_id')).trim(),
       });
+      return { stopped: r.stopped, finalCharge: r.final?.status === 'charged' ? r.final.charge : 0 };
+    },
+
+    /** The deployment an agent holds now, if any (agent delete/reset end it through its workflow first). */
+    async currentDeploymentOf(input: { agentId: string }): Promise<{ deploymentId: string | null }> {
+      const a = (await db<AgentRow>('agents').where({ agent_id: input.agentId }).first('current_deployment_id')) as
+        Pick<AgentRow, 'current_deployment_id'> | undefined;
+      return { deploymentId: a?.current_deployment_id ?? null };
     },
 
     /** For the undeployAgent workflow: the agent's hostname and current deployment. */

@@ -105,6 +105,17 @@ export interface AgentDeployPayload {
   /** filename → base64 content; v1 always sent null. */
   build_context?: Record<string, string> | null;
   config: AgentDeployConfig;
+  /**
+   * The paid-for limits (trust issue item 8): the agent applies them to every service of the compose, so a
+   * deployment never takes more of the VM than it is billed for.
+   */
+  resources?: AgentDeployResources;
+}
+
+export interface AgentDeployResources {
+  cpu_vcpus: number;
+  memory_gb: number;
+  gpu_count: number;
 }
 
 /** 202 body of POST /api/deploy. */

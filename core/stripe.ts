@@ -50,10 +50,22 @@ export type WebhookCheck =
  */
 export function verifyWebhook(rawBody: Buffer, signature: string, webhookSecret: string): WebhookCheck {
   if (webhookSecret === '') return { ok: false, reason: 'no_secret' };
+  let event: unknown;
   try {
-    return { ok: true, event: Stripe.webhooks.constructEvent(rawBody, signature, webhookSecret) };
+    event = Stripe.webhooks.constructEvent(rawBody, signature, webhookSecret);
   } catch (err) {
     if (err instanceof Stripe.errors.StripeSignatureVerificationError) return { ok: false, reason: 'bad_signature' };
     return { ok: false, reason: 'bad_payload' };
   }
+  // Signed is not the same as well-formed: `null`, an array or an object without type/data is refused here.
+  return isEventShaped(event) ? { ok: true, event } : { ok: false, reason: 'bad_payload' };
+}
+
+/** The fields this service reads: `id` and `type` strings and a `data.object` object. */
+function isEventShaped(v: unknown): v is Stripe.Event {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const e = v as { id?: unknown; type?: unknown; data?: unknown };
+  if (typeof e.type !== 'string' || typeof e.id !== 'string') return false;
+  const data = e.data as { object?: unknown } | null | undefined;
+  return typeof data === 'object' && data !== null && typeof data.object === 'object' && data.object !== null;
 }

@@ -22,7 +22,7 @@ export async function agentStaleCleanup(input: AgentStaleCleanupInput = {}): Pro
   const { agents } = await db.findStaleAgents({ cutoff });
   const deleted: string[] = [];
   for (const ref of agents) {
-    if ((await removeAgent(ref)).deleted) deleted.push(ref.agentId);
+    if ((await removeAgent(ref, 'agent removed by the stale clean-up')).deleted) deleted.push(ref.agentId);
   }
   // Registration challenges live 5 min by default; anything a day old is expired or spent.
   await db.purgeStaleNonces({ before: new Date(workflowInfo().runStartTime.getTime() - 86_400_000).toISOString() });

@@ -1,6 +1,7 @@
 import { getExternalWorkflowHandle, log, proxyActivities } from '@temporalio/workflow';
 import type { AgentLifecycleActivities } from '../activities/agent-lifecycle';
 import type { CloudflareActivities } from '../activities/cloudflare';
+import { endAgentDeployment } from './lib/end-agent-deployment';
 import { agentDeletedSignal, agentWorkflowId, type AgentRef, type DeleteAgentResult } from './contracts/agents';
 
 const db = proxyActivities<AgentLifecycleActivities>({
@@ -17,7 +18,8 @@ const cf = proxyActivities<Pick<CloudflareActivities, 'cloudflareConfigured' | '
  * workflow is told to end. Cloudflare failures are logged, not fatal, as in v1: the orphan sweep catches leftovers.
  * Shared by the admin delete and the stale clean-up.
  */
-export async function removeAgent(ref: AgentRef): Promise<DeleteAgentResult> {
+export async function removeAgent(ref: AgentRef, reason = 'agent deleted'): Promise<DeleteAgentResult> {
+  await endAgentDeployment(ref.agentId, reason, false);
   let tunnelDeleted = false;
   if (ref.tunnelId && (await cf.cloudflareConfigured({})).configured) {
     try {
@@ -38,5 +40,5 @@ export async function removeAgent(ref: AgentRef): Promise<DeleteAgentResult> {
 
 /** Admin DELETE /api/v1/agents/{id}. */
 export async function deleteAgent(ref: AgentRef): Promise<DeleteAgentResult> {
-  return removeAgent(ref);
+  return removeAgent(ref, 'agent deleted by an admin');
 }

@@ -1,11 +1,21 @@
-import { ApplicationFailure, condition, log, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
 import type { AgentActivities } from '../activities/agent';
 import type { DeploymentsDbActivities } from '../activities/deployments-db';
 import {
+  agentLostSignal,
   deployedSignal,
+  deploymentEndedSignal,
   placementUpdate,
   stoppedElsewhereSignal,
   undeployUpdate,
+  type AgentLost,
   type DeployedCallback,
   type DeploymentInput,
   type DeploymentResult,
@@ -46,6 +56,8 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   let callback: DeployedCallback | undefined;
   let undeploy: UndeployRequest | undefined;
   let stoppedElsewhere: string | undefined;
+  let lost: AgentLost | undefined;
+  const replyTo: string[] = [];
   let finished: UndeployAnswer['status'] | undefined;
   let agentId: string | null = null;
 
@@ -60,6 +72,22 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   setHandler(stoppedElsewhereSignal, ({ reason }) => {
     stoppedElsewhere ??= reason;
   });
+  setHandler(agentLostSignal, (signal) => {
+    lost ??= signal;
+    replyTo.push(signal.replyTo);
+  });
+  /** Tells whoever reported the agent lost that this deployment has ended (they delete the agent row next). */
+  const answerLost = async () => {
+    for (const id of replyTo.splice(0)) {
+      await getExternalWorkflowHandle(id)
+        .signal(deploymentEndedSignal, { deploymentId })
+        .catch((e: unknown) => log.warn(`could not tell ${id} that ${deploymentId} ended: ${describe(e)}`));
+    }
+  };
+  const stopped = async (reason: string | null) => {
+    await db.markDeploymentStopped({ deploymentId, agentId, stoppedAt: new Date().toISOString(), reason });
+    finished = 'stopped';
+  };
   setHandler(undeployUpdate, async (req) => {
     if (finished) return { deploymentId, agentId, status: 'already_finished' as const };
     undeploy ??= req;
@@ -74,6 +102,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   const failed = async (error: string): Promise<DeploymentResult> => {
     await db.failDeployment({ deploymentId, agentId, error });
     finished = 'already_finished';
+    await answerLost();
     return { deploymentId, agentId, outcome: 'failed', error };
   };
 
@@ -94,9 +123,10 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   }
 
   const answered = await condition(
-    () => callback !== undefined || undeploy !== undefined,
+    () => callback !== undefined || undeploy !== undefined || lost !== undefined,
     input.callbackTimeoutSeconds * 1000,
   );
+  if (lost && !callback) return failed(`Agent went away before the deployment ran: ${lost.reason}`);
   if (!answered) {
     // Best effort: stop whatever the agent may have started, so the freed agent is really free.
     await stop.agentUndeploy({ agentId, hostname: reserved.hostname }).catch((e: unknown) => log.warn(describe(e)));
@@ -113,8 +143,18 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       serviceId: callback.serviceId ?? null,
       attestation: callback.attestation ?? null,
     });
-    // Running: nothing happens until an undeploy arrives, or billing stops the workload itself.
-    await condition(() => undeploy !== undefined || stoppedElsewhere !== undefined);
+    // Running: nothing happens until an undeploy arrives, the agent goes away, or billing stops the workload.
+    await condition(() => undeploy !== undefined || stoppedElsewhere !== undefined || lost !== undefined);
+    if (lost && undeploy === undefined) {
+      if (lost.stopWorkload) {
+        await stop
+          .agentUndeploy({ agentId, hostname: reserved.hostname })
+          .catch((e: unknown) => log.warn(`undeploy of ${deploymentId} on a lost agent failed: ${describe(e)}`));
+      }
+      await stopped(lost.reason);
+      await answerLost();
+      return { deploymentId, agentId, outcome: 'stopped', error: lost.reason };
+    }
     if (undeploy === undefined) {
       finished = 'already_finished';
       return { deploymentId, agentId, outcome: 'stopped', error: stoppedElsewhere };
@@ -128,7 +168,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     // cleans up the VM (admin cleanup) if it comes back with a workload.
     log.warn(`undeploy of ${deploymentId} on ${agentId} failed: ${describe(err)}`);
   }
-  await db.markDeploymentStopped({ deploymentId, agentId });
-  finished = 'stopped';
+  await stopped(undeploy?.reason ?? null);
+  await answerLost();
   return { deploymentId, agentId, outcome: 'stopped' };
 }

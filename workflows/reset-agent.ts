@@ -3,6 +3,7 @@ import type { AgentLifecycleActivities } from '../activities/agent-lifecycle';
 import type { CloudflareActivities } from '../activities/cloudflare';
 import type { RegistrationActivities } from '../activities/registration';
 import type { ResetAgentResult } from './contracts/agents';
+import { endAgentDeployment } from './lib/end-agent-deployment';
 
 const db = proxyActivities<AgentLifecycleActivities & Pick<CloudflareActivities, 'cloudflareConfigured'>>({
   startToCloseTimeout: '30 seconds',
@@ -15,6 +16,7 @@ const tunnel = proxyActivities<Pick<RegistrationActivities, 'provisionAgentTunne
 
 /** Admin/owner reset (api.md §2): status back to undeployed; a verified agent without a hostname gets its tunnel. */
 export async function resetAgent(input: { agentId: string }): Promise<ResetAgentResult> {
+  await endAgentDeployment(input.agentId, 'agent reset', true);
   const r = await db.resetAgentRecord({ agentId: input.agentId });
   if (!r.found) return { found: false, tunnelCreated: false };
   if (!r.needsTunnel || !(await db.cloudflareConfigured({})).configured) return { found: true, tunnelCreated: false };

@@ -37,7 +37,10 @@ export type ChargeOutcome =
       ledgerRows: number;
     }
   | { status: 'insufficient_funds'; charge: Micros; balance: Micros }
-  | { status: 'skipped'; reason: 'missing' | 'not_running' | 'no_account' | 'already_charged' | 'too_soon' };
+  | {
+      status: 'skipped';
+      reason: 'missing' | 'not_running' | 'no_account' | 'already_charged' | 'too_soon' | 'agent_released';
+    };
 
 /** Per-batch memo of contributor rules per app (resolved once per batch, not per deployment). */
 export type SharesCache = Map<string, Promise<ContributorShare[]>>;
@@ -86,9 +89,15 @@ export async function chargeDeployment(
 
 export interface ChargeManyInput extends ChargeSettings {
   deploymentIds: readonly string[];
+  /** `YYYY-MM-DDTHH` for an hourly charge, or FINAL_CHARGE for the last partial period of a stopping deployment. */
   hour: string;
   chargeTime: string;
 }
+
+/** Ledger-key label of the last partial period charged when a deployment stops (`charge:<id>:final:<role>`). */
+export const FINAL_CHARGE = 'final';
+/** The final charge is prorated to the second (an hourly charge waits for MIN_CHARGE_MS). */
+const FINAL_MIN_CHARGE_MS = 1_000;
 
 /**
  * chargeDeployment for a chunk of deployments in ONE transaction with a constant number of queries (rows locked in
@@ -101,7 +110,9 @@ export async function chargeDeployments(
   input: ChargeManyInput,
   shares: SharesCache = new Map(),
 ): Promise<Map<string, ChargeOutcome>> {
+  const final = input.hour === FINAL_CHARGE;
   const chargeMs = new Date(input.chargeTime).getTime();
+  const minChargeMs = final ? FINAL_MIN_CHARGE_MS : MIN_CHARGE_MS;
   const ids = [...new Set(input.deploymentIds)].sort();
   const platformId = input.platformAccountId.trim();
   return db.transaction(async (trx) => {
@@ -121,9 +132,11 @@ export async function chargeDeployments(
       else if (!row.account_id) out.set(id, { status: 'skipped', reason: 'no_account' });
       else {
         const from = toIso(row.last_charge_time) ?? toIso(row.started_at) ?? toIso(row.created_at);
-        const elapsedMs = from ? chargeMs - new Date(from).getTime() : 0;
+        const rawMs = from ? chargeMs - new Date(from).getTime() : 0;
+        // The final period is billed in whole seconds (prorated to the second); hourly periods as they are.
+        const elapsedMs = final ? Math.floor(rawMs / 1000) * 1000 : rawMs;
         if (elapsedMs <= 0) out.set(id, { status: 'skipped', reason: 'already_charged' });
-        else if (elapsedMs < MIN_CHARGE_MS) out.set(id, { status: 'skipped', reason: 'too_soon' });
+        else if (elapsedMs < minChargeMs) out.set(id, { status: 'skipped', reason: 'too_soon' });
         else {
           const hourlyMicros = hourlyCostMicros({
             cpuVcpus: Number(row.cpu_vcpus),
@@ -144,11 +157,28 @@ export async function chargeDeployments(
     if (work.length === 0) return out;
 
     const agentIds = [...new Set(work.map((w) => w.row.agent_id))];
-    const agents = (await trx('agents').whereIn('agent_id', agentIds).select('agent_id', 'account_id')) as {
+    const agents = (await trx('agents')
+      .whereIn('agent_id', agentIds)
+      .select('agent_id', 'account_id', 'current_deployment_id')) as {
       agent_id: string;
       account_id: string | null;
+      current_deployment_id: string | null;
     }[];
     const operatorOf = new Map(agents.map((a) => [a.agent_id, a.account_id]));
+    if (!final) {
+      // Nothing keeps running on paper: an hour is billed only while the deployment's agent exists and does not
+      // hold another deployment (a deleted or re-used agent no longer runs this workload).
+      const agentOf = new Map(agents.map((a) => [a.agent_id, a]));
+      for (let i = work.length - 1; i >= 0; i--) {
+        const w = work[i]!;
+        const a = agentOf.get(w.row.agent_id);
+        if (!a || (a.current_deployment_id !== null && a.current_deployment_id !== w.row.deployment_id)) {
+          out.set(w.row.deployment_id, { status: 'skipped', reason: 'agent_released' });
+          work.splice(i, 1);
+        }
+      }
+      if (work.length === 0) return out;
+    }
     const rulesOf = new Map<string, ContributorShare[]>();
     for (const app of new Set(work.map((w) => w.app))) {
       let p = shares.get(app);
@@ -230,6 +260,58 @@ export async function chargeDeployments(
 }
 
 const UPDATE_CHUNK = 200;
+
+export interface StopDeploymentInput extends ChargeSettings {
+  deploymentId: string;
+  /** The agent to free, if it still holds the deployment. */
+  agentId: string | null;
+  /** When the deployment stopped: the final period is billed up to here. */
+  stoppedAt: string;
+  /** Why it stopped, recorded in `deployments.error` (null: a plain undeploy). */
+  reason: string | null;
+  /** `billing.enabled`: with billing off nothing is charged. */
+  billingEnabled: boolean;
+}
+
+/**
+ * Ends a deployment (trust issue items 9, 10): the time since its last charge, prorated to the second, is charged
+ * under `charge:<id>:final:<role>` with the usual split, and the deployment becomes `stopped` (reason recorded) and
+ * its agent free — all in ONE transaction, so no hourly run can bill between the final charge and the stop, and a
+ * retry finds the keys taken and the status already `stopped`. A deployer who cannot pay the final period is not
+ * debited (the period stays unpaid, as an unfunded hour does).
+ */
+export async function stopDeploymentWithFinalCharge(
+  db: Knex,
+  input: StopDeploymentInput,
+): Promise<{ stopped: boolean; final: ChargeOutcome | null }> {
+  return db.transaction(async (trx) => {
+    let final: ChargeOutcome | null = null;
+    if (input.billingEnabled) {
+      const out = await chargeDeployments(trx as unknown as Knex, {
+        deploymentIds: [input.deploymentId],
+        hour: FINAL_CHARGE,
+        chargeTime: input.stoppedAt,
+        contributorPoolBps: input.contributorPoolBps,
+        platformAccountId: input.platformAccountId,
+      });
+      final = out.get(input.deploymentId) ?? null;
+    }
+    const n = await trx('deployments')
+      .where({ deployment_id: input.deploymentId })
+      .whereIn('status', ['pending', 'deploying', 'running', 'insufficient_funds'])
+      .update({
+        status: 'stopped',
+        completed_at: input.stoppedAt,
+        ...(input.reason !== null ? { error: input.reason.slice(0, 2000) } : {}),
+      });
+    if (input.agentId) {
+      await trx('agents')
+        .where({ agent_id: input.agentId, current_deployment_id: input.deploymentId })
+        .update({ status: 'undeployed', current_deployment_id: null, deployed_app: null });
+    }
+    return { stopped: n > 0, final };
+  });
+}
 
 export interface UnfundedDeployment {
   deploymentId: string;

@@ -60,13 +60,22 @@ export async function seedAccount(
   return { account_id, name: row.name as string };
 }
 
+/**
+ * A deployment row. Without an explicit `agent_id` it gets its own agent that holds it (`deployed`, current
+ * deployment = this one), as a real placement leaves it: billing charges only deployments whose agent still exists
+ * and holds nothing else.
+ */
 export async function seedDeployment(db: Knex, over: Record<string, unknown> = {}): Promise<{ deployment_id: string }> {
   const deployment_id = (over.deployment_id as string) ?? randomUUID();
+  const agent_id = (over.agent_id as string | undefined) ?? randomUUID();
+  if (over.agent_id === undefined) {
+    await seedAgent(db, { agent_id, status: 'deployed', current_deployment_id: deployment_id });
+  }
   await db('deployments').insert({
     deployment_id,
     compose: Buffer.from('services:\n  app:\n    image: nginx\n').toString('base64'),
     config: '{}',
-    agent_id: randomUUID(),
+    agent_id,
     status: 'running',
     created_at: now(),
     ...over,

@@ -131,7 +131,7 @@ describe.each(testEngines())('hourly charge store (%s)', (engine) => {
     // The terminator's bookkeeping: insufficient_funds → stopped once, and the agent is freed.
     const victim = out.findIndex((o) => o.status === 'insufficient_funds');
     const dep = await t.db('deployments').where({ deployment_id: ids[victim] }).first();
-    await seedAgent(t.db, { agent_id: dep.agent_id, status: 'deployed', current_deployment_id: ids[victim] });
+    // seedDeployment gave each deployment its own agent holding it (deployed).
     expect(await markUnfundedStopped(t.db, ids[victim]!)).toEqual({ stopped: true });
     expect(await markUnfundedStopped(t.db, ids[victim]!)).toEqual({ stopped: false });
     expect((await t.db('deployments').where({ deployment_id: ids[victim] }).first()).status).toBe('stopped');

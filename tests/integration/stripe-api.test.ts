@@ -152,6 +152,25 @@ describe('stripe', () => {
     expect(await getBalance(stack.db, accountId)).toBe(0);
   });
 
+  it('a correctly signed body that is not an event (null, an array, no type/data) is 400, never 500', async () => {
+    const before = Number((await stack.db('transactions').count({ n: '*' }).first())?.n);
+    for (const payload of [
+      'null',
+      '[]',
+      '[{"type":"payment_intent.succeeded"}]',
+      '{}',
+      '{"id":"evt_1","type":"payment_intent.succeeded"}',
+      '{"id":"evt_1","type":"payment_intent.succeeded","data":null}',
+      '{"id":"evt_1","data":{"object":{}}}',
+      '"just a string"',
+    ]) {
+      const res = await postWebhook(payload, sign(payload));
+      expect(res.status, payload).toBe(400);
+      expect(res.body).toEqual({ detail: 'Invalid payload' });
+    }
+    expect(Number((await stack.db('transactions').count({ n: '*' }).first())?.n)).toBe(before);
+  });
+
   it('an empty webhook secret refuses every webhook, including one signed with the empty key', async () => {
     const { accountId } = await accountWithKey();
     const payload = JSON.stringify(succeededEvent(accountId, 100_000));

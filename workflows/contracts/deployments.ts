@@ -74,6 +74,22 @@ export interface StoppedElsewhere {
  */
 export const stoppedElsewhereSignal = defineSignal<[StoppedElsewhere]>('stoppedElsewhere');
 
+export interface AgentLost {
+  /** Recorded on the deployment row, e.g. "agent deleted by admin". */
+  reason: string;
+  /** Whether to ask the agent to stop the workload (reset: the VM lives on; delete: it is going away). */
+  stopWorkload: boolean;
+  /** Workflow to tell (deploymentEndedSignal) once the deployment has ended. */
+  replyTo: string;
+}
+/**
+ * The deployment's agent is being deleted or reset: the deployment ends here — final charge, `stopped` with the
+ * reason — before the agent row goes, so the operator still gets their share of the last period.
+ */
+export const agentLostSignal = defineSignal<[AgentLost]>('agentLost');
+/** Answer to agentLostSignal: the deployment has ended (sent to `replyTo`). */
+export const deploymentEndedSignal = defineSignal<[{ deploymentId: string }]>('deploymentEnded');
+
 export interface UndeployAgentInput {
   agentId: string;
   actor: string;
