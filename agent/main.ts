@@ -21,7 +21,10 @@ async function main(argv: string[]): Promise<number> {
   const program = new Command('ee-agent')
     .description('easyenclave in-VM agent: attests, registers with the control plane and runs the workload')
     .version(AGENT_VERSION)
-    .option('-c, --config <path>', 'config JSON file (default: env EASYENCLAVE_CONFIG, /etc/easyenclave/config.json, config drive, kernel cmdline)')
+    .option(
+      '-c, --config <path>',
+      'config JSON file (default: env EASYENCLAVE_CONFIG, /etc/easyenclave/config.json, config drive, kernel cmdline)',
+    )
     .addOption(new Option('--mode <mode>', 'override config key mode').choices(['agent', 'control-plane', 'measure']))
     .option('--local', 'development without TDX: insecure-local attestation, state under ./data, API on 127.0.0.1')
     .option('--cp-url <url>', 'override config key control_plane_url')
@@ -89,7 +92,8 @@ async function main(argv: string[]): Promise<number> {
     if (cfg.mode === 'measure') {
       await measure(source, (line) => process.stdout.write(line + '\n'));
       const off = spawnSync('systemctl', ['poweroff'], { stdio: 'inherit' });
-      if (off.status !== 0) log.error(`systemctl poweroff failed (${off.error ? errorText(off.error) : `exit ${off.status}`})`);
+      if (off.status !== 0)
+        log.error(`systemctl poweroff failed (${off.error ? errorText(off.error) : `exit ${off.status}`})`);
       return EXIT.ok;
     }
     if (cfg.mode === 'control-plane') {

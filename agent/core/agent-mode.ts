@@ -70,7 +70,13 @@ export async function runAgent(d: AgentDeps): Promise<void> {
         log.info(`registering ${d.vmName} with ${cfg.control_plane_url} (attempt ${attempt})`);
         const attestation = await freshAttestation(); // fresh per attempt: an expired ITA token never sticks
         const r = await d.cp.register(
-          { attestation, vm_name: d.vmName, version: AGENT_VERSION, node_size: cfg.node_size, datacenter: d.datacenter },
+          {
+            attestation,
+            vm_name: d.vmName,
+            version: AGENT_VERSION,
+            node_size: cfg.node_size,
+            datacenter: d.datacenter,
+          },
           cfg.bootstrap_token,
         );
         const s: PersistedState = {
@@ -85,7 +91,9 @@ export async function runAgent(d: AgentDeps): Promise<void> {
         log.redact(s.control_secret);
         log.redact(s.tunnel_token);
         d.store.save(s);
-        log.info(`registered as agent ${s.agent_id}${s.hostname ? ` (${s.hostname})` : ''}; state saved to ${d.store.path}`);
+        log.info(
+          `registered as agent ${s.agent_id}${s.hostname ? ` (${s.hostname})` : ''}; state saved to ${d.store.path}`,
+        );
         return s;
       } catch (err) {
         if (err instanceof AbortedError || signal.aborted) throw new AbortedError('stopped');

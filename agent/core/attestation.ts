@@ -19,13 +19,7 @@ import { sleep } from './backoff';
 import { errorText } from './log';
 
 export type AttestationErrorKind =
-  | 'tsm_unavailable'
-  | 'tsm_failed'
-  | 'quote_invalid'
-  | 'ita_unreachable'
-  | 'ita_rejected'
-  | 'ita_invalid'
-  | 'bad_nonce';
+  'tsm_unavailable' | 'tsm_failed' | 'quote_invalid' | 'ita_unreachable' | 'ita_rejected' | 'ita_invalid' | 'bad_nonce';
 
 export class AttestationError extends Error {
   override readonly name = 'AttestationError';
@@ -116,13 +110,7 @@ export function healthReportData(nonceHex: string): Uint8Array {
     throw new AttestationError('bad_nonce', 'nonce must be 16-128 hex characters (8-64 bytes)');
   }
   const out = new Uint8Array(REPORT_DATA_SIZE);
-  out.set(
-    createHash('sha256')
-      .update('easyenclave/agent-health/v1')
-      .update(hexToBytes(hex))
-      .digest(),
-    0,
-  );
+  out.set(createHash('sha256').update('easyenclave/agent-health/v1').update(hexToBytes(hex)).digest(), 0);
   return out;
 }
 

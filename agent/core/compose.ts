@@ -52,7 +52,16 @@ export function applyResourceLimits(composeYaml: string, resources: Resources | 
     // Legacy per-service keys would conflict with (or bypass) deploy.resources: fold them in, then drop them.
     const tenantCpus = [limits.cpus, svc.cpus].map((v) => Number(v)).filter((n) => Number.isFinite(n) && n > 0);
     const tenantMem = [limits.memory, svc.mem_limit].map(memoryBytes).filter((n): n is number => n !== null && n > 0);
-    for (const k of ['cpus', 'cpu_count', 'cpu_percent', 'cpu_quota', 'cpu_period', 'mem_limit', 'memswap_limit', 'gpus']) {
+    for (const k of [
+      'cpus',
+      'cpu_count',
+      'cpu_percent',
+      'cpu_quota',
+      'cpu_period',
+      'mem_limit',
+      'memswap_limit',
+      'gpus',
+    ]) {
       delete svc[k];
     }
     limits.cpus = String(Math.min(resources.cpu_vcpus, ...tenantCpus));

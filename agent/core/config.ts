@@ -60,12 +60,7 @@ export const AgentConfigSchema = z.looseObject({
   control_plane_url: httpUrl.default('https://app.easyenclave.com'),
   /** `tdx` (configfs-tsm + Intel Trust Authority) or `insecure-local` (development only, see agent/README.md). */
   attestation: z.enum(ATTESTATION).default('tdx'),
-  node_size: z
-    .string()
-    .trim()
-    .toLowerCase()
-    .min(1, 'must not be empty')
-    .default('tiny'),
+  node_size: z.string().trim().toLowerCase().min(1, 'must not be empty').default('tiny'),
   intel_api_key: z.string().trim().optional(),
   ita_api_url: httpUrl.default('https://api.trustauthority.intel.com'),
   /** One-time token that pre-authorises this VM's registration (launch orders). */
@@ -176,7 +171,10 @@ export function parseConfig(raw: unknown, env: Record<string, string | undefined
     );
   }
   if (cfg.retry_max_seconds < cfg.retry_initial_seconds) {
-    throw new ConfigError('invalid config key retry_max_seconds: must be >= retry_initial_seconds', 'retry_max_seconds');
+    throw new ConfigError(
+      'invalid config key retry_max_seconds: must be >= retry_initial_seconds',
+      'retry_max_seconds',
+    );
   }
   return cfg;
 }
@@ -199,7 +197,10 @@ function jsonObject(text: string): Record<string, unknown> {
 }
 
 /** The config carried on a kernel command line, or null. Undecodable parameters are reported and skipped. */
-export function configFromCmdline(cmdline: string, warn: (m: string) => void = () => {}): Record<string, unknown> | null {
+export function configFromCmdline(
+  cmdline: string,
+  warn: (m: string) => void = () => {},
+): Record<string, unknown> | null {
   const params = cmdline.split(/\s+/).filter(Boolean);
   const tries: [prefix: string, decode: (v: string) => string][] = [
     ['easyenclave.configz=', (v) => inflateSync(decodeB64(v)).toString('utf8')],

@@ -63,7 +63,8 @@ export function createCpClient(opts: {
       });
       text = await res.text();
     } catch (err) {
-      if ((err as Error).name === 'TimeoutError') throw new CpError('timeout', `${what} timed out after ${timeoutMs} ms`);
+      if ((err as Error).name === 'TimeoutError')
+        throw new CpError('timeout', `${what} timed out after ${timeoutMs} ms`);
       throw new CpError('unreachable', `${what} failed: ${errorText(err)}`);
     }
     let parsed: unknown;
@@ -86,13 +87,19 @@ export function createCpClient(opts: {
   const agentPath = (id: string, what: string) => `/api/v1/agents/${encodeURIComponent(id)}/${what}`;
   return {
     async challenge(vmName) {
-      const r = Challenge.safeParse(await call('GET', `/api/v1/agents/challenge?vm_name=${encodeURIComponent(vmName)}`));
+      const r = Challenge.safeParse(
+        await call('GET', `/api/v1/agents/challenge?vm_name=${encodeURIComponent(vmName)}`),
+      );
       if (!r.success) throw new CpError('invalid', 'control plane challenge answer has no nonce');
       return { nonce: r.data.nonce };
     },
     async register(body, bootstrapToken) {
       const r = RegisterResponse.safeParse(
-        await call('POST', '/api/v1/agents/register', bootstrapToken ? { ...body, bootstrap_token: bootstrapToken } : body),
+        await call(
+          'POST',
+          '/api/v1/agents/register',
+          bootstrapToken ? { ...body, bootstrap_token: bootstrapToken } : body,
+        ),
       );
       if (!r.success) {
         throw new CpError('invalid', `control plane registration answer lacks ${r.error.issues[0]?.path.join('.')}`);

@@ -79,8 +79,12 @@ export function runCommand(
       finish(new CommandError('spawn', `cannot run ${display}: ${errorText(err)}`, null, stdout, stderr)),
     );
     child.on('close', (code, sig) => {
-      if (timedOut) return finish(new CommandError('timeout', `${display} timed out after ${opts.timeoutMs} ms`, null, stdout, stderr));
-      if (opts.signal?.aborted) return finish(new CommandError('aborted', `${display} was cancelled`, null, stdout, stderr));
+      if (timedOut)
+        return finish(
+          new CommandError('timeout', `${display} timed out after ${opts.timeoutMs} ms`, null, stdout, stderr),
+        );
+      if (opts.signal?.aborted)
+        return finish(new CommandError('aborted', `${display} was cancelled`, null, stdout, stderr));
       if (code === 0) return finish(null);
       const tail = stderr.trim().slice(-2000) || stdout.trim().slice(-2000);
       finish(

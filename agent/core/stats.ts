@@ -33,7 +33,11 @@ export async function systemStats(diskPath: string): Promise<Record<string, numb
     const s = statfsSync(diskPath);
     const total = s.blocks * s.bsize;
     const used = (s.blocks - s.bfree) * s.bsize;
-    Object.assign(out, { disk_percent: r1((100 * used) / total), disk_used_gb: r2(used / GB), disk_total_gb: r2(total / GB) });
+    Object.assign(out, {
+      disk_percent: r1((100 * used) / total),
+      disk_used_gb: r2(used / GB),
+      disk_total_gb: r2(total / GB),
+    });
   } catch {
     // no such path yet
   }

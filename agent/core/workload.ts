@@ -177,7 +177,19 @@ export function createWorkload(opts: WorkloadOptions) {
       follower = supervise({
         name: 'compose logs',
         cmd: opts.docker,
-        args: ['compose', '-p', PROJECT, '-f', composeFile, 'logs', '-f', '--no-color', '--timestamps', '--tail', '100'],
+        args: [
+          'compose',
+          '-p',
+          PROJECT,
+          '-f',
+          composeFile,
+          'logs',
+          '-f',
+          '--no-color',
+          '--timestamps',
+          '--tail',
+          '100',
+        ],
         env: opts.env,
         log,
         backoff: opts.retry,
@@ -257,7 +269,14 @@ export function createWorkload(opts: WorkloadOptions) {
       try {
         const r = await runCommand(
           opts.docker,
-          ['ps', '-a', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Names}}\t{{.Status}}'],
+          [
+            'ps',
+            '-a',
+            '--filter',
+            `label=com.docker.compose.project=${PROJECT}`,
+            '--format',
+            '{{.Names}}\t{{.Status}}',
+          ],
           { env: opts.env, timeoutMs: 10_000 },
         );
         return r.stdout
@@ -282,7 +301,8 @@ export function createWorkload(opts: WorkloadOptions) {
             env: opts.env,
             timeoutMs: 30_000,
           });
-          for (const line of `${r.stdout}\n${r.stderr}`.split('\n')) if (line.trim()) out.push({ container: name, line });
+          for (const line of `${r.stdout}\n${r.stderr}`.split('\n'))
+            if (line.trim()) out.push({ container: name, line });
         } catch (err) {
           log.warn(`docker logs ${name} failed: ${errorText(err)}`);
         }

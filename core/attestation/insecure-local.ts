@@ -33,8 +33,7 @@ export function isInsecureLocalEvidence(attestation: unknown): boolean {
 }
 
 export type InsecureLocalVerdict =
-  | { ok: true; mrtd: string; reportData: string }
-  | { ok: false; status: number; detail: string };
+  { ok: true; mrtd: string; reportData: string } | { ok: false; status: number; detail: string };
 
 /** The CP's decision on insecure-local evidence: refused unless allowed; the quote must parse. */
 export function evaluateInsecureLocal(attestation: unknown, allowed: boolean): InsecureLocalVerdict {
@@ -56,4 +55,3 @@ export function evaluateInsecureLocal(attestation: unknown, allowed: boolean): I
     return { ok: false, status: 400, detail: `insecure-local quote does not parse: ${(err as Error).message}` };
   }
 }
-
