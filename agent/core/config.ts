@@ -82,8 +82,8 @@ export const AgentConfigSchema = z.looseObject({
   /** Where the deployment's compose file and env are written. */
   workload_dir: z.string().min(1).default('/data/workload'),
   listen_host: z.string().min(1).default('0.0.0.0'),
-  /** The agent's HTTP API. */
-  admin_port: port.default(8081),
+  /** The agent's HTTP API (0: any free port, for development and tests). */
+  admin_port: z.number().int().min(0).max(65535).default(8081),
   /** Where unmatched requests are proxied and where the health check goes by default. */
   workload_port: port.default(8080),
   /** Seconds between heartbeats (each with a fresh attestation). */

@@ -193,10 +193,10 @@ describe('agent process against the real control plane', () => {
     expect(health).toMatchObject({ status: 'undeployed', vm_name: VM });
     expect((await fetch(`${base}/api/logs`)).status).toBe(401);
     expect((await fetch(`${base}/api/stats`, { headers: { 'x-agent-secret': 'wrong' } })).status).toBe(401);
-    const unbound = await (await fetch(`${base}/api/health?attest=true`)).json();
+    const unbound = (await (await fetch(`${base}/api/health?attest=true`)).json()) as any;
     expect(unbound.attestation).toBeUndefined();
     expect(unbound.attestation_error).toMatch(/nonce/);
-    const bound = await (await fetch(`${base}/api/health?attest=true&nonce=${'5a'.repeat(16)}`)).json();
+    const bound = (await (await fetch(`${base}/api/health?attest=true&nonce=${'5a'.repeat(16)}`)).json()) as any;
     // Bound to the caller's nonce in a layout the CP never takes for a registration nonce.
     expect(bound.attestation.tdx.measurements.report_data).toMatch(/^[0-9a-f]{64}0{64}$/);
     expect(bound.attestation.tdx.measurements.report_data.slice(0, 32)).not.toBe('5a'.repeat(16));
