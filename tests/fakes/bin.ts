@@ -5,6 +5,7 @@
  * - docker: `compose … up` writes `<dir>/running` (and fails with the text of `<dir>/fail-compose-up` as stderr,
  *   exit 1, when that file exists); `compose … down` removes it; `compose … logs -f` prints a line and waits;
  *   `ps` lists `ee-workload-web-1` while running; `logs` prints two lines; the compose file in use is recorded.
+ *   `compose … logs -f` appends its pid to `<dir>/followers.pids` (killed by `close()`, as are cloudflared's).
  * - cloudflared: records argv and TUNNEL_TOKEN, appends its pid to `<dir>/cloudflared.pids`, runs until killed.
  * - systemctl: records argv, exits 0.
  */
@@ -53,7 +54,7 @@ if (argv[0] === 'compose' && sub === 'up') {
   process.exit(0);
 }
 if (argv[0] === 'compose' && sub === 'down') { fs.rmSync(path.join(dir, 'running'), { force: true }); process.exit(0); }
-if (argv[0] === 'compose' && sub === 'logs') { console.log('web-1  | hello from the workload'); setInterval(() => {}, 1000); }
+if (argv[0] === 'compose' && sub === 'logs') { fs.appendFileSync(path.join(dir, 'followers.pids'), process.pid + '\\n'); console.log('web-1  | hello from the workload'); setInterval(() => {}, 1000); }
 else if (argv[0] === 'ps') { if (fs.existsSync(path.join(dir, 'running'))) console.log('ee-workload-web-1\\tUp 2 seconds'); process.exit(0); }
 else if (argv[0] === 'logs') { console.log('2026-12-01T00:00:00.000000000Z listening on :8080'); console.error('2026-12-01T00:00:01.000000000Z a warning'); process.exit(0); }
 else process.exit(0);
@@ -92,7 +93,8 @@ export function createFakeBins(): FakeBins {
     },
     cloudflaredPids: () => read('cloudflared.pids').split('\n').filter(Boolean).map(Number),
     close() {
-      for (const pid of read('cloudflared.pids').split('\n').filter(Boolean).map(Number)) {
+      const pids = `${read('cloudflared.pids')}\n${read('followers.pids')}`;
+      for (const pid of pids.split('\n').filter(Boolean).map(Number)) {
         try {
           process.kill(pid, 'SIGKILL');
         } catch {
