@@ -6,12 +6,18 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
+import {
+  ALLOW_INSECURE_LOCAL_SETTING,
+  evaluateInsecureLocal,
+  isInsecureLocalEvidence,
+  UNVERIFIED_DEV,
+} from '../core/attestation/insecure-local';
 import { nonceFromReportData } from '../core/attestation/report-data';
 import { checkNonce, normalizeNonceMode } from '../core/attestation/policy';
 import { seal, unseal } from '../core/auth/seal';
 import { hashSecret, randomToken, tokenPrefix } from '../core/auth/secrets';
 import { nowIso } from '../core/db/tables';
-import { settingInt } from '../core/settings/read';
+import { settingBool, settingInt } from '../core/settings/read';
 import type { SettingsReader } from '../core/settings/types';
 import { getAgentByVmName, upsertCredential, type AgentDbRow } from '../core/stores/agents';
 import { consumeNonce, deleteNonce, getNonce } from '../core/stores/nonces';
@@ -86,7 +92,25 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
   const { db, settings, sealingKey } = deps;
   return {
     /** ITA + TCB + MRTD trust + RTMR baseline, all on the signed claims. A verdict, never a throw, for rejections. */
-    async verifyAgentAttestation(input: { token: string; nodeSize: string }): Promise<TrustVerdict> {
+    async verifyAgentAttestation(input: {
+      token: string;
+      nodeSize: string;
+      attestation?: Record<string, unknown>;
+    }): Promise<TrustVerdict> {
+      if (isInsecureLocalEvidence(input.attestation)) {
+        // Development evidence (core/attestation/insecure-local.ts): no ITA, no MRTD trust; only when allowed.
+        const v = evaluateInsecureLocal(input.attestation, await settingBool(settings, ALLOW_INSECURE_LOCAL_SETTING));
+        if (!v.ok) return { ...v, untrusted: false, signed: null };
+        return {
+          ok: true,
+          mrtdType: 'agent',
+          warnings: [UNVERIFIED_DEV],
+          mrtd: v.mrtd,
+          rtmrs: null,
+          tcbStatus: UNVERIFIED_DEV,
+          reportData: v.reportData,
+        };
+      }
       return deps.verifier.evaluate(input.token, input.nodeSize);
     },
 
@@ -214,7 +238,15 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
           throw ApplicationFailure.nonRetryable(`Agent ${input.agentId} vanished during registration`, 'AgentGone');
       } else {
         const row = freshRow(input.agentId, input, input.signed, now);
-        await replaceRow(db, input.vmName, { ...row, ...tunnelCols, status: 'undeployed', verified: true });
+        const dev = isInsecureLocalEvidence(input.attestation);
+        await replaceRow(db, input.vmName, {
+          ...row,
+          ...tunnelCols,
+          // insecure-local evidence proves nothing: shown as unverified-dev, never verified.
+          ...(dev
+            ? { status: UNVERIFIED_DEV, verified: false, verification_error: UNVERIFIED_DEV }
+            : { status: 'undeployed', verified: true }),
+        });
       }
       const secret = randomToken(48);
       await upsertCredential(db, input.agentId, {

@@ -38,7 +38,11 @@ const causeOf = (e: unknown): string =>
  */
 export async function registerAgent(input: RegisterAgentInput): Promise<RegisterAgentResult> {
   const token = String((input.attestation.tdx as { intel_ta_token?: unknown } | undefined)?.intel_ta_token ?? '');
-  const verdict = await reg.verifyAgentAttestation({ token, nodeSize: input.nodeSize });
+  const verdict = await reg.verifyAgentAttestation({
+    token,
+    nodeSize: input.nodeSize,
+    attestation: input.attestation,
+  });
   if (!verdict.ok) {
     if (verdict.untrusted && verdict.signed) {
       await reg.recordUnverifiedAgent({

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { normalizeRegistration, itaTokenOf } from '../../core/agents/registration-input';
+import { isInsecureLocalEvidence } from '../../core/attestation/insecure-local';
 import { verifyItaToken } from '../../core/attestation/ita-verify';
 import { JwksCache } from '../../core/attestation/jwks';
 import { mergeTrustedMrtds } from '../../core/attestation/policy';
@@ -102,7 +103,9 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       const n = normalizeRegistration(body);
       if (!n.ok) throw badRequest(n.detail);
       const token = itaTokenOf(body.attestation);
-      if (token === '') throw badRequest('Registration requires Intel Trust Authority token');
+      if (token === '' && !isInsecureLocalEvidence(body.attestation)) {
+        throw badRequest('Registration requires Intel Trust Authority token');
+      }
       const { result: r, rejoined } = await deps.workflows.agents.register({
         vmName: n.value.vm_name,
         nodeSize: n.value.node_size,

@@ -323,6 +323,13 @@ export const SETTINGS: readonly SettingDef[] = [
     'Base URL for control-plane to agent calls instead of https://<tunnel hostname> (local development, tests, private networks); {agent_id} and {hostname} are substituted.',
   ),
   def(
+    'operational.allow_insecure_local_agents',
+    'operational',
+    'ALLOW_INSECURE_LOCAL_AGENTS',
+    'false',
+    'Development only: accept agents registering with insecure-local attestation (no TDX, ee-agent --local); they are recorded as unverified-dev, never verified.',
+  ),
+  def(
     'billing.enabled',
     'operational',
     'BILLING_ENABLED',

@@ -1,6 +1,8 @@
 /**
  * A local fake of Intel Trust Authority's token side: `GET /certs` serves a JWKS (keys with `kid` and `alg`, like
  * https://portal.trustauthority.intel.com/certs), and helpers mint tokens shaped like ITA TDX attestation tokens.
+ * `POST /appraisal/v1/attest` (header `x-api-key`, body `{"quote": "<base64>"}`) answers `{"token": "<JWT>"}` whose
+ * claims carry the submitted quote's MRTD, RTMRs and `tdx_report_data` (parsed with core's quote parser).
  *
  *   const ita = await startFakeIntelTa();
  *   const token = await ita.signToken(itaClaims({ mrtd, rtmrs, nonce }));
@@ -11,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { quoteFromBase64 } from '../../core/attestation/tdx-quote';
 import { nonceReportDataHex } from '../fixtures/make-tdx-quote';
 
 export const ITA_ISSUER = 'https://portal.trustauthority.intel.com';
@@ -117,7 +120,11 @@ export interface FakeIntelTa {
   /** Published kids by algorithm. */
   kids: Record<string, string>;
   /** Request counters. */
-  readonly requests: { total: number; certs: number };
+  readonly requests: { total: number; certs: number; attest: number };
+  /** The API key `/appraisal/v1/attest` accepts. */
+  apiKey: string;
+  /** Make `/appraisal/v1/attest` answer with this status (ITA down) until reset with null. */
+  setAttestStatus(status: number | null): void;
   /** The JWKS document as served. */
   jwks(): { keys: JWK[] };
   signToken(claims: Record<string, unknown>, opts?: SignTokenOptions): Promise<string>;
@@ -144,7 +151,9 @@ const keyParams: Record<FakeItaAlg, Parameters<typeof generateKeyPair>[1]> = {
   EdDSA: { extractable: true, crv: 'Ed25519' },
 };
 
-export async function startFakeIntelTa(opts: { algs?: FakeItaAlg[] } = {}): Promise<FakeIntelTa> {
+export async function startFakeIntelTa(opts: { algs?: FakeItaAlg[]; apiKey?: string } = {}): Promise<FakeIntelTa> {
+  const apiKey = opts.apiKey ?? 'fake-ita-api-key';
+  let attestStatus: number | null = null;
   const algs = opts.algs ?? ['RS256'];
   const entries = new Map<FakeItaAlg, KeyEntry>();
   for (const alg of algs) {
@@ -155,7 +164,7 @@ export async function startFakeIntelTa(opts: { algs?: FakeItaAlg[] } = {}): Prom
     entries.set(alg, { alg, kid, privateKey, publicJwk, forgedPrivateKey: forged.privateKey });
   }
 
-  const requests = { total: 0, certs: 0 };
+  const requests = { total: 0, certs: 0, attest: 0 };
   let jwksStatus: number | null = null;
   let publishedKids: string[] | null = null;
 
@@ -179,9 +188,34 @@ export async function startFakeIntelTa(opts: { algs?: FakeItaAlg[] } = {}): Prom
       res.end(JSON.stringify(jwks()));
       return;
     }
+    if (req.method === 'POST' && path === '/appraisal/v1/attest') {
+      requests.attest++;
+      void attest(req, res);
+      return;
+    }
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: 'not found' }));
   });
+
+  const reply = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  async function attest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (attestStatus !== null) return reply(res, attestStatus, { error: 'unavailable' });
+    if (req.headers['x-api-key'] !== apiKey) return reply(res, 401, { error: 'invalid api key' });
+    let quote: ReturnType<typeof quoteFromBase64>;
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { quote?: unknown };
+      quote = quoteFromBase64(String(body.quote ?? ''));
+    } catch (err) {
+      return reply(res, 400, { error: `invalid quote: ${(err as Error).message}` });
+    }
+    const token = await signToken(itaClaims({ mrtd: quote.mrtd, rtmrs: quote.rtmrs, reportData: quote.reportData }));
+    reply(res, 200, { token });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -218,6 +252,10 @@ export async function startFakeIntelTa(opts: { algs?: FakeItaAlg[] } = {}): Prom
     issuer: ITA_ISSUER,
     kids: Object.fromEntries([...entries.values()].map((e) => [e.alg, e.kid])),
     requests,
+    apiKey,
+    setAttestStatus(status) {
+      attestStatus = status;
+    },
     jwks,
     signToken,
     forgeToken: (claims, o = {}) => signToken(claims, { ...o, forged: true }),
