@@ -228,7 +228,9 @@ describe('agent process against the real control plane', () => {
       'up',
       '-d',
     ]);
-    expect(up.compose).toBe(COMPOSE.trim()); // no resources in this payload: the pinned compose unchanged
+    // The pinned image is unchanged, and the paid-for limits of the deployment (2 vCPU, 4 GB by default) are applied.
+    expect(up.compose).toContain(`image: ghcr.io/example/web@sha256:${'ab'.repeat(32)}`);
+    expect(up.compose).toMatch(/limits:\s+cpus: "2"\s+memory: 4096M/);
     // The callback answer comes after the CP's agent entity recorded it; undeploying earlier races that update.
     await waitFor(
       'callback delivered',
@@ -237,7 +239,8 @@ describe('agent process against the real control plane', () => {
     );
 
     const logs = await w.api.get(`/api/v1/agents/${running.agent_id}/logs`, { token: w.admin });
-    if (logs.status === 200) expect(JSON.stringify(logs.body)).toContain('listening on :8080');
+    expect(logs.status, logs.text).toBe(200);
+    expect(JSON.stringify(logs.body)).toContain('listening on :8080');
 
     const u = await w.api.post(`/api/v1/agents/${running.agent_id}/undeploy`, { token: w.admin });
     expect(u.status, u.text).toBe(200);
