@@ -52,6 +52,36 @@ const SECURITY: Record<Exclude<AuthScheme, 'none'>, string | string[]> = {
   stripe: 'stripeSignature',
 };
 
+/** Shared error responses (`#/components/responses/<name>`), all with the `{detail}` body. */
+const ERROR_RESPONSES: Record<number, { name: string; description: string }> = {
+  400: { name: 'BadRequest', description: 'Malformed request (e.g. JSON that does not parse)' },
+  401: { name: 'Unauthorized', description: 'Missing or invalid credentials' },
+  403: { name: 'Forbidden', description: 'Authenticated but not allowed' },
+  404: { name: 'NotFound', description: 'No such resource' },
+  405: { name: 'MethodNotAllowed', description: 'Method not allowed on this path (see the Allow header)' },
+  409: { name: 'Conflict', description: 'Conflicts with the current state' },
+  413: { name: 'PayloadTooLarge', description: 'Request body over the size limit' },
+  422: { name: 'ValidationError', description: 'Invalid input: a list of {type, loc, msg} (or a message)' },
+  429: { name: 'TooManyRequests', description: 'Rate limited: retry after the Retry-After header' },
+  503: { name: 'ServiceUnavailable', description: 'A dependency (Temporal, an integration) is unavailable' },
+};
+
+/**
+ * Error statuses every operation of this shape can answer, whatever its handler declares: credentials (401/403),
+ * path ids (404), bodies (400 malformed JSON, 413, 422), any input (422), and the orchestrator (503). Declared
+ * responses win (they carry a route-specific description).
+ */
+function defaultErrors(r: RouteDoc): number[] {
+  const auths = (Array.isArray(r.auth) ? r.auth : [r.auth]).filter((a) => a !== 'none');
+  const out = new Set<number>([503]);
+  if (auths.length > 0) out.add(401);
+  if (auths.some((a) => a !== 'viewer')) out.add(403);
+  if (r.params) out.add(404).add(422);
+  if (r.query) out.add(422);
+  if (r.body) out.add(400).add(413).add(422);
+  return [...out];
+}
+
 const toJson = (schema: z.ZodType, io: 'input' | 'output') =>
   z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<string, unknown>;
 
@@ -95,17 +125,27 @@ export class OpenApiRegistry {
         tags: [r.tag],
         operationId: `${r.method}${r.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
         parameters,
-        responses: Object.fromEntries(
-          Object.entries(r.responses).map(([status, spec]) => [
-            status,
-            {
-              description: spec.description,
-              ...(spec.schema
-                ? { content: { [spec.contentType ?? 'application/json']: { schema: toJson(spec.schema, 'output') } } }
-                : {}),
-            },
-          ]),
-        ),
+        responses: {
+          ...Object.fromEntries(
+            defaultErrors(r).map((status) => [
+              String(status),
+              { $ref: `#/components/responses/${ERROR_RESPONSES[status]!.name}` },
+            ]),
+          ),
+          ...Object.fromEntries(
+            Object.entries(r.responses).map(([status, spec]) => [
+              status,
+              {
+                description: spec.description,
+                ...(spec.schema
+                  ? { content: { [spec.contentType ?? 'application/json']: { schema: toJson(spec.schema, 'output') } } }
+                  : Number(status) >= 400
+                    ? { content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
+                    : {}),
+              },
+            ]),
+          ),
+        },
       };
       if (r.body) {
         op.requestBody = { required: true, content: { 'application/json': { schema: toJson(r.body, 'input') } } };
@@ -129,9 +169,34 @@ export class OpenApiRegistry {
           Error: {
             type: 'object',
             required: ['detail'],
-            properties: { detail: { description: 'Human-readable message, or a list of validation issues' } },
+            properties: {
+              detail: {
+                description: 'Human-readable message, or a list of validation issues',
+                oneOf: [
+                  { type: 'string' },
+                  {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['type', 'loc', 'msg'],
+                      properties: {
+                        type: { type: 'string' },
+                        loc: { type: 'array', items: { oneOf: [{ type: 'string' }, { type: 'integer' }] } },
+                        msg: { type: 'string' },
+                      },
+                    },
+                  },
+                ],
+              },
+            },
           },
         },
+        responses: Object.fromEntries(
+          Object.values(ERROR_RESPONSES).map(({ name, description }) => [
+            name,
+            { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+          ]),
+        ),
         securitySchemes: {
           adminSession: {
             type: 'http',

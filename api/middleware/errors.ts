@@ -13,7 +13,13 @@ export function errorMiddleware(logger: Logger): Middleware {
       if (ctx.status === 404 && ctx.body === undefined) {
         ctx.status = 404;
         ctx.body = { detail: 'Not Found' };
-      } else if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) {
+      } else if (
+        (ctx.status === 405 || ctx.status === 501) &&
+        (ctx.body === undefined || typeof ctx.body === 'string')
+      ) {
+        // The router answers 501 for methods it does not know at all (TRACE, …): to a client that is the same as a
+        // method this path does not allow, so both are 405 with the router's Allow header and a JSON body.
+        ctx.status = 405;
         ctx.body = { detail: 'Method Not Allowed' };
       }
     } catch (err) {

@@ -1,0 +1,180 @@
+/**
+ * The OpenAPI document is the contract: runs schemathesis (`--checks all`, examples + coverage + fuzzing phases)
+ * against the embedded control plane (`bin/start.ts` on free ports, a throwaway data dir) with an admin session and
+ * a seeded account, agent and deployment, and exits with schemathesis' status. Every route the app declares is
+ * covered, so new endpoints join automatically.
+ *
+ *   npx tsx scripts/api-contract.ts [--schemathesis PATH] [-- extra schemathesis args]
+ *
+ * schemathesis is found at $SCHEMATHESIS_BIN, then ~/.cache/easyenclave/schemathesis/bin/schemathesis, then PATH;
+ * `.ci/run` installs it from PyPI into that cache (a venv) when missing.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import knex from 'knex';
+import { ensureTool } from './tools.mjs';
+
+const ADMIN_PASSWORD = 'api-contract-password';
+
+function schemathesisBin(): string {
+  const flag = process.argv.indexOf('--schemathesis');
+  if (flag !== -1 && process.argv[flag + 1]) return process.argv[flag + 1]!;
+  if (process.env.SCHEMATHESIS_BIN) return process.env.SCHEMATHESIS_BIN;
+  const cache = process.env.EASYENCLAVE_CACHE_DIR ?? join(homedir(), '.cache', 'easyenclave');
+  const cached = join(cache, 'schemathesis', 'bin', 'schemathesis');
+  if (existsSync(cached)) return cached;
+  const onPath = spawnSync('sh', ['-c', 'command -v schemathesis'], { encoding: 'utf8' }).stdout.trim();
+  if (onPath) return onPath;
+  console.error(
+    'schemathesis not found: set SCHEMATHESIS_BIN, or install it with\n' +
+      `  python3 -m venv ${join(cache, 'schemathesis')} && ${join(cache, 'schemathesis', 'bin', 'pip')} install 'schemathesis>=4,<5'`,
+  );
+  process.exit(2);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUp(child: ChildProcess, output: () => string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!output().includes('control plane is up')) {
+    if (child.exitCode !== null) throw new Error(`the control plane exited early:\n${output()}`);
+    if (Date.now() > deadline) throw new Error(`the control plane did not come up in ${ms / 1000} s:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function seed(dbPath: string, base: string, admin: string): Promise<void> {
+  const post = async (path: string, body: unknown, token?: string) => {
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`seed ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const account = await post('/api/v1/accounts', { name: 'contract-deployer', account_type: 'deployer' });
+  await post(`/api/v1/accounts/${String(account.account_id)}/deposit`, { amount: 10 }, admin);
+  const db = knex({ client: 'better-sqlite3', connection: { filename: dbPath }, useNullAsDefault: true });
+  try {
+    const now = new Date().toISOString();
+    await db('agents').insert({
+      agent_id: '00000000-0000-4000-8000-000000000001',
+      vm_name: 'contract-vm',
+      status: 'undeployed',
+      mrtd: 'a'.repeat(96),
+      hostname: 'agent-contract.example.com',
+      health_status: 'healthy',
+      registered_at: now,
+      last_heartbeat: now,
+      verified: true,
+      node_size: 'tiny',
+      datacenter: 'gcp:us-central1-a',
+    });
+    await db('deployments').insert({
+      deployment_id: '00000000-0000-4000-8000-000000000002',
+      compose: Buffer.from('services:\n  app:\n    image: nginx\n').toString('base64'),
+      config: '{}',
+      agent_id: '00000000-0000-4000-8000-000000000001',
+      status: 'stopped',
+      created_at: now,
+      account_id: String(account.account_id),
+    });
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function main(): Promise<number> {
+  const st = schemathesisBin();
+  const dataDir = mkdtempSync(join(tmpdir(), 'ee-contract-'));
+  const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
+  const base = `http://127.0.0.1:${apiPort}`;
+  let output = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/start.ts'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: {
+      ...process.env,
+      TEMPORAL_CLI: await ensureTool('temporal', { log: () => {} }),
+      TEMPORAL_ADDRESS: '',
+      DATABASE_URL: '',
+      EE_DATA_DIR: dataDir,
+      PORT: String(apiPort),
+      API_HOST: '127.0.0.1',
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_UI_PORT: String(uiPort),
+      ADMIN_PASSWORD,
+      // schemathesis sends thousands of requests from one address: rate limits would answer 429 on purpose.
+      RATELIMIT_ENABLED: 'false',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  try {
+    await waitUp(child, () => output, 120_000);
+    const login = await fetch(`${base}/admin/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ password: ADMIN_PASSWORD }),
+    });
+    const admin = ((await login.json()) as { token: string }).token;
+    await seed(join(dataDir, 'easyenclave.db'), base, admin);
+    const extra = process.argv.includes('--') ? process.argv.slice(process.argv.indexOf('--') + 1) : [];
+    const args = [
+      'run',
+      `${base}/openapi.json`,
+      '--url',
+      base,
+      '-H',
+      `Authorization: Bearer ${admin}`,
+      '--checks',
+      'all',
+      '--phases',
+      'examples,coverage,fuzzing',
+      '--max-examples',
+      '30',
+      '--workers',
+      '2',
+      '--seed',
+      '1',
+      ...extra,
+    ];
+    console.log(`==> schemathesis ${args.filter((a) => !a.startsWith('Authorization')).join(' ')}`);
+    const run = spawnSync(st, args, { stdio: 'inherit' });
+    return run.status ?? 1;
+  } finally {
+    child.kill('SIGINT');
+    await new Promise((r) => {
+      const t = setTimeout(() => {
+        child.kill('SIGKILL');
+        r(undefined);
+      }, 15_000);
+      child.once('exit', () => {
+        clearTimeout(t);
+        r(undefined);
+      });
+    });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  },
+);
