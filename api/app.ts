@@ -1,6 +1,6 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
- * and bin/ decides where it listens. Middleware order: errors → CORS → body → routes.
+ * and bin/ decides where it listens. Middleware order: errors → client IP → CORS → body → routes.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -9,8 +9,10 @@ import type { AppDeps } from './deps';
 import { OpenApiRegistry } from './http/openapi';
 import { Routes } from './http/route';
 import { bodyMiddleware } from './middleware/body';
+import { clientIpMiddleware } from './middleware/client-ip';
 import { corsMiddleware } from './middleware/cors';
 import { errorMiddleware } from './middleware/errors';
+import { createRateLimiter } from './middleware/rate-limit';
 import { accountRoutes } from './routes/accounts';
 import { billingRoutes } from './routes/billing';
 import { revenueShareRoutes } from './routes/revenue-shares';
@@ -30,10 +32,11 @@ import { meRoutes } from './routes/me';
 import { trustedMrtdRoutes } from './routes/trusted-mrtds';
 
 export function createApp(deps: AppDeps): Koa {
-  const app = new Koa({ proxy: true });
+  // proxy off: X-Forwarded-For is believed only from api.trusted_proxies (api/middleware/client-ip.ts).
+  const app = new Koa({ proxy: false });
   const router = new Router();
   const registry = new OpenApiRegistry();
-  const routes = new Routes(router, registry, createGuards(deps));
+  const routes = new Routes(router, registry, createGuards(deps), createRateLimiter(deps));
 
   healthRoutes(routes, deps);
   authRoutes(routes, deps);
@@ -54,6 +57,7 @@ export function createApp(deps: AppDeps): Koa {
   docsRoutes(router, registry);
 
   app.use(errorMiddleware(deps.logger));
+  app.use(clientIpMiddleware(deps.settings));
   app.use(corsMiddleware());
   app.use(bodyMiddleware(deps.config.api.bodyLimitBytes));
   app.use(router.routes());

@@ -49,7 +49,9 @@ export interface StackOptions {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const address = inject('temporalAddress');
   const bundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
-  const env = { EASYENCLAVE_DB_PATH: ':memory:', ...opts.env };
+  // Rate limits are off unless a test turns them on (tests/integration/api-rate-limits.test.ts): suites that
+  // create many accounts or agents from 127.0.0.1 would otherwise trip the production defaults.
+  const env = { EASYENCLAVE_DB_PATH: ':memory:', RATELIMIT_ENABLED: 'false', ...opts.env };
   const testDb = await createTestDb(opts.engine ?? 'sqlite');
   const logger = silentLogger();
   const settings = new SettingsService(testDb.db, { env });
