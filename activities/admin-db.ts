@@ -12,10 +12,11 @@ import { deleteTrustedMrtd, upsertTrustedMrtd } from '../core/stores/trusted-mrt
 import { findSetting } from '../core/settings/registry';
 import type { SettingValue } from '../workflows/contracts/admin';
 import { ApplicationFailure } from '@temporalio/common';
+import type { KeyRing } from '../core/auth/keyring';
 
 export interface AdminDbDeps {
   db: Knex;
-  sealingKey: string;
+  sealingKey: KeyRing;
   /** Called after a settings/trust change so this process's caches refresh at once. */
   onChange?: () => void;
 }
