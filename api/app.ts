@@ -1,6 +1,6 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
- * and bin/ decides where it listens. Middleware order: errors → client IP → CORS → body → routes.
+ * and bin/ decides where it listens. Middleware order: errors → client IP → codec CORS → CORS → body → routes.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -10,11 +10,13 @@ import { OpenApiRegistry } from './http/openapi';
 import { Routes } from './http/route';
 import { bodyMiddleware } from './middleware/body';
 import { clientIpMiddleware } from './middleware/client-ip';
+import { codecCorsMiddleware } from './middleware/codec-cors';
 import { corsMiddleware } from './middleware/cors';
 import { errorMiddleware } from './middleware/errors';
 import { createRateLimiter } from './middleware/rate-limit';
 import { accountRoutes } from './routes/accounts';
 import { billingRoutes } from './routes/billing';
+import { codecRoutes } from './routes/codec';
 import { revenueShareRoutes } from './routes/revenue-shares';
 import { stripeRoutes } from './routes/stripe';
 import { adminSettingsRoutes } from './routes/admin-settings';
@@ -54,10 +56,12 @@ export function createApp(deps: AppDeps): Koa {
   billingRoutes(routes);
   revenueShareRoutes(routes, deps);
   stripeRoutes(routes, deps);
+  codecRoutes(routes, deps);
   docsRoutes(router, registry);
 
   app.use(errorMiddleware(deps.logger));
   app.use(clientIpMiddleware(deps.settings));
+  app.use(codecCorsMiddleware(deps.settings));
   app.use(corsMiddleware());
   app.use(bodyMiddleware(deps.config.api.bodyLimitBytes));
   app.use(router.routes());

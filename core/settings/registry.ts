@@ -438,6 +438,13 @@ export const SETTINGS: readonly SettingDef[] = [
     'Comma list of IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed; empty trusts none (the socket peer is the client).',
   ),
   def(
+    'api.codec_cors_origins',
+    'api',
+    'API_CODEC_CORS_ORIGINS',
+    'http://localhost:8233,http://127.0.0.1:8233',
+    'Comma list of origins (the Temporal Web UI) allowed to call POST /codec/decode and /codec/encode from a browser.',
+  ),
+  def(
     'ratelimit.enabled',
     'api',
     'RATELIMIT_ENABLED',
