@@ -17,12 +17,14 @@ import {
   type PayloadCodec,
 } from '@temporalio/common';
 import { decode, encode } from '@temporalio/common/lib/encoding';
-import { temporal } from '@temporalio/proto';
+// Default import: @temporalio/proto is CommonJS whose names plain Node ESM cannot see (as knex in core/db/connection.ts).
+import proto from '@temporalio/proto';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { KeyRing } from '../auth/keyring';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const METADATA_KEY_ID = 'encryption-key-id';
+const { temporal } = proto;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
