@@ -6,15 +6,17 @@ import type { Knex } from 'knex';
 import { unseal } from '../core/auth/seal';
 import { deleteExpiredSessions } from '../core/stores/admin-sessions';
 import { purgeExpiredOAuthStates } from '../core/stores/oauth-states';
+import { purgeRateLimits } from '../core/stores/rate-limits';
 import { deleteSetting, upsertSetting } from '../core/stores/settings';
 import { deleteTrustedMrtd, upsertTrustedMrtd } from '../core/stores/trusted-mrtds';
 import { findSetting } from '../core/settings/registry';
 import type { SettingValue } from '../workflows/contracts/admin';
 import { ApplicationFailure } from '@temporalio/common';
+import type { KeyRing } from '../core/auth/keyring';
 
 export interface AdminDbDeps {
   db: Knex;
-  sealingKey: string;
+  sealingKey: KeyRing;
   /** Called after a settings/trust change so this process's caches refresh at once. */
   onChange?: () => void;
 }
@@ -47,11 +49,17 @@ export function createAdminDbActivities({ db, sealingKey, onChange }: AdminDbDep
       return { removed };
     },
 
-    /** Expired admin sessions and used OAuth states past their expiry. */
-    async purgeExpiredSessions({ before }: { before: string }): Promise<{ deleted: number; oauthStates: number }> {
+    /** Expired admin sessions, used OAuth states past their expiry, rate-limit windows older than a day. */
+    async purgeExpiredSessions({
+      before,
+    }: {
+      before: string;
+    }): Promise<{ deleted: number; oauthStates: number; rateLimits: number }> {
       return {
         deleted: await deleteExpiredSessions(db, before),
         oauthStates: await purgeExpiredOAuthStates(db, before),
+        // A day covers every window the ratelimit.* settings can sensibly hold; a purged row just starts afresh.
+        rateLimits: await purgeRateLimits(db, Date.parse(before) - 24 * 3_600_000),
       };
     },
   };

@@ -21,11 +21,12 @@ import type {
 import type { AttestationVerifier, TrustVerdict } from './attestation';
 import type { ProvisionedTunnel } from './registration';
 import { unseal } from '../core/auth/seal';
+import type { KeyRing } from '../core/auth/keyring';
 
 export interface LifecycleDeps {
   db: Knex;
   settings: SettingsReader;
-  sealingKey: string;
+  sealingKey: KeyRing;
   verifier: AttestationVerifier;
 }
 

@@ -32,6 +32,7 @@ import type { Logger } from '../core/logger';
 import type { AgentControlCredentialRow, AgentRow, DeploymentRow } from '../core/db/tables';
 import { parseJsonColumn } from '../core/db/tables';
 import type { SettingsReader } from '../core/settings/types';
+import type { KeyRing } from '../core/auth/keyring';
 
 /** Failure types thrown by the agent activities. */
 export const AgentFailureType = {
@@ -136,7 +137,7 @@ export interface AgentActivityDeps {
   db: Knex;
   settings: SettingsReader;
   /** Opens `agent_control_credentials.api_secret_sealed`. */
-  sealingKey: string;
+  sealingKey: KeyRing;
   /** Injected so tests can substitute it; defaults to Node's global fetch. */
   fetch?: typeof globalThis.fetch;
   /** Where the "no secret" warning goes; default: the Temporal activity logger. */

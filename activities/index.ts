@@ -10,6 +10,7 @@ import { createStripeActivities } from './stripe';
 import { createCloudflareActivities } from './cloudflare';
 import { createDeploymentsDbActivities } from './deployments-db';
 import { createRegistrationActivities } from './registration';
+import type { KeyRing } from '../core/auth/keyring';
 
 /** Clients every activity factory may draw from; the worker wires real ones, tests fakes. */
 export interface ActivityDeps {
@@ -17,7 +18,7 @@ export interface ActivityDeps {
   settings: SettingsReader;
   logger: Logger;
   /** Key that unseals secret values sent through workflow inputs. */
-  sealingKey: string;
+  sealingKey: KeyRing;
   /** Outbound HTTP (Cloudflare, agents, GitHub…); default global fetch. */
   fetch?: typeof globalThis.fetch;
   /** Called after settings/trust changes so this process's caches refresh at once. */

@@ -24,11 +24,12 @@ import { consumeNonce, deleteNonce, getNonce } from '../core/stores/nonces';
 import type { Rejection, SealedValue } from '../workflows/contracts/agents';
 import type { AttestationVerifier, SignedMeasurements, TrustVerdict } from './attestation';
 import type { CloudflareActivities } from './cloudflare';
+import type { KeyRing } from '../core/auth/keyring';
 
 export interface RegistrationDeps {
   db: Knex;
   settings: SettingsReader;
-  sealingKey: string;
+  sealingKey: KeyRing;
   verifier: AttestationVerifier;
   cloudflare: CloudflareActivities;
 }

@@ -8,8 +8,9 @@ import { seal } from '../core/auth/seal';
 import type { SettingsReader } from '../core/settings/types';
 import { readStripeSettings, stripeClient } from '../core/stripe';
 import type { CreatePaymentIntentInput, CreatePaymentIntentResult } from '../workflows/contracts/payments';
+import type { KeyRing } from '../core/auth/keyring';
 
-export function createStripeActivities({ settings, sealingKey }: { settings: SettingsReader; sealingKey: string }) {
+export function createStripeActivities({ settings, sealingKey }: { settings: SettingsReader; sealingKey: KeyRing }) {
   return {
     async stripeCreatePaymentIntent(input: CreatePaymentIntentInput): Promise<CreatePaymentIntentResult> {
       const s = await readStripeSettings(settings);

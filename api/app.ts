@@ -1,6 +1,6 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
- * and bin/ decides where it listens. Middleware order: errors → CORS → body → routes.
+ * and bin/ decides where it listens. Middleware order: errors → client IP → codec CORS → CORS → body → routes.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -9,10 +9,14 @@ import type { AppDeps } from './deps';
 import { OpenApiRegistry } from './http/openapi';
 import { Routes } from './http/route';
 import { bodyMiddleware } from './middleware/body';
+import { clientIpMiddleware } from './middleware/client-ip';
+import { codecCorsMiddleware } from './middleware/codec-cors';
 import { corsMiddleware } from './middleware/cors';
 import { errorMiddleware } from './middleware/errors';
+import { createRateLimiter } from './middleware/rate-limit';
 import { accountRoutes } from './routes/accounts';
 import { billingRoutes } from './routes/billing';
+import { codecRoutes } from './routes/codec';
 import { revenueShareRoutes } from './routes/revenue-shares';
 import { stripeRoutes } from './routes/stripe';
 import { adminSettingsRoutes } from './routes/admin-settings';
@@ -30,10 +34,11 @@ import { meRoutes } from './routes/me';
 import { trustedMrtdRoutes } from './routes/trusted-mrtds';
 
 export function createApp(deps: AppDeps): Koa {
-  const app = new Koa({ proxy: true });
+  // proxy off: X-Forwarded-For is believed only from api.trusted_proxies (api/middleware/client-ip.ts).
+  const app = new Koa({ proxy: false });
   const router = new Router();
   const registry = new OpenApiRegistry();
-  const routes = new Routes(router, registry, createGuards(deps));
+  const routes = new Routes(router, registry, createGuards(deps), createRateLimiter(deps));
 
   healthRoutes(routes, deps);
   authRoutes(routes, deps);
@@ -51,9 +56,12 @@ export function createApp(deps: AppDeps): Koa {
   billingRoutes(routes);
   revenueShareRoutes(routes, deps);
   stripeRoutes(routes, deps);
+  codecRoutes(routes, deps);
   docsRoutes(router, registry);
 
   app.use(errorMiddleware(deps.logger));
+  app.use(clientIpMiddleware(deps.settings));
+  app.use(codecCorsMiddleware(deps.settings));
   app.use(corsMiddleware());
   app.use(bodyMiddleware(deps.config.api.bodyLimitBytes));
   app.use(router.routes());

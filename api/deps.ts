@@ -4,6 +4,7 @@ import type { RuntimeConfig } from '../core/config';
 import type { Logger } from '../core/logger';
 import type { SettingsService } from '../core/settings/service';
 import type { WorkflowGateway } from './temporal';
+import type { KeyRing } from '../core/auth/keyring';
 
 /** Everything a request handler may touch; built by bin/ (or a test) and passed to createApp. */
 export interface AppDeps {
@@ -16,8 +17,8 @@ export interface AppDeps {
   adminPasswordHash: string | null;
   /** Recently verified credentials (sessions, API keys, agent secrets), so argon2 is not paid per request. */
   credentialCache: VerifiedTokenCache;
-  /** Key that seals secret values on their way through Temporal (core/auth/seal.ts). */
-  sealingKey: string;
+  /** The install's sealing keys (core/auth/keyring.ts): field sealing (core/auth/seal.ts) and the Temporal payload codec. */
+  sealingKey: KeyRing;
   /** Latest control-plane attestation for /health, or null when the CP cannot mint quotes. */
   cpAttestation: () => Promise<{ quote_b64: string; mrtd: string; generated_at: string } | null>;
   now: () => Date;

@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
 import { createWorker, WORKFLOWS_PATH } from '../bin/lib/worker';
-import { newSealingKey } from '../core/auth/seal';
+import { randomKeyRing } from '../core/auth/keyring';
+import { dataConverterFor } from '../core/temporal/codec';
 import { createDb } from '../core/db/connection';
 import { migrateLatest } from '../core/db/migrate';
 import { silentLogger } from '../core/logger';
@@ -151,6 +152,7 @@ async function main(): Promise<void> {
 
     const settings = new SettingsService(db, { env: { BILLING_PLATFORM_ACCOUNT_ID: platform } });
     const taskQueue = `bench-${randomUUID()}`;
+    const sealingKey = randomKeyRing();
     const workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
     const connection = await NativeConnection.connect({ address: env.address });
     const worker = await createWorker({
@@ -158,10 +160,10 @@ async function main(): Promise<void> {
       namespace: 'default',
       taskQueue,
       workflowBundle,
-      activityDeps: { db, settings, logger: silentLogger(), sealingKey: newSealingKey() },
+      activityDeps: { db, settings, logger: silentLogger(), sealingKey },
     });
     const running = worker.run();
-    const client = new Client({ connection: env.connection });
+    const client = new Client({ connection: env.connection, dataConverter: dataConverterFor(sealingKey) });
 
     const before = Number((await db('transactions').count({ n: '*' }).first())?.n);
     t = performance.now();

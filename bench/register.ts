@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { createWorkflowGateway } from '../api/temporal';
 import { listen } from '../bin/lib/api-server';
 import { createWorker, WORKFLOWS_PATH } from '../bin/lib/worker';
-import { newSealingKey } from '../core/auth/seal';
+import { randomKeyRing } from '../core/auth/keyring';
+import { dataConverterFor } from '../core/temporal/codec';
 import { VerifiedTokenCache } from '../core/auth/token-cache';
 import { loadConfig } from '../core/config';
 import { createDb } from '../core/db/connection';
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
       TRUSTED_AGENT_MRTDS: MRTD,
     };
     const settings = new SettingsService(db, { env });
-    const sealingKey = newSealingKey();
+    const sealingKey = randomKeyRing();
     const logger = silentLogger();
     const taskQueue = `bench-${randomUUID()}`;
     const workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
       activityDeps: { db, settings, logger, sealingKey, trustEnv: env },
     });
     const running = worker.run();
-    const client = new Client({ connection: temporal.connection });
+    const client = new Client({ connection: temporal.connection, dataConverter: dataConverterFor(sealingKey) });
     const api = await listen(
       {
         db,

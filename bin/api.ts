@@ -3,6 +3,7 @@
  * Runs no worker and no migrations (`npm run migrate` does those once per release).
  */
 import { Client, Connection } from '@temporalio/client';
+import { dataConverterFor } from '../core/temporal/codec';
 import { buildAppDeps, listen } from './lib/api-server';
 import { openRuntime } from './lib/runtime';
 
@@ -12,7 +13,11 @@ async function main(): Promise<void> {
     runtime.config.temporal.address ??
     `${runtime.config.temporal.devServer.ip}:${runtime.config.temporal.devServer.port}`;
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace: runtime.config.temporal.namespace });
+  const client = new Client({
+    connection,
+    namespace: runtime.config.temporal.namespace,
+    dataConverter: dataConverterFor(runtime.sealingKey),
+  });
   const deps = await buildAppDeps(runtime, client, (m) => process.stdout.write(`${m}\n`));
   const api = await listen(deps, runtime.config.api.host, runtime.config.api.port);
   runtime.logger.info(`API listening on ${api.url} (Temporal ${address})`);

@@ -5,6 +5,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { dataConverterFor } from '../core/temporal/codec';
 import { ensureTool } from '../scripts/tools.mjs';
 import { buildAppDeps, listen } from './lib/api-server';
 import { activityDepsOf, logSettings, openRuntime } from './lib/runtime';
@@ -39,7 +40,11 @@ async function main(): Promise<void> {
 
     const connection = await Connection.connect({ address });
     cleanups.push(() => connection.close());
-    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const client = new Client({
+      connection,
+      namespace: config.temporal.namespace,
+      dataConverter: dataConverterFor(runtime.sealingKey),
+    });
 
     const workerConnection = await NativeConnection.connect({ address });
     cleanups.push(() => workerConnection.close());

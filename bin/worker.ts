@@ -5,6 +5,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { readFile } from 'node:fs/promises';
+import { dataConverterFor } from '../core/temporal/codec';
 import { activityDepsOf, openRuntime } from './lib/runtime';
 import { ensureSchedules } from './lib/schedules';
 import { createWorker } from './lib/worker';
@@ -25,7 +26,11 @@ async function main(): Promise<void> {
   });
   const clientConnection = await Connection.connect({ address });
   await ensureSchedules(
-    new Client({ connection: clientConnection, namespace: config.temporal.namespace }),
+    new Client({
+      connection: clientConnection,
+      namespace: config.temporal.namespace,
+      dataConverter: dataConverterFor(runtime.sealingKey),
+    }),
     config.temporal.taskQueue,
     logger,
   );

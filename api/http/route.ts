@@ -7,6 +7,8 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { type z } from 'zod';
 import { HttpError, type ValidationIssue } from '../../core/errors';
+import type { RateLimitSetting } from '../../core/rate-limit';
+import type { RateLimiter } from '../middleware/rate-limit';
 import type { AuthScheme, HttpMethod, OpenApiRegistry, ResponseSpec } from './openapi';
 
 export type Guard = (ctx: Context) => Promise<void>;
@@ -26,6 +28,8 @@ export interface RouteSpec<
   query?: Q;
   body?: B;
   responses: Record<number, ResponseSpec>;
+  /** Per-client-IP limit (the setting that holds it), checked before auth and validation. */
+  rateLimit?: RateLimitSetting;
 }
 
 type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
@@ -49,6 +53,7 @@ export class Routes {
     private readonly router: Router,
     private readonly registry: OpenApiRegistry,
     private readonly guards: Partial<Guards>,
+    private readonly limiter?: RateLimiter,
   ) {}
 
   add<
@@ -61,8 +66,15 @@ export class Routes {
   ): void {
     const guard = this.guards[spec.auth];
     if (!guard) throw new Error(`No guard for auth scheme ${spec.auth} (${spec.method} ${spec.path})`);
-    this.registry.add(spec);
+    const limiter = this.limiter;
+    if (spec.rateLimit && !limiter) throw new Error(`No rate limiter for ${spec.method} ${spec.path}`);
+    this.registry.add(
+      spec.rateLimit
+        ? { ...spec, responses: { ...spec.responses, 429: { description: 'Rate limit exceeded (see Retry-After)' } } }
+        : spec,
+    );
     this.router[spec.method](spec.path, async (ctx) => {
+      if (spec.rateLimit) await limiter!.perIp(spec.rateLimit, ctx);
       await guard(ctx);
       const issues: ValidationIssue[] = [];
       const parse = (where: string, schema: z.ZodType | undefined, value: unknown) => {

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { apiKeyCacheId, newApiKey } from '../../core/auth/api-keys';
 import { badRequest, conflict, forbidden, notFound, unprocessable } from '../../core/errors';
 import { microsToUsd, usdToMicros } from '../../core/money';
+import { RATE_LIMITS } from '../../core/rate-limit';
 import {
   ACCOUNT_TYPES,
   AccountNameTakenError,
@@ -108,6 +109,7 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Create a billing account; the API key is returned once',
       tag: 'accounts',
       auth: 'none',
+      rateLimit: RATE_LIMITS.accountCreate,
       body: z.object({
         name: z.string(),
         description: z.string().optional().default(''),

@@ -41,7 +41,13 @@ export const AgentSchema = z.object({
 });
 
 export const AgentIdParams = z.object({ agent_id: z.string() });
-const Attestation = z.record(z.string(), z.unknown());
+/** Largest attestation blob accepted (serialized JSON bytes): a quote plus tokens is a few KiB. */
+export const ATTESTATION_MAX_BYTES = 64 * 1024;
+const Attestation = z
+  .record(z.string(), z.unknown())
+  .refine((v) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= ATTESTATION_MAX_BYTES, {
+    message: `attestation exceeds ${ATTESTATION_MAX_BYTES} bytes`,
+  });
 
 export const RegisterBody = z
   .object({

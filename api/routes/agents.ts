@@ -13,6 +13,7 @@ import { unseal } from '../../core/auth/seal';
 import { parseJsonColumn, requireIso } from '../../core/db/tables';
 import { settingInt } from '../../core/settings/read';
 import { HttpError, badRequest, conflict, notFound } from '../../core/errors';
+import { RATE_LIMITS } from '../../core/rate-limit';
 import { getAgent, listAgents, toAgentView } from '../../core/stores/agents';
 import { issueNonce } from '../../core/stores/nonces';
 import { listTrustedMrtds } from '../../core/stores/trusted-mrtds';
@@ -62,6 +63,7 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Issue a one-time registration nonce for a vm_name (stored in the database, replaces any previous one)',
       tag: 'agents',
       auth: 'none',
+      rateLimit: RATE_LIMITS.agentChallenge,
       query: z.object({ vm_name: z.string() }),
       responses: {
         200: {
@@ -90,6 +92,7 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Attested registration: runs a registerAgent workflow (verify → policy → nonce → tunnel → persist)',
       tag: 'agents',
       auth: 'none',
+      rateLimit: RATE_LIMITS.agentRegister,
       body: RegisterBody,
       responses: {
         200: { description: 'Registered; the secret is shown only here', schema: RegisterResponse },

@@ -3,10 +3,12 @@ import { authenticateSession, createAdminSession, isAdminSession } from '../../c
 import { githubOAuthConfigured, passwordLoginAllowed } from '../../core/auth/login-policy';
 import { verifySecret } from '../../core/auth/secrets';
 import { forbidden, unauthorized } from '../../core/errors';
+import { RATE_LIMITS } from '../../core/rate-limit';
 import { deleteSession } from '../../core/stores/admin-sessions';
 import type { AppDeps } from '../deps';
 import { parseBearer } from '../http/bearer';
 import type { Routes } from '../http/route';
+import { createRateLimiter, type RateTicket } from '../middleware/rate-limit';
 
 const LoginBody = z.object({ password: z.string() });
 const LoginResponse = z.object({ token: z.string(), expires_at: z.string() });
@@ -24,6 +26,7 @@ const Me = z.object({
 });
 
 export function authRoutes(routes: Routes, deps: AppDeps): void {
+  const limiter = createRateLimiter(deps);
   routes.add(
     {
       method: 'post',
@@ -36,6 +39,7 @@ export function authRoutes(routes: Routes, deps: AppDeps): void {
         200: { description: 'Session created', schema: LoginResponse },
         401: { description: 'Invalid password' },
         403: { description: 'Password login disabled or not configured' },
+        429: { description: 'Too many failed logins from this IP or against the account (see Retry-After)' },
       },
     },
     async ({ body }, ctx) => {
@@ -43,10 +47,21 @@ export function authRoutes(routes: Routes, deps: AppDeps): void {
         throw forbidden('Password login is disabled. Use GitHub OAuth.');
       }
       if (!deps.adminPasswordHash) throw forbidden('Password login is not configured. Use GitHub OAuth.');
+      // Both limits count failed attempts: every attempt is counted up front (so concurrent guesses on any
+      // replica cannot slip past the limit) and a correct password gives its counts back.
+      const perIp = await limiter.perIp(RATE_LIMITS.adminLoginPerIp, ctx);
+      let perAccount: RateTicket;
+      try {
+        perAccount = await limiter.consume(RATE_LIMITS.adminLoginPerAccount, 'account:admin');
+      } catch (err) {
+        await perIp.refund();
+        throw err;
+      }
       if (!(await verifySecret(deps.adminPasswordHash, body.password))) {
         deps.logger.warn(`failed admin password login from ${ctx.ip}`);
         throw unauthorized('Invalid password');
       }
+      await Promise.all([perIp.refund(), perAccount.refund()]);
       const { token, session } = await createAdminSession(
         deps.db,
         { authMethod: 'password', ipAddress: ctx.ip },

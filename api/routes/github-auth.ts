@@ -36,7 +36,7 @@ function setBindingCookie(ctx: Context, value: string | null): void {
 
 /** The state MAC key, derived from the install's sealing key (identical on every replica, never stored). */
 function stateSecret(deps: AppDeps): string {
-  return createHmac('sha256', deps.sealingKey).update('ee-oauth-state-key.v1').digest('base64url');
+  return createHmac('sha256', deps.sealingKey.current.text).update('ee-oauth-state-key.v1').digest('base64url');
 }
 
 export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {

@@ -1,10 +1,9 @@
 /**
  * Shared start-up of every process: logger, database (+ migrations), settings, the
- * install's sealing key, the production auth policy.
+ * install's sealing keys (from outside the database, bin/lib/sealing-key.ts), the production auth policy.
  */
 import type { Knex } from 'knex';
 import type { ActivityDeps } from '../../activities';
-import { newSealingKey } from '../../core/auth/seal';
 import { githubOAuthConfigured } from '../../core/auth/login-policy';
 import { loadConfig, type RuntimeConfig } from '../../core/config';
 import { createDb } from '../../core/db/connection';
@@ -12,14 +11,15 @@ import { migrateLatest } from '../../core/db/migrate';
 import { LogBuffer, Logger } from '../../core/logger';
 import { settingBool } from '../../core/settings/read';
 import { SettingsService, describeSettings } from '../../core/settings/service';
-import { getOrCreateInternalValue } from '../../core/stores/internal-state';
+import { loadSealingKeys } from './sealing-key';
+import type { KeyRing } from '../../core/auth/keyring';
 
 export interface Runtime {
   config: RuntimeConfig;
   logger: Logger;
   db: Knex;
   settings: SettingsService;
-  sealingKey: string;
+  sealingKey: KeyRing;
   close(): Promise<void>;
 }
 
@@ -39,7 +39,7 @@ export async function openRuntime(
       onLoadError: (err) => logger.error(`settings reload failed: ${String(err)}`),
     });
     await enforceProductionAuthPolicy(config, settings);
-    const { value: sealingKey } = await getOrCreateInternalValue(db, 'sealing_key', newSealingKey);
+    const sealingKey = await loadSealingKeys({ config, env: opts.env ?? process.env, db, logger });
     return { config, logger, db, settings, sealingKey, close: () => db.destroy() };
   } catch (err) {
     await db.destroy();

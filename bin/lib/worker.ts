@@ -6,6 +6,7 @@
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createActivities, type ActivityDeps } from '../../activities';
+import { dataConverterFor } from '../../core/temporal/codec';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -25,6 +26,8 @@ export async function createWorker(setup: WorkerSetup): Promise<Worker> {
     namespace: setup.namespace,
     taskQueue: setup.taskQueue,
     activities: createActivities(setup.activityDeps),
+    // Every payload leaves the worker encrypted under the install's key (core/temporal/codec.ts).
+    dataConverter: dataConverterFor(setup.activityDeps.sealingKey),
     ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     // In-flight activities get time to finish on Ctrl-C before they are cancelled.
     shutdownGraceTime: '5 seconds',

@@ -16,6 +16,7 @@ export const SETTING_GROUPS = [
   'operational',
   'provisioner',
   'auth',
+  'api',
 ] as const;
 export type SettingGroup = (typeof SETTING_GROUPS)[number];
 
@@ -434,6 +435,63 @@ export const SETTINGS: readonly SettingDef[] = [
     'AUTH_ALLOW_PASSWORD_LOGIN_IN_PRODUCTION',
     'false',
     'In production, allow password login (requires password_login_enabled too).',
+  ),
+  // api: client addresses and rate limits (counters in the shared rate_limits table)
+  def(
+    'api.trusted_proxies',
+    'api',
+    'API_TRUSTED_PROXIES',
+    '',
+    'Comma list of IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed; empty trusts none (the socket peer is the client).',
+  ),
+  def(
+    'api.codec_cors_origins',
+    'api',
+    'API_CODEC_CORS_ORIGINS',
+    'http://localhost:8233,http://127.0.0.1:8233',
+    'Comma list of origins (the Temporal Web UI) allowed to call POST /codec/decode and /codec/encode from a browser.',
+  ),
+  def(
+    'ratelimit.enabled',
+    'api',
+    'RATELIMIT_ENABLED',
+    'true',
+    'Master switch of every API rate limit (false for load tests).',
+  ),
+  def(
+    'ratelimit.admin_login_per_ip',
+    'api',
+    'RATELIMIT_ADMIN_LOGIN_PER_IP',
+    '5/15m',
+    'Failed POST /admin/login attempts per client IP, as <count>/<n>s|m|h; successful logins do not count.',
+  ),
+  def(
+    'ratelimit.admin_login_per_account',
+    'api',
+    'RATELIMIT_ADMIN_LOGIN_PER_ACCOUNT',
+    '20/15m',
+    'Failed POST /admin/login attempts against the admin account from all IPs together (<count>/<window>).',
+  ),
+  def(
+    'ratelimit.account_create_per_ip',
+    'api',
+    'RATELIMIT_ACCOUNT_CREATE_PER_IP',
+    '10/1h',
+    'POST /api/v1/accounts requests per client IP (<count>/<window>).',
+  ),
+  def(
+    'ratelimit.agent_challenge_per_ip',
+    'api',
+    'RATELIMIT_AGENT_CHALLENGE_PER_IP',
+    '60/1m',
+    'GET /api/v1/agents/challenge requests per client IP (<count>/<window>).',
+  ),
+  def(
+    'ratelimit.agent_register_per_ip',
+    'api',
+    'RATELIMIT_AGENT_REGISTER_PER_IP',
+    '30/1m',
+    'POST /api/v1/agents/register requests per client IP (<count>/<window>).',
   ),
 ];
 

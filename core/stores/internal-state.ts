@@ -1,7 +1,8 @@
 /**
- * Install-wide values the platform generates once and every replica must share (the
- * sealing key, a generated admin password hash). Kept in the settings table under
- * `internal.*` keys, which the registry does not list, so the admin API never shows them.
+ * Install-wide values the platform generates once and every replica must share (a generated
+ * admin password hash). Kept in the settings table under `internal.*` keys, which the registry
+ * does not list, so the admin API never shows them. Never the sealing key: it must not sit beside
+ * what it seals (bin/lib/sealing-key.ts moves an old `internal.sealing_key` out).
  */
 import type { Knex } from 'knex';
 import { nowIso } from '../db/tables';

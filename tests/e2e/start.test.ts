@@ -4,11 +4,12 @@
  * everything it started within 10 s, leaving no temporal process behind.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createDb } from '../../core/db/connection';
 import { ensureTool } from '../../scripts/tools.mjs';
 
 async function freePort(): Promise<number> {
@@ -55,6 +56,8 @@ describe('npm start (embedded control plane)', () => {
         TEMPORAL_DEV_PORT: String(temporalPort),
         TEMPORAL_UI_PORT: String(uiPort),
         ADMIN_PASSWORD: 'e2e-password',
+        EASYENCLAVE_SEALING_KEY: '',
+        EASYENCLAVE_SEALING_KEY_FILE: '',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -96,6 +99,15 @@ describe('npm start (embedded control plane)', () => {
       expect(code).toBe(0);
       expect(output).toContain('Stopped.');
       expect(pidsMentioning(join(dataDir, 'temporal.db'))).toEqual([]);
+
+      // The embedded start made its own sealing key file (0600) and the database holds no key.
+      expect(statSync(join(dataDir, 'sealing.key')).mode & 0o777).toBe(0o600);
+      const db = createDb({ filename: join(dataDir, 'easyenclave.db') });
+      try {
+        expect(await db('settings').where({ key: 'internal.sealing_key' }).first()).toBeUndefined();
+      } finally {
+        await db.destroy();
+      }
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

@@ -12,12 +12,13 @@ import { inject } from 'vitest';
 import type { AppDeps } from '../../api/deps';
 import type { DeploymentGatewayOptions } from '../../api/deployment-gateway';
 import { createWorkflowGateway } from '../../api/temporal';
-import { newSealingKey } from '../../core/auth/seal';
+import { randomKeyRing, type KeyRing } from '../../core/auth/keyring';
 import { hashSecret } from '../../core/auth/secrets';
 import { VerifiedTokenCache } from '../../core/auth/token-cache';
 import { loadConfig } from '../../core/config';
 import { silentLogger } from '../../core/logger';
 import { SettingsService } from '../../core/settings/service';
+import { dataConverterFor } from '../../core/temporal/codec';
 import { listen } from '../../bin/lib/api-server';
 import { createWorker } from '../../bin/lib/worker';
 import { createTestDb, type TestEngine } from './databases';
@@ -44,21 +45,26 @@ export interface StackOptions {
   deps?: Partial<AppDeps>;
   /** Workflow gateway options (e.g. a short placement wait). */
   gateway?: DeploymentGatewayOptions;
+  /** Sealing keys of the install (default: one fresh random key). */
+  keys?: KeyRing;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const address = inject('temporalAddress');
   const bundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
-  const env = { EASYENCLAVE_DB_PATH: ':memory:', ...opts.env };
+  // Rate limits are off unless a test turns them on (tests/integration/api-rate-limits.test.ts): suites that
+  // create many accounts or agents from 127.0.0.1 would otherwise trip the production defaults.
+  const env = { EASYENCLAVE_DB_PATH: ':memory:', RATELIMIT_ENABLED: 'false', ...opts.env };
   const testDb = await createTestDb(opts.engine ?? 'sqlite');
   const logger = silentLogger();
   const settings = new SettingsService(testDb.db, { env });
-  const sealingKey = newSealingKey();
+  const sealingKey = opts.keys ?? randomKeyRing();
   const taskQueue = `test-${randomUUID()}`;
   const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: taskQueue });
 
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  // The same data converter as bin/: the harness proves payloads reach the Temporal server encrypted.
+  const client = new Client({ connection, dataConverter: dataConverterFor(sealingKey) });
   const workerConnection = await NativeConnection.connect({ address });
 
   let running: { shutdown(): void; done: Promise<void> } | undefined;

@@ -10,7 +10,8 @@ import {
   createAgentActivities,
   type AgentActivities,
 } from '../../activities/agent';
-import { newSealingKey, seal } from '../../core/auth/seal';
+import { randomKeyRing, type KeyRing } from '../../core/auth/keyring';
+import { seal } from '../../core/auth/seal';
 import { nowIso } from '../../core/db/tables';
 import { silentLogger, type Logger } from '../../core/logger';
 import type { SettingsReader } from '../../core/settings/types';
@@ -27,7 +28,7 @@ const CONFIG = { service_name: 'hello', health_endpoint: '/healthz', compose_up_
 
 let t: TestDb;
 let fake: FakeAgentServer;
-let sealingKey: string;
+let sealingKey: KeyRing;
 let values: Record<string, string>;
 let logger: Logger;
 let acts: AgentActivities;
@@ -105,7 +106,7 @@ beforeEach(async (ctx) => {
   fake.reset();
   t = await createTestDb('sqlite');
   ctx.onTestFinished(() => t.destroy());
-  sealingKey = newSealingKey();
+  sealingKey = randomKeyRing();
   values = { 'operational.agent_direct_url': fake.directUrlTemplate };
   logger = silentLogger();
   build();
@@ -185,6 +186,8 @@ describe('agentDeploy', () => {
         compose: COMPOSE,
         build_context: null,
         config: CONFIG,
+        // the paid-for limits of the row (defaults 2 vCPU, 4 GB, no GPU)
+        resources: { cpu_vcpus: 2, memory_gb: 4, gpu_count: 0 },
       },
     ]);
     expect(a.status).toBe('deploying');
@@ -270,7 +273,7 @@ describe('agentDeploy', () => {
       AgentFailureType.DeploymentNotFound,
     );
 
-    await seedAgent(OTHER_AGENT, SECRET, newSealingKey());
+    await seedAgent(OTHER_AGENT, SECRET, randomKeyRing());
     expectNonRetryable(
       await failure(run(acts.agentDeploy, { agentId: OTHER_AGENT, hostname: null, deploymentId: DEPLOYMENT })),
       AgentFailureType.DeploymentAgentMismatch,

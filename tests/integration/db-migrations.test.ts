@@ -214,6 +214,7 @@ const SPEC_TABLES = Object.keys(EXPECTED_COLUMNS).sort();
 const V2_TABLES: Record<string, string[]> = {
   agent_nonces: ['vm_name', 'nonce', 'issued_at', 'consumed_by'],
   oauth_states_used: ['nonce', 'expires_at', 'used_at'],
+  rate_limits: ['key', 'window_start_ms', 'count'],
 };
 Object.assign(EXPECTED_COLUMNS, V2_TABLES);
 const TABLE_NAMES = Object.keys(EXPECTED_COLUMNS).sort();
