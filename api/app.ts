@@ -8,6 +8,7 @@ import { createGuards } from './auth';
 import type { AppDeps } from './deps';
 import { OpenApiRegistry } from './http/openapi';
 import { Routes } from './http/route';
+import { allowedMethodsMiddleware } from './middleware/allowed-methods';
 import { bodyMiddleware } from './middleware/body';
 import { clientIpMiddleware } from './middleware/client-ip';
 import { codecCorsMiddleware } from './middleware/codec-cors';
@@ -64,7 +65,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(codecCorsMiddleware(deps.settings));
   app.use(corsMiddleware());
   app.use(bodyMiddleware(deps.config.api.bodyLimitBytes));
+  app.use(allowedMethodsMiddleware());
   app.use(router.routes());
-  app.use(router.allowedMethods());
   return app;
 }

@@ -153,7 +153,8 @@ async function main(): Promise<number> {
       ...extra,
     ];
     console.log(`==> schemathesis ${args.filter((a) => !a.startsWith('Authorization')).join(' ')}`);
-    const run = spawnSync(st, args, { stdio: 'inherit' });
+    // cwd: its local cache (.schemathesis/) goes to the throwaway data dir, not the checkout.
+    const run = spawnSync(st, args, { stdio: 'inherit', cwd: dataDir });
     return run.status ?? 1;
   } finally {
     child.kill('SIGINT');

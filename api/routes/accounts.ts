@@ -111,9 +111,11 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       auth: 'none',
       rateLimit: RATE_LIMITS.accountCreate,
       body: z.object({
-        name: z.string(),
-        description: z.string().optional().default(''),
-        account_type: z.string(),
+        name: z.string().max(255).regex(/\S/, 'Account name is required'),
+        description: z.string().max(4096).optional().default(''),
+        account_type: z.enum(ACCOUNT_TYPES, {
+          error: "account_type must be 'deployer', 'agent', 'contributor', or 'launcher'",
+        }),
       }),
       responses: {
         200: {
@@ -123,16 +125,11 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
             warning: z.string(),
           }),
         },
-        400: { description: 'Bad account_type or empty name' },
         409: { description: 'Name taken' },
       },
     },
     async ({ body }) => {
-      if (!(ACCOUNT_TYPES as readonly string[]).includes(body.account_type)) {
-        throw badRequest("account_type must be 'deployer', 'agent', 'contributor', or 'launcher'");
-      }
       const name = body.name.trim();
-      if (!name) throw badRequest('Account name is required');
       const { key, hash, prefix } = await newApiKey();
       try {
         const a = await insertAccount(deps.db, {

@@ -1,5 +1,6 @@
 /** Request/response shapes of the agent routes, declared once (validation + OpenAPI). */
 import { z } from 'zod';
+import { DATACENTER_INPUT_RE, NODE_SIZE_INPUT_RE } from '../../core/agents/registration-input';
 
 const ts = z.string().nullable();
 
@@ -43,19 +44,38 @@ export const AgentSchema = z.object({
 export const AgentIdParams = z.object({ agent_id: z.string() });
 /** Largest attestation blob accepted (serialized JSON bytes): a quote plus tokens is a few KiB. */
 export const ATTESTATION_MAX_BYTES = 64 * 1024;
-const Attestation = z
-  .record(z.string(), z.unknown())
-  .refine((v) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= ATTESTATION_MAX_BYTES, {
-    message: `attestation exceeds ${ATTESTATION_MAX_BYTES} bytes`,
-  });
+const withinCap = (v: unknown) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= ATTESTATION_MAX_BYTES;
+const capMessage = { message: `attestation exceeds ${ATTESTATION_MAX_BYTES} bytes` };
+const Attestation = z.record(z.string(), z.unknown()).refine(withinCap, capMessage);
+
+/** An Intel Trust Authority token in `attestation.tdx.intel_ta_token` (the v1 agent's shape). */
+const ItaEvidence = z
+  .object({
+    tdx: z
+      .object({ intel_ta_token: z.string().regex(/\S/, 'Registration requires Intel Trust Authority token') })
+      .passthrough(),
+  })
+  .passthrough();
+/** Development evidence of `npm run agent -- --local` (core/attestation/insecure-local.ts); refused by default. */
+const InsecureLocalEvidence = z
+  .object({ provider: z.literal('insecure-local'), tdx: z.object({ quote_b64: z.string().min(1) }).passthrough() })
+  .passthrough();
 
 export const RegisterBody = z
   .object({
-    attestation: Attestation,
-    vm_name: z.string(),
-    version: z.string().default('1.0.0'),
-    node_size: z.string().default(''),
-    datacenter: z.string().default(''),
+    attestation: z
+      .union([ItaEvidence, InsecureLocalEvidence], {
+        error: 'Registration requires attestation with tdx.intel_ta_token (or insecure-local development evidence)',
+      })
+      .refine(withinCap, capMessage),
+    vm_name: z.string().max(255).regex(/\S/, 'Registration requires vm_name'),
+    version: z.string().max(64).default('1.0.0'),
+    node_size: z
+      .string()
+      .regex(NODE_SIZE_INPUT_RE, 'Registration requires node_size: a lowercase token like tiny, standard, llm'),
+    datacenter: z
+      .string()
+      .regex(DATACENTER_INPUT_RE, "Registration requires datacenter: '<cloud>:<zone>' (for example gcp:us-central1-a)"),
   })
   .passthrough();
 

@@ -64,7 +64,7 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'agents',
       auth: 'none',
       rateLimit: RATE_LIMITS.agentChallenge,
-      query: z.object({ vm_name: z.string() }),
+      query: z.object({ vm_name: z.string().max(255).regex(/\S/, 'vm_name required') }),
       responses: {
         200: {
           description:
@@ -72,11 +72,9 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
             '(core/attestation/report-data.ts)',
           schema: z.object({ nonce: z.string(), ttl_seconds: z.number(), issued_at: z.string() }),
         },
-        400: { description: 'vm_name required' },
       },
     },
     async ({ query }) => {
-      if (query.vm_name === '') throw badRequest('vm_name required');
       const ttl = await settingInt(deps.settings, 'operational.nonce_ttl_seconds');
       const nonce = randomBytes(16).toString('hex');
       const issued_at = deps.now().toISOString();

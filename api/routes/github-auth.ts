@@ -10,7 +10,12 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { createAdminSession } from '../../core/auth/admin-sessions';
 import { createGithubOAuthClient, readGithubOAuthSettings } from '../../core/auth/github-oauth';
-import { OAUTH_STATE_TTL_MS, createOAuthState, verifyOAuthState } from '../../core/auth/oauth-state';
+import {
+  OAUTH_STATE_RE,
+  OAUTH_STATE_TTL_MS,
+  createOAuthState,
+  verifyOAuthState,
+} from '../../core/auth/oauth-state';
 import { badRequest, serviceUnavailable } from '../../core/errors';
 import { consumeOAuthNonce } from '../../core/stores/oauth-states';
 import type { AppDeps } from '../deps';
@@ -72,7 +77,13 @@ export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'GitHub redirects here: checks the state, exchanges the code, creates a session, 302 to /admin',
       tag: 'auth',
       auth: 'none',
-      query: z.object({ code: z.string(), state: z.string() }),
+      query: z.object({
+        code: z.string().min(1).max(512).describe('OAuth code from GitHub'),
+        state: z
+          .string()
+          .regex(OAUTH_STATE_RE)
+          .describe('The state from GET /auth/github (nonce.expiry.mac); checked with the binding cookie'),
+      }),
       responses: {
         302: { description: 'Location: /admin?token=<session token>' },
         400: { description: 'Invalid or expired state token / GitHub authentication failed' },

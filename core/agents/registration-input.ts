@@ -5,6 +5,12 @@
 
 export const NODE_SIZE_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 export const DATACENTER_RE = /^[a-z0-9][a-z0-9_-]{0,31}:[a-z0-9][a-z0-9._-]{0,95}$/;
+/**
+ * What the request may carry so that normalization yields a valid value (any case, spaces around, cloud aliases,
+ * a missing zone → `default`): declared in the route schema, so the OpenAPI document says exactly what is accepted.
+ */
+export const NODE_SIZE_INPUT_RE = /^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,31}\s*$/;
+export const DATACENTER_INPUT_RE = /^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,31}\s*(:\s*([A-Za-z0-9][A-Za-z0-9._-]{0,95})?\s*)?$/;
 
 const CLOUD_ALIASES: Record<string, string> = {
   google: 'gcp',

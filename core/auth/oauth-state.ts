@@ -24,6 +24,8 @@ const DOMAIN = 'ee-oauth-state.v1';
 const NONCE_RE = /^[A-Za-z0-9_-]{22}$/;
 const EXP_RE = /^[0-9]{1,16}$/;
 const MAC_RE = /^[A-Za-z0-9_-]{43}$/;
+/** The shape of a state (what a schema can say about it; the MAC and expiry are checked by verifyOAuthState). */
+export const OAUTH_STATE_RE = /^[A-Za-z0-9_-]{22}\.[0-9]{1,16}\.[A-Za-z0-9_-]{43}$/;
 
 export type OAuthStateResult =
   { ok: true; nonce: string; expiresAtMs: number } | { ok: false; reason: 'malformed' | 'signature' | 'expired' };

@@ -59,10 +59,16 @@ describe('accounts API', () => {
   });
 
   it('validates creation like v1', async () => {
-    expect((await create('x', 'Deployer')).body.detail).toBe(
-      "account_type must be 'deployer', 'agent', 'contributor', or 'launcher'",
-    );
-    expect((await create('   ')).body.detail).toBe('Account name is required');
+    // Both are schema constraints (enum, pattern): a 422 naming the field, and the OpenAPI document says so.
+    const badType = await create('x', 'Deployer');
+    expect(badType.status).toBe(422);
+    expect(badType.body.detail[0]).toMatchObject({
+      loc: ['body', 'account_type'],
+      msg: "account_type must be 'deployer', 'agent', 'contributor', or 'launcher'",
+    });
+    const blank = await create('   ');
+    expect(blank.status).toBe(422);
+    expect(blank.body.detail[0]).toMatchObject({ loc: ['body', 'name'], msg: 'Account name is required' });
     await create('dup');
     expect(await create('dup')).toMatchObject({ status: 409, body: { detail: "Account 'dup' already exists" } });
     expect((await api.post('/api/v1/accounts', { json: { account_type: 'deployer' } })).status).toBe(422);

@@ -22,13 +22,15 @@ describe('agent registration rejections', () => {
   /** Each rejection leaves no agent row (unless stated) and no tunnel. */
   async function expectRejected(
     vm: string,
-    res: { status: number; body: { detail: string } },
+    res: { status: number; body: { detail: string | { msg: string }[] } },
     status: number,
     detail: string | RegExp,
   ) {
     expect(res.status).toBe(status);
-    if (typeof detail === 'string') expect(res.body.detail).toBe(detail);
-    else expect(res.body.detail).toMatch(detail);
+    // A 422 carries the schema's list of issues; the message is one of their `msg`.
+    const text = Array.isArray(res.body.detail) ? res.body.detail.map((i) => i.msg).join('\n') : res.body.detail;
+    if (typeof detail === 'string') expect(text).toBe(detail);
+    else expect(text).toMatch(detail);
     expect(await countAgents(w, vm)).toBe(0);
     expect(w.cf.tunnels()).toHaveLength(0);
   }
@@ -37,8 +39,8 @@ describe('agent registration rejections', () => {
     await expectRejected(
       'vm-a',
       await register(w, 'vm-a', undefined),
-      400,
-      'Registration requires Intel Trust Authority token',
+      422,
+      'Registration requires attestation with tdx.intel_ta_token (or insecure-local development evidence)',
     );
     const claims = itaClaims({ mrtd: MRTD, rtmrs: RTMRS });
     await expectRejected(
@@ -98,36 +100,19 @@ describe('agent registration rejections', () => {
 
   it('rejects bad vm_name, node_size and datacenter before anything runs', async () => {
     const tok = await token(w);
-    await expectRejected('', await register(w, '   ', tok), 400, 'Registration requires vm_name');
-    await expectRejected(
-      'vm-h',
-      await register(w, 'vm-h', tok, { node_size: '' }),
-      400,
-      'Registration requires node_size',
-    );
-    await expectRejected(
-      'vm-h',
-      await register(w, 'vm-h', tok, { node_size: 'Big Size!' }),
-      400,
-      "Invalid node_size 'Big Size!'. Expected lowercase token like tiny, standard, llm",
-    );
-    await expectRejected(
-      'vm-h',
-      await register(w, 'vm-h', tok, { datacenter: '' }),
-      400,
-      'Registration requires datacenter',
-    );
-    await expectRejected(
-      'vm-h',
-      await register(w, 'vm-h', tok, { datacenter: 'gcp:bad zone!' }),
-      400,
-      "Invalid datacenter 'gcp:bad zone!'. Expected '<cloud>:<zone>' (for example gcp:us-central1-a)",
-    );
+    // Declared in the route schema (the OpenAPI document says the same), so each is a 422 naming the field.
+    await expectRejected('', await register(w, '   ', tok), 422, 'Registration requires vm_name');
+    const nodeSize = 'Registration requires node_size: a lowercase token like tiny, standard, llm';
+    await expectRejected('vm-h', await register(w, 'vm-h', tok, { node_size: '' }), 422, nodeSize);
+    await expectRejected('vm-h', await register(w, 'vm-h', tok, { node_size: 'Big Size!' }), 422, nodeSize);
+    const dc = "Registration requires datacenter: '<cloud>:<zone>' (for example gcp:us-central1-a)";
+    await expectRejected('vm-h', await register(w, 'vm-h', tok, { datacenter: '' }), 422, dc);
+    await expectRejected('vm-h', await register(w, 'vm-h', tok, { datacenter: 'gcp:bad zone!' }), 422, dc);
     await expectRejected(
       'vm-h',
       await register(w, 'vm-h', tok, { attestation: {} }),
-      400,
-      'Registration requires attestation',
+      422,
+      'Registration requires attestation with tdx.intel_ta_token (or insecure-local development evidence)',
     );
   });
 

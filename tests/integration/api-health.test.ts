@@ -1,3 +1,4 @@
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startStack, type Stack } from '../helpers/stack';
 
@@ -38,10 +39,54 @@ describe('health, errors and docs', () => {
     expect(res.body).toEqual({ detail: 'Not Found' });
   });
 
-  it('a wrong method is a JSON 405', async () => {
+  it('a wrong method is a JSON 405 with Allow', async () => {
     const res = await http(stack.url).post('/api/v1/trusted-mrtds', { json: {} });
     expect(res.status).toBe(405);
     expect(res.body).toEqual({ detail: 'Method Not Allowed' });
+    expect(res.headers.get('allow')).toBe('HEAD, GET, OPTIONS');
+  });
+
+  it('methods the router does not know (TRACE, PROPFIND) are JSON 405s too, never 501 text', async () => {
+    // fetch refuses to send TRACE, so a raw node:http request.
+    const raw = (method: string) =>
+      new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+        const req = request(`${stack.url}/health`, { method }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const method of ['TRACE', 'PROPFIND', 'PURGE']) {
+      const res = await raw(method);
+      expect(res.status, method).toBe(405);
+      expect(res.headers['content-type']).toMatch(/application\/json/);
+      expect(JSON.parse(res.body)).toEqual({ detail: 'Method Not Allowed' });
+      expect(res.headers.allow).toBe('HEAD, GET, OPTIONS');
+    }
+  });
+
+  it('OPTIONS lists exactly the methods of the path; a literal route is not widened by a parameter route', async () => {
+    const challenge = await fetch(`${stack.url}/api/v1/agents/challenge`, { method: 'OPTIONS' });
+    expect(challenge.status).toBe(204);
+    expect(challenge.headers.get('allow')).toBe('HEAD, GET, OPTIONS');
+    const register = await fetch(`${stack.url}/api/v1/agents/register`, { method: 'OPTIONS' });
+    expect(register.headers.get('allow')).toBe('POST, OPTIONS');
+    const agent = await fetch(`${stack.url}/api/v1/agents/some-id`, { method: 'OPTIONS' });
+    expect(agent.headers.get('allow')?.split(', ').sort()).toEqual(['DELETE', 'GET', 'HEAD', 'OPTIONS']);
+  });
+
+  it('the OpenAPI document declares the error statuses an operation can answer, with the {detail} schema', async () => {
+    const doc = (await http(stack.url).get('/openapi.json')).body;
+    const register = doc.paths['/api/v1/agents/register'].post.responses;
+    for (const s of ['400', '403', '409', '413', '422', '503']) expect(register[s], s).toBeDefined();
+    const settings = doc.paths['/api/v1/admin/settings/{key}'].put.responses;
+    for (const s of ['401', '403', '404', '422']) expect(settings[s], s).toBeDefined();
+    expect(settings['401']).toEqual({ $ref: '#/components/responses/Unauthorized' });
+    expect(doc.components.responses.Unauthorized.content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Error',
+    });
   });
 
   it('malformed JSON is a 400 with detail', async () => {

@@ -149,7 +149,7 @@ describe('account creation and challenge limits', () => {
     const create = (name: string) => api.post('/api/v1/accounts', { json: { name, account_type: 'deployer' } });
     expect((await create('first')).status).toBe(200);
     // A rejected request counts too: the limit guards the endpoint, not just successes.
-    expect((await create('')).status).toBe(400);
+    expect((await create('')).status).toBe(422);
     const before = await count(stack, 'accounts');
     expectLimited(await create('third'), 3600);
     expect(await count(stack, 'accounts')).toBe(before);

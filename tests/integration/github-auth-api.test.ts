@@ -63,11 +63,12 @@ describe('GitHub OAuth login and owner-scoped routes', () => {
 
   it('refuses a forged, tampered or replayed state', async () => {
     const code = gh.addUser({ login: 'mallory' });
-    for (const state of ['made-up', `${(await start()).slice(0, -2)}xx`]) {
-      const res = await callback(code, state);
-      expect(res.status).toBe(400);
-      expect(await res.json()).toEqual({ detail: 'Invalid or expired state token' });
-    }
+    // Not state-shaped at all: the schema refuses it (422); state-shaped but forged/tampered: 400.
+    expect((await callback(code, 'made-up')).status).toBe(422);
+    const tampered = `${(await start()).slice(0, -2)}xx`;
+    const res = await callback(code, tampered);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ detail: 'Invalid or expired state token' });
     const state = await start();
     expect((await callback(code, state)).status).toBe(302);
     const replay = await callback(gh.issueCode('mallory'), state);
