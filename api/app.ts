@@ -1,6 +1,7 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
- * and bin/ decides where it listens. Middleware order: errors → CORS → body → routes.
+ * and bin/ decides where it listens. Middleware order: errors → CORS → body → service proxy →
+ * measurement-callback signature → routes.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -12,6 +13,9 @@ import { bodyMiddleware } from './middleware/body';
 import { corsMiddleware } from './middleware/cors';
 import { errorMiddleware } from './middleware/errors';
 import { accountRoutes } from './routes/accounts';
+import { appRoutes, measurementCallbackAuth } from './routes/apps';
+import { catalogDeployRoutes } from './routes/catalog-deploy';
+import { proxyInfoRoutes, proxyMiddleware } from './routes/proxy';
 import { billingRoutes } from './routes/billing';
 import { revenueShareRoutes } from './routes/revenue-shares';
 import { stripeRoutes } from './routes/stripe';
@@ -46,7 +50,10 @@ export function createApp(deps: AppDeps): Koa {
   logRoutes(routes, deps);
   accountRoutes(routes, deps);
   githubAuthRoutes(routes, deps);
-  deployRoutes(routes, deps);
+  const deploy = deployRoutes(routes, deps);
+  appRoutes(routes, deps);
+  catalogDeployRoutes(routes, deps, deploy);
+  proxyInfoRoutes(routes, deps);
   meRoutes(routes, deps);
   billingRoutes(routes);
   revenueShareRoutes(routes, deps);
@@ -56,6 +63,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorMiddleware(deps.logger));
   app.use(corsMiddleware());
   app.use(bodyMiddleware(deps.config.api.bodyLimitBytes));
+  app.use(proxyMiddleware(deps, registry));
+  app.use(measurementCallbackAuth(deps));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

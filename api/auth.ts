@@ -8,6 +8,8 @@ import { agentGuard } from './agent-auth';
 import { createAccountGuards } from './auth-accounts';
 import type { AdminSession } from '../core/stores/admin-sessions';
 import type { AppDeps } from './deps';
+import { API_KEY_PREFIX } from '../core/auth/api-keys';
+import { isJwtShaped } from '../core/auth/github-oidc';
 import { bearerToken } from './http/bearer';
 import type { Guard, Guards } from './http/route';
 
@@ -26,8 +28,15 @@ export function createGuards(deps: AppDeps): Partial<Guards> & Pick<Guards, 'non
     ctx.state.session = result.session;
     ctx.state.isAdmin = isAdminSession(result.session, deps.config.admin.githubLogins);
   };
+  const accounts = createAccountGuards(deps);
   return {
-    ...createAccountGuards(deps),
+    ...accounts,
+    // The credential's shape picks the check: an `ee_live_` key, a GitHub Actions OIDC JWT, else a session.
+    catalog: async (ctx) => {
+      const token = bearerToken(ctx, 'api_key, GitHub OIDC token or session token');
+      if (token.startsWith(API_KEY_PREFIX) || isJwtShaped(token)) await accounts.deployer(ctx);
+      else await session(ctx);
+    },
     agent: agentGuard(deps),
     none: async () => {},
     session,

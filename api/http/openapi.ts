@@ -15,7 +15,9 @@ export type AuthScheme =
   | 'launcherKey'
   | 'stripe'
   /** API key OR GitHub Actions OIDC token (deploy). */
-  | 'deployer';
+  | 'deployer'
+  /** API key, GitHub Actions OIDC token OR session (app catalog writes: who maintains is decided per app). */
+  | 'catalog';
 
 export interface ResponseSpec {
   description: string;
@@ -43,6 +45,7 @@ const SECURITY: Record<Exclude<AuthScheme, 'none'>, string | string[]> = {
   agent: 'agentSecret',
   oidc: 'githubOidc',
   deployer: ['apiKey', 'githubOidc'],
+  catalog: ['apiKey', 'githubOidc', 'adminSession'],
   stripe: 'stripeSignature',
 };
 

@@ -8,6 +8,7 @@ import * as agentSecretSealed from './migrations/20261124010000_agent_secret_sea
 import * as agents from './migrations/20261124020000_agents';
 import * as accountsOauth from './migrations/20261124030000_accounts_oauth';
 import * as billing from './migrations/20261124040000_billing';
+import * as catalog from './migrations/20261201000000_catalog';
 
 const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
   ['20261124000000_initial', initial],
@@ -15,6 +16,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migratio
   ['20261124020000_agents', agents],
   ['20261124030000_accounts_oauth', accountsOauth],
   ['20261124040000_billing', billing],
+  ['20261201000000_catalog', catalog],
 ];
 
 /** Every migration name, oldest first. */

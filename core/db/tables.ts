@@ -92,6 +92,7 @@ export interface AppRow {
   maintainers: DbJson;
   tags: DbJson;
   created_at: DbTimestamp;
+  maintainer_accounts: DbJson;
 }
 
 export interface AppVersionRow {
@@ -109,6 +110,8 @@ export interface AppVersionRow {
   status: string;
   rejection_reason: string | null;
   published_at: DbTimestamp;
+  pinned_compose: string | null;
+  measured_at: DbTimestamp | null;
 }
 
 export interface AppRevenueShareRow {
@@ -241,6 +244,8 @@ export interface ServiceRow {
   last_health_check: DbTimestamp | null;
   health_status: string;
   tags: DbJson;
+  agent_id: string | null;
+  deployment_id: string | null;
 }
 
 // ---- mapping helpers -------------------------------------------------------------------

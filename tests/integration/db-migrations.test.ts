@@ -79,7 +79,7 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'last_charge_time',
     'total_charged',
   ],
-  apps: ['app_id', 'name', 'description', 'source_repo', 'maintainers', 'tags', 'created_at'],
+  apps: ['app_id', 'name', 'description', 'source_repo', 'maintainers', 'tags', 'created_at', 'maintainer_accounts'], // v2: maintainer_accounts
   app_versions: [
     'version_id',
     'app_name',
@@ -95,6 +95,8 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'status',
     'rejection_reason',
     'published_at',
+    'pinned_compose', // v2: the digest-pinned compose deploys send
+    'measured_at',
   ],
   app_revenue_shares: ['share_id', 'app_name', 'account_id', 'share_bps', 'label', 'created_at'],
   accounts: [
@@ -200,6 +202,8 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'last_health_check',
     'health_status',
     'tags',
+    'agent_id', // v2: the services registry points at the serving agent/deployment
+    'deployment_id',
   ],
 };
 const SPEC_TABLES = Object.keys(EXPECTED_COLUMNS).sort();
