@@ -39,7 +39,11 @@ export async function startRegistryGate(upstreamHost: string): Promise<RegistryG
     }
     const manifest = /^\/v2\/(.+)\/manifests\/[^/]+$/.exec(url.pathname);
     if (manifest) manifestRequests.push(`${req.method} ${url.pathname}`);
-    if (gate.requireToken && url.pathname.startsWith('/v2/') && req.headers.authorization !== `Bearer ${gate.requireToken}`) {
+    if (
+      gate.requireToken &&
+      url.pathname.startsWith('/v2/') &&
+      req.headers.authorization !== `Bearer ${gate.requireToken}`
+    ) {
       const scope = manifest ? `repository:${manifest[1]}:pull` : '';
       res.writeHead(401, {
         'content-type': 'application/json',
@@ -57,7 +61,13 @@ export async function startRegistryGate(upstreamHost: string): Promise<RegistryG
       return;
     }
     const up = request(
-      { host: upstreamHost.split(':')[0], port: Number(upstreamHost.split(':')[1]), method: req.method, path: req.url, headers: { ...req.headers, host: upstreamHost } },
+      {
+        host: upstreamHost.split(':')[0],
+        port: Number(upstreamHost.split(':')[1]),
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstreamHost },
+      },
       (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         upRes.pipe(res);

@@ -29,6 +29,11 @@ async function closedPort(): Promise<number> {
   });
 }
 
+async function waitFor(ok: () => boolean, ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ok() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+}
+
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
 
@@ -176,7 +181,11 @@ describe('app catalog and version measurement', () => {
     expect(await stack.db('app_versions').where({ app_name: 'bad-input' }).first()).toBeUndefined();
 
     const img = await registry.push('team/dup', '1');
-    const first = await publish('bad-input', '1', `services:\n  web:\n    image: ${registry.host}/team/dup@${img.digest}\n`);
+    const first = await publish(
+      'bad-input',
+      '1',
+      `services:\n  web:\n    image: ${registry.host}/team/dup@${img.digest}\n`,
+    );
     expect(first.version.status).toBe('rejected'); // not signed, strict
     const again = await api.post('/api/v1/apps/bad-input/versions', {
       token: deployer.key,
@@ -294,6 +303,7 @@ describe('app catalog and version measurement', () => {
     const dep = await api.post('/api/v1/apps/pinned-app/versions/1.0/deploy', { token: deployer.key, json: {} });
     expect(dep.status, dep.text).toBe(202);
     const sent = agents.agent(a.agent_id).deploys;
+    await waitFor(() => sent.length > 0);
     expect(sent).toHaveLength(1);
     const compose = unb64(sent[0]!.compose as string);
     expect(compose).toContain(`image: ${registry.host}/team/pinned@${v1.digest}`);
@@ -303,7 +313,11 @@ describe('app catalog and version measurement', () => {
 
     // A rejected version is refused before anything is placed.
     const bad = await registry.push('team/unsigned', '1');
-    const rejected = await publish('pinned-app', '2.0', `services:\n  web:\n    image: ${registry.host}/team/unsigned@${bad.digest}\n`);
+    const rejected = await publish(
+      'pinned-app',
+      '2.0',
+      `services:\n  web:\n    image: ${registry.host}/team/unsigned@${bad.digest}\n`,
+    );
     expect(rejected.version.status).toBe('rejected');
     const refused = await api.post('/api/v1/apps/pinned-app/versions/2.0/deploy', { token: deployer.key, json: {} });
     expect(refused.status).toBe(400);
@@ -368,7 +382,11 @@ describe('app catalog and version measurement', () => {
   it('admin attest publishes a version by hand; non-admins get 401/403', async () => {
     await createApp('manual-app');
     const img = await registry.push('team/manual', '1');
-    const r = await publish('manual-app', '1', `services:\n  web:\n    image: ${registry.host}/team/manual@${img.digest}\n`);
+    const r = await publish(
+      'manual-app',
+      '1',
+      `services:\n  web:\n    image: ${registry.host}/team/manual@${img.digest}\n`,
+    );
     expect(r.version.status).toBe('rejected');
     expect((await api.post('/api/v1/apps/manual-app/versions/1/attest', { token: deployer.key })).status).toBe(401);
     const ok = await api.post('/api/v1/apps/manual-app/versions/1/attest', {
@@ -376,7 +394,11 @@ describe('app catalog and version measurement', () => {
       json: { mrtd: 'ab'.repeat(48) },
     });
     expect(ok.status, ok.text).toBe(200);
-    expect(ok.body).toMatchObject({ status: 'attested', version_id: r.version.version_id, version_status: 'published' });
+    expect(ok.body).toMatchObject({
+      status: 'attested',
+      version_id: r.version.version_id,
+      version_status: 'published',
+    });
     const after = await api.get('/api/v1/apps/manual-app/versions/1');
     expect(after.body).toMatchObject({ status: 'published', mrtd: 'ab'.repeat(48) });
   });
