@@ -55,7 +55,7 @@ export function catalogDeployRoutes(routes: Routes, deps: AppDeps, deploy: Deplo
       throw badRequest(`Version '${v.version}' was rejected: ${v.rejection_reason ?? ''}`);
     }
     if (!DEPLOYABLE_STATUSES.includes(v.status)) {
-      throw badRequest(`Version '${v.version}' is not published yet (status: ${v.status})`);
+      throw badRequest(`Version '${v.version}' is not attested (status: ${v.status})`);
     }
     if (body.agent_id) {
       const agent = (await deps.db<AgentRow>('agents').where({ agent_id: body.agent_id }).first()) as

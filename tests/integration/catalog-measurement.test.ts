@@ -13,6 +13,7 @@ import { startFakeAgent, type FakeAgentServer } from '../fakes/agent';
 import { startFakeGithub, type FakeGithub } from '../fakes/github';
 import { startRegistryGate, type RegistryGate } from '../fakes/registry-gate';
 import { cosignKeys, type CosignKeys } from '../helpers/cosign';
+import { recordHistory } from '../helpers/histories';
 import { startRegistry, type TestRegistry } from '../helpers/oci-registry';
 import { seedAccount, seedAgent, seedAgentSecret } from '../helpers/seed';
 import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
@@ -220,6 +221,7 @@ describe('app catalog and version measurement', () => {
     const types = await activityTypes(strict.workflowId);
     expect(types.filter((t) => t === 'measureImage')).toHaveLength(2);
     expect(types).toEqual(['planMeasurement', 'measureImage', 'measureImage', 'recordVersionMeasurement']);
+    await recordHistory(stack.client, strict.workflowId, 'catalog', 'measure-strict-two-images');
 
     await setSetting('operational.signature_verification_mode', 'warn');
     const warn = await publish('signed-app', '1.0.1', compose);
@@ -256,6 +258,7 @@ describe('app catalog and version measurement', () => {
     expect(r.version.rejection_reason).toMatch(/^service web: image .*team\/web:1\.2: registry .* answered 500/);
     expect(r.version.rejection_reason).toMatch(/gave up after retries/);
     expect(gate.manifestRequests).toHaveLength(4); // the activity's 4 attempts
+    await recordHistory(stack.client, r.workflowId, 'catalog', 'measure-registry-500');
     expect(r.version.attestation).toBeNull();
   });
 

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newApiKey } from '../../core/auth/api-keys';
 import { seal } from '../../core/auth/seal';
 import { startFakeAgent, type FakeAgentServer } from '../fakes/agent';
+import { recordHistory } from '../helpers/histories';
 import { seedAccount, seedAgent, seedAgentSecret } from '../helpers/seed';
 import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
 
@@ -124,6 +125,7 @@ describe('services registry, proxy and container logs', () => {
   let canary: Server;
   let canaryUrl: string;
   let agentId: string;
+  let deploymentId: string;
 
   async function key(over: Record<string, unknown> = {}) {
     const k = await newApiKey();
@@ -178,6 +180,7 @@ describe('services registry, proxy and container logs', () => {
       (r) => r !== undefined,
     );
     expect(svc).toMatchObject({ agent_id: a.agent_id, deployment_id: dep.body.deployment_id });
+    deploymentId = dep.body.deployment_id;
   });
   afterAll(async () => {
     await stack?.close();
@@ -300,5 +303,6 @@ describe('services registry, proxy and container logs', () => {
     expect(r.status, r.text).toBe(200);
     expect(await stack.db('services').where({ name: 'echo-svc' }).first()).toBeUndefined();
     expect((await api.get('/proxy/echo-svc/echo')).status).toBe(404);
+    await recordHistory(stack.client, `deployment:${deploymentId}`, 'deployments', 'deploy-services-registry');
   });
 });
