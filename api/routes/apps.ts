@@ -26,6 +26,9 @@ import {
 import { catalogCaller, maintains } from '../catalog-caller';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
+import { parseBearer } from '../http/bearer';
+import { verifySecret } from '../../core/auth/secrets';
+import { getAgent, getCredential } from '../../core/stores/agents';
 
 const MAX_COMPOSE_BYTES = 1024 * 1024;
 const APP_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -427,13 +430,29 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
   );
 }
 
+/** v1's measuring enclaves run as an app whose name starts with this (api.md §4.3). */
+const MEASURER_APP_PREFIX = 'measuring-enclave';
+
 /**
  * Runs before the route's validation (see api/app.ts): an unauthenticated callback gets 401 and nothing else is
- * looked at. The signature covers the exact bytes received.
+ * looked at. Two credentials: `X-Measurement-Signature: sha256=<HMAC of the exact bytes received>` under
+ * `operational.measurement_callback_secret`, or a measurer agent's control secret (`X-Agent-Id` +
+ * `Authorization: Bearer <secret>`, the agent running a `measuring-enclave…` app).
  */
 export function measurementCallbackAuth(deps: AppDeps) {
   return async (ctx: Context, next: () => Promise<unknown>) => {
     if (ctx.path !== '/api/v1/internal/measurement-callback' || ctx.method !== 'POST') return next();
+    const agentId = ctx.get('x-agent-id');
+    if (agentId && !ctx.get('x-measurement-signature')) {
+      const agent = await getAgent(deps.db, agentId);
+      const cred = agent ? await getCredential(deps.db, agentId) : undefined;
+      const token = parseBearer(ctx.get('authorization')) ?? '';
+      const isMeasurer = (agent?.deployed_app ?? '').startsWith(MEASURER_APP_PREFIX);
+      if (!agent || !cred || !token || !isMeasurer || !(await verifySecret(cred.api_secret_hash, token))) {
+        throw unauthorized('Invalid measurer agent credential');
+      }
+      return next();
+    }
     const secret = await deps.settings.get('operational.measurement_callback_secret');
     const given = ctx.get('x-measurement-signature');
     if (!secret) throw unauthorized('Measurement callback is not configured (operational.measurement_callback_secret)');

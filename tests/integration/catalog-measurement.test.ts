@@ -10,6 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newApiKey } from '../../core/auth/api-keys';
 import { seal } from '../../core/auth/seal';
 import { startFakeAgent, type FakeAgentServer } from '../fakes/agent';
+import { startFakeCloudflare, type FakeCloudflare } from '../fakes/cloudflare';
 import { startFakeGithub, type FakeGithub } from '../fakes/github';
 import { startRegistryGate, type RegistryGate } from '../fakes/registry-gate';
 import { cosignKeys, type CosignKeys } from '../helpers/cosign';
@@ -45,6 +46,7 @@ describe('app catalog and version measurement', () => {
   let keys: CosignKeys;
   let agents: FakeAgentServer;
   let gh: FakeGithub;
+  let cf: FakeCloudflare;
   let api: ReturnType<typeof http>;
   let admin: string;
   let deployer: { key: string; accountId: string };
@@ -76,9 +78,9 @@ describe('app catalog and version measurement', () => {
     expect(r.status, r.text).toBe(200);
     expect(r.body.status).toBe('pending');
     const workflowId = r.body.measurement_workflow_id as string;
-    expect(workflowId).toBe(`measure:${app}:${version}`);
+    expect(workflowId).toBe(`measure:${app}:${version}${extra.node_size ? `:${extra.node_size}` : ''}`);
     await stack.client.workflow.getHandle(workflowId).result();
-    const v = await api.get(`/api/v1/apps/${app}/versions/${version}`);
+    const v = await api.get(`/api/v1/apps/${app}/versions/${version}?node_size=${extra.node_size ?? ''}`);
     expect(v.status).toBe(200);
     return { version: v.body, workflowId };
   }
@@ -96,8 +98,14 @@ describe('app catalog and version measurement', () => {
     keys = await cosignKeys();
     agents = await startFakeAgent();
     gh = await startFakeGithub();
+    cf = await startFakeCloudflare();
     stack = await startStack({
       env: {
+        CLOUDFLARE_ACCOUNT_ID: cf.accountId,
+        CLOUDFLARE_ZONE_ID: cf.zoneId,
+        CLOUDFLARE_API_TOKEN: cf.apiToken,
+        CLOUDFLARE_API_URL: cf.url,
+        EASYENCLAVE_DOMAIN: cf.zoneName,
         GITHUB_OIDC_JWKS_URL: gh.jwksUrl,
         AGENT_DIRECT_URL: agents.directUrlTemplate,
         DEPLOY_CALLBACK_TIMEOUT_SECONDS: '5',
@@ -118,6 +126,7 @@ describe('app catalog and version measurement', () => {
     await stack?.close();
     await agents?.close();
     await gh?.close();
+    await cf?.close();
     await gate?.close();
     await registry?.stop();
     keys?.cleanup();
@@ -161,8 +170,27 @@ describe('app catalog and version measurement', () => {
     expect(viaOidc.status, viaOidc.text).toBe(200);
     expect(viaOidc.body.maintainers).toEqual(['octo-org']);
     expect((await api.delete('/api/v1/apps/oidc-app', { token: oidc })).status).toBe(200);
-    expect((await api.delete('/api/v1/apps/owned-app', { token: admin })).status).toBe(200);
+    // Maintainer changes: only a maintainer (or an admin); a maintainer cannot lock itself out.
+    const grab = await api.put('/api/v1/apps/owned-app/maintainers', {
+      token: stranger.key,
+      json: { maintainers: ['mallory'] },
+    });
+    expect(grab.status).toBe(403);
+    const lockout = await api.put('/api/v1/apps/owned-app/maintainers', {
+      token: deployer.key,
+      json: { maintainers: ['mallory'], maintainer_accounts: [] },
+    });
+    expect(lockout.status).toBe(422);
+    const add = await api.put('/api/v1/apps/owned-app/maintainers', {
+      token: deployer.key,
+      json: { maintainers: ['alice', 'Mallory'] },
+    });
+    expect(add.status, add.text).toBe(200);
+    expect(add.body).toMatchObject({ maintainers: ['alice', 'mallory'], maintainer_accounts: [deployer.accountId] });
+    expect((await api.delete('/api/v1/apps/owned-app', { token: stranger.key })).status).toBe(200);
     expect(await stack.db('apps').where({ name: 'owned-app' }).first()).toBeUndefined();
+    await createApp('admin-deletes');
+    expect((await api.delete('/api/v1/apps/admin-deletes', { token: admin })).status).toBe(200);
   });
 
   it('refuses bad input with a 4xx and writes nothing: non-YAML compose, unparseable image, duplicate version', async () => {
@@ -285,17 +313,25 @@ describe('app catalog and version measurement', () => {
     expect(r.version.attestation.resolved_images.web.digest).toBe(img.digest);
   });
 
-  it('a deploy of a version sends the pinned digests; moving the tag afterwards changes nothing', async () => {
+  it('a deploy of a version sends the pinned digests and applies its ingress; moving the tag afterwards changes nothing', async () => {
     const v1 = await registry.push('team/pinned', 'stable');
     await keys.sign(`${registry.host}/team/pinned@${v1.digest}`);
     await createApp('pinned-app');
-    const r = await publish('pinned-app', '1.0', `services:\n  web:\n    image: ${registry.host}/team/pinned:stable\n`);
+    const r = await publish(
+      'pinned-app',
+      '1.0',
+      `services:\n  web:\n    image: ${registry.host}/team/pinned:stable\n`,
+      {
+        ingress: [{ port: 8080 }, { path: '/admin', port: 9090 }],
+      },
+    );
     expect(r.version.status).toBe('published');
 
     const moved = await registry.push('team/pinned', 'stable');
     expect(moved.digest).not.toBe(v1.digest);
 
-    const a = await seedAgent(stack.db, { github_owner: null });
+    const tunnel = cf.seedTunnel({ name: 'agent-pinned' });
+    const a = await seedAgent(stack.db, { github_owner: null, tunnel_id: tunnel.id });
     const secret = await seedAgentSecret(stack.db, a.agent_id);
     await stack
       .db('agent_control_credentials')
@@ -313,6 +349,15 @@ describe('app catalog and version measurement', () => {
     expect(compose).not.toContain(moved.digest);
     expect(compose).not.toContain(':stable');
     expect(sent[0]!.app_name).toBe('pinned-app');
+    // app_versions.ingress went to the agent's tunnel before the push.
+    const hostname = `agent-${a.agent_id}.example.com`;
+    expect(cf.tunnels().find((t) => t.id === tunnel.id)?.config).toMatchObject({
+      ingress: [
+        { hostname, service: 'http://localhost:8080' },
+        { hostname, service: 'http://localhost:9090', path: '/admin' },
+        { service: 'http_status:404' },
+      ],
+    });
 
     // A rejected version is refused before anything is placed.
     const bad = await registry.push('team/unsigned', '1');
@@ -325,6 +370,25 @@ describe('app catalog and version measurement', () => {
     const refused = await api.post('/api/v1/apps/pinned-app/versions/2.0/deploy', { token: deployer.key, json: {} });
     expect(refused.status).toBe(400);
     expect(refused.body.detail).toMatch(/was rejected/);
+
+    // A size-specific measurement does not run on an agent of another size (api.md §4.4).
+    const sized = await publish(
+      'pinned-app',
+      '3.0',
+      `services:\n  web:\n    image: ${registry.host}/team/pinned@${v1.digest}\n`,
+      {
+        node_size: 'llm',
+      },
+    );
+    expect(sized.version).toMatchObject({ status: 'published', node_size: 'llm' });
+    const misfit = await api.post('/api/v1/apps/pinned-app/versions/3.0/deploy', {
+      token: deployer.key,
+      json: { node_size: 'llm', agent_id: a.agent_id },
+    });
+    expect(misfit.status).toBe(400);
+    expect(misfit.body.detail).toBe(
+      "Measurement node_size mismatch for 'pinned-app@3.0': attested 'llm', target agent 'tiny'",
+    );
     expect(agents.agent(a.agent_id).deploys).toHaveLength(1);
   });
 
@@ -358,6 +422,23 @@ describe('app catalog and version measurement', () => {
         headers: { 'x-measurement-signature': `sha256=${'0'.repeat(64)}` },
       });
       expect(wrong.status).toBe(401);
+      // A control secret counts only for an agent running a measuring enclave.
+      const worker = await seedAgent(stack.db, { deployed_app: 'hello' });
+      const workerSecret = await seedAgentSecret(stack.db, worker.agent_id);
+      const notMeasurer = await api.post('/api/v1/internal/measurement-callback', {
+        raw: body,
+        token: workerSecret,
+        headers: { 'x-agent-id': worker.agent_id },
+      });
+      expect(notMeasurer.status).toBe(401);
+      const measurer = await seedAgent(stack.db, { deployed_app: 'measuring-enclave-tiny' });
+      const measurerSecret = await seedAgentSecret(stack.db, measurer.agent_id);
+      const badSecret = await api.post('/api/v1/internal/measurement-callback', {
+        raw: body,
+        token: workerSecret,
+        headers: { 'x-agent-id': measurer.agent_id },
+      });
+      expect(badSecret.status).toBe(401);
       expect((await stack.db('app_versions').where({ version_id: versionId }).first()).status).toBe('pending');
 
       await stack.startWorker();
@@ -377,6 +458,12 @@ describe('app catalog and version measurement', () => {
         headers: { 'x-measurement-signature': sig },
       });
       expect(late.status).toBe(409);
+      const viaMeasurer = await api.post('/api/v1/internal/measurement-callback', {
+        raw: body,
+        token: measurerSecret,
+        headers: { 'x-agent-id': measurer.agent_id },
+      });
+      expect(viaMeasurer.status).toBe(409); // authenticated; the version is immutable now
     } finally {
       await stack.startWorker().catch(() => {});
     }
