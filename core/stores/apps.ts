@@ -127,13 +127,10 @@ export async function createApp(
     tags: JSON.stringify(input.tags),
     created_at: now,
   };
-  const inserted = await db('apps').insert(row).onConflict('name').ignore();
+  // A concurrent create of the same name loses at the unique key, not in a read-then-write race.
+  await db('apps').insert(row).onConflict('name').ignore();
   const app = await getApp(db, input.name);
-  if (!app || app.app_id !== row.app_id) {
-    void inserted;
-    return { error: 'exists' };
-  }
-  return app;
+  return app && app.app_id === row.app_id ? app : { error: 'exists' };
 }
 
 /** v1 filters: `name` case-insensitive substring, `tags` any overlap. */
@@ -247,25 +244,24 @@ export async function findVersionVariant(
 
 /**
  * pending → measured with the measurement payload and the pinned compose. Idempotent: a retry after success finds
- * the same payload already written (true); a version that left `pending` otherwise is not touched (false).
+ * the version measured already and changes nothing (false); measured versions are never overwritten.
  */
 export async function recordMeasurement(
   db: Db,
   versionId: string,
   m: { attestation: Record<string, unknown>; pinnedCompose: string; measuredAt: string },
 ): Promise<boolean> {
-  const moved = await db('app_versions')
-    .where({ version_id: versionId, status: VersionStatus.Pending })
-    .update({
-      status: VersionStatus.Measured,
-      attestation: JSON.stringify(m.attestation),
-      pinned_compose: m.pinnedCompose,
-      measured_at: m.measuredAt,
-      rejection_reason: null,
-    });
-  if (moved > 0) return true;
-  const v = await getVersionById(db, versionId);
-  return v?.measured_at === m.measuredAt;
+  return (
+    (await db('app_versions')
+      .where({ version_id: versionId, status: VersionStatus.Pending })
+      .update({
+        status: VersionStatus.Measured,
+        attestation: JSON.stringify(m.attestation),
+        pinned_compose: m.pinnedCompose,
+        measured_at: m.measuredAt,
+        rejection_reason: null,
+      })) > 0
+  );
 }
 
 /** measured → published | rejected (the signature policy's decision). */

@@ -21,6 +21,10 @@ export interface RegistryGate {
   readonly manifestRequests: string[];
   /** Answer the next n manifest requests with `status`; n = 0 clears pending faults. */
   failNext(n: number, status?: number): void;
+  /** Send this Docker-Content-Digest on manifest answers instead of the registry's (a lying registry). */
+  lieDigest: string | null;
+  /** Hand out this token from /token instead of the one required (a token service that does not help). */
+  tokenOverride: string | null;
   close(): Promise<void>;
 }
 
@@ -28,13 +32,17 @@ export async function startRegistryGate(upstreamHost: string): Promise<RegistryG
   let faults: { remaining: number; status: number }[] = [];
   const tokenRequests: URLSearchParams[] = [];
   const manifestRequests: string[] = [];
-  const gate = { requireToken: null as string | null };
+  const gate = {
+    requireToken: null as string | null,
+    lieDigest: null as string | null,
+    tokenOverride: null as string | null,
+  };
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://gate');
     if (url.pathname === '/token') {
       tokenRequests.push(url.searchParams);
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ token: gate.requireToken, expires_in: 300 }));
+      res.end(JSON.stringify({ token: gate.tokenOverride ?? gate.requireToken, expires_in: 300 }));
       return;
     }
     const manifest = /^\/v2\/(.+)\/manifests\/[^/]+$/.exec(url.pathname);
@@ -69,7 +77,9 @@ export async function startRegistryGate(upstreamHost: string): Promise<RegistryG
         headers: { ...req.headers, host: upstreamHost },
       },
       (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        const headers = { ...upRes.headers };
+        if (manifest && gate.lieDigest) headers['docker-content-digest'] = gate.lieDigest;
+        res.writeHead(upRes.statusCode ?? 502, headers);
         upRes.pipe(res);
       },
     );
@@ -89,6 +99,18 @@ export async function startRegistryGate(upstreamHost: string): Promise<RegistryG
     },
     set requireToken(v: string | null) {
       gate.requireToken = v;
+    },
+    get lieDigest() {
+      return gate.lieDigest;
+    },
+    set lieDigest(v: string | null) {
+      gate.lieDigest = v;
+    },
+    get tokenOverride() {
+      return gate.tokenOverride;
+    },
+    set tokenOverride(v: string | null) {
+      gate.tokenOverride = v;
     },
     tokenRequests,
     manifestRequests,
