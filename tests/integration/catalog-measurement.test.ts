@@ -17,6 +17,7 @@ import { cosignKeys, type CosignKeys } from '../helpers/cosign';
 import { recordHistory } from '../helpers/histories';
 import { startRegistry, type TestRegistry } from '../helpers/oci-registry';
 import { seedAccount, seedAgent, seedAgentSecret } from '../helpers/seed';
+import { testEngines } from '../helpers/databases';
 import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
 
 const CALLBACK_SECRET = 'measurement-callback-test-secret';
@@ -39,7 +40,7 @@ async function waitFor(ok: () => boolean, ms = 15_000): Promise<void> {
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
 
-describe('app catalog and version measurement', () => {
+describe.each(testEngines())('app catalog and version measurement (%s)', (engine) => {
   let stack: Stack;
   let registry: TestRegistry;
   let gate: RegistryGate;
@@ -100,6 +101,7 @@ describe('app catalog and version measurement', () => {
     gh = await startFakeGithub();
     cf = await startFakeCloudflare();
     stack = await startStack({
+      engine,
       env: {
         CLOUDFLARE_ACCOUNT_ID: cf.accountId,
         CLOUDFLARE_ZONE_ID: cf.zoneId,

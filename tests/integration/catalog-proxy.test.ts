@@ -14,6 +14,7 @@ import { seal } from '../../core/auth/seal';
 import { startFakeAgent, type FakeAgentServer } from '../fakes/agent';
 import { recordHistory } from '../helpers/histories';
 import { seedAccount, seedAgent, seedAgentSecret } from '../helpers/seed';
+import { testEngines } from '../helpers/databases';
 import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
 
 const BIG = 5 * 1024 * 1024;
@@ -112,7 +113,7 @@ function unzip(buf: Buffer): Record<string, string> {
   throw new Error('not a zip');
 }
 
-describe('services registry, proxy and container logs', () => {
+describe.each(testEngines())('services registry, proxy and container logs (%s)', (engine) => {
   let stack: Stack;
   let agents: FakeAgentServer;
   let api: ReturnType<typeof http>;
@@ -149,6 +150,7 @@ describe('services registry, proxy and container logs', () => {
     canaryUrl = await listenOn(canary);
     agents = await startFakeAgent();
     stack = await startStack({
+      engine,
       env: {
         AGENT_DIRECT_URL: agents.directUrlTemplate,
         BILLING_ENABLED: 'false',
