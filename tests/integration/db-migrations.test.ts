@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATION_NAMES, migrateLatest, migrateRollbackAll } from '../../core/db/migrate';
+import * as catalog from '../../core/db/migrations/20261201000000_catalog';
 import { isPostgres } from '../../core/db/connection';
 import { parseJsonColumn, requireIso, toBool, toIso } from '../../core/db/tables';
 import { createTestDb, listTables, testEngines, type TestDb } from '../helpers/databases';
@@ -275,6 +276,32 @@ for (const engine of testEngines()) {
       expect(await listTables(t.db)).toEqual([]);
       expect(await migrateLatest(t.db)).toEqual(MIGRATION_NAMES);
       expect(await listTables(t.db)).toEqual(TABLE_NAMES);
+    });
+
+    it('20261201000000_catalog registers the deployments already running in the services registry', async () => {
+      t = await createTestDb(engine);
+      await catalog.down(t.db);
+      const at = '2026-11-24T00:00:00.000Z';
+      await t.db('agents').insert([
+        { agent_id: 'a1', vm_name: 'vm-1', registered_at: at, last_heartbeat: at, current_deployment_id: 'd1' },
+        { agent_id: 'a2', vm_name: 'vm-2', registered_at: at, last_heartbeat: at, current_deployment_id: 'd2' },
+      ]);
+      await t.db('deployments').insert([
+        {
+          deployment_id: 'd1',
+          agent_id: 'a1',
+          compose: 'x',
+          status: 'running',
+          app_name: 'web',
+          created_at: at,
+          config: JSON.stringify({ service_name: 'web-svc' }),
+        },
+        { deployment_id: 'd2', agent_id: 'a2', compose: 'x', status: 'failed', app_name: 'old', created_at: at },
+        { deployment_id: 'd3', agent_id: 'a1', compose: 'x', status: 'running', app_name: 'gone', created_at: at },
+      ]);
+      await catalog.up(t.db);
+      const rows = await t.db('services').select('name', 'agent_id', 'deployment_id');
+      expect(rows).toEqual([{ name: 'web-svc', agent_id: 'a1', deployment_id: 'd1' }]);
     });
 
     it('treats a second migrate as a no-op', async () => {
