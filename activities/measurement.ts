@@ -16,6 +16,7 @@ import {
   attestVersionManually,
   decideVersion,
   getVersionById,
+  listPendingVersionsBefore,
   recordMeasurement,
   rejectPendingVersion,
 } from '../core/stores/apps';
@@ -28,6 +29,7 @@ import {
   type MeasureVersionResult,
   type MeasurementPlan,
   type SignatureMode,
+  type StalePendingVersion,
 } from '../workflows/contracts/measurement';
 import { CosignMissingError, cosignVerify } from './cosign-client';
 import { OciError, createOciClient, type OciErrorKind } from './oci-client';
@@ -239,6 +241,17 @@ export function createMeasurementActivities(deps: MeasurementDeps) {
       const after = await getVersionById(db, plan.versionId);
       const status = after?.status === VersionStatus.Rejected ? 'rejected' : 'published';
       return { versionId: plan.versionId, status, reason: after?.rejection_reason ?? d.reason, warnings: d.warnings };
+    },
+
+    /** Pending versions published before now − olderThanSeconds, oldest first (read only). */
+    async listStalePendingVersions(input: { olderThanSeconds: number; limit: number }): Promise<StalePendingVersion[]> {
+      const cutoff = new Date(Date.now() - input.olderThanSeconds * 1000).toISOString();
+      return (await listPendingVersionsBefore(db, cutoff, input.limit)).map((v) => ({
+        versionId: v.version_id,
+        appName: v.app_name,
+        version: v.version,
+        nodeSize: v.node_size,
+      }));
     },
 
     async rejectVersion(input: { versionId: string; reason: string }): Promise<void> {

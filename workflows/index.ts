@@ -16,3 +16,4 @@ export { resetAgent } from './reset-agent';
 export { createPaymentIntent } from './payment-intent';
 export { measureVersion } from './measure-version';
 export { attestVersion } from './attest-version';
+export { measurementSweep } from './measurement-sweep';

@@ -240,6 +240,19 @@ export async function findVersionVariant(
   return r ? toVersion(r) : undefined;
 }
 
+/** Pending versions published before `cutoff` (ISO), oldest first. */
+export async function listPendingVersionsBefore(db: Db, cutoff: string, limit: number): Promise<AppVersion[]> {
+  const rows = (await db<AppVersionRow>('app_versions')
+    .where({ status: VersionStatus.Pending })
+    .where('published_at', '<=', cutoff)
+    .orderBy([
+      { column: 'published_at', order: 'asc' },
+      { column: 'version_id', order: 'asc' },
+    ])
+    .limit(limit)) as AppVersionRow[];
+  return rows.map(toVersion);
+}
+
 // ---------- version transitions (measurement activities only) ----------
 
 /**

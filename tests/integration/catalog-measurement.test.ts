@@ -8,6 +8,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newApiKey } from '../../core/auth/api-keys';
+import type { measurementSweep } from '../../workflows/measurement-sweep';
 import { seal } from '../../core/auth/seal';
 import { startFakeAgent, type FakeAgentServer } from '../fakes/agent';
 import { startFakeCloudflare, type FakeCloudflare } from '../fakes/cloudflare';
@@ -469,6 +470,35 @@ describe.each(testEngines())('app catalog and version measurement (%s)', (engine
     } finally {
       await stack.startWorker().catch(() => {});
     }
+  });
+
+  it('the measurement sweep starts the measurement of a version left pending (its start never happened)', async () => {
+    await createApp('sweep-app');
+    const img = await registry.push('team/sweep', '1');
+    await keys.sign(`${registry.host}/team/sweep@${img.digest}`);
+    const versionId = randomUUID();
+    await stack.db('app_versions').insert({
+      version_id: versionId,
+      app_name: 'sweep-app',
+      version: '1',
+      node_size: '',
+      compose: b64(`services:\n  web:\n    image: ${registry.host}/team/sweep:1\n`),
+      status: 'pending',
+      published_at: new Date(Date.now() - 3600_000).toISOString(),
+    });
+    const sweep = () =>
+      stack.client.workflow.execute<typeof measurementSweep>('measurementSweep', {
+        taskQueue: stack.taskQueue,
+        workflowId: `measurement-sweep-test-${randomUUID()}`,
+        args: [{ olderThanSeconds: 60 }],
+      });
+    const first = await sweep();
+    expect(first).toMatchObject({ started: 1, running: 0 });
+    await stack.client.workflow.getHandle('measure:sweep-app:1').result();
+    const row = await stack.db('app_versions').where({ version_id: versionId }).first();
+    expect(row.status).toBe('published');
+    expect(unb64(row.pinned_compose)).toContain(`@${img.digest}`);
+    expect((await sweep()).found).toBe(0);
   });
 
   it('admin attest publishes a version by hand; non-admins get 401/403', async () => {

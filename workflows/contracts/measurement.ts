@@ -91,3 +91,24 @@ export interface AttestVersionResult {
   found: boolean;
   status: string;
 }
+
+export const MEASUREMENT_SWEEP_WORKFLOW = 'measurementSweep';
+
+export interface MeasurementSweepInput {
+  /** Pending versions published longer ago than this are (re)started. Default 300. */
+  olderThanSeconds?: number;
+}
+
+export interface MeasurementSweepResult {
+  found: number;
+  started: number;
+  /** Already had a running measurement. */
+  running: number;
+}
+
+export interface StalePendingVersion {
+  versionId: string;
+  appName: string;
+  version: string;
+  nodeSize: string;
+}
