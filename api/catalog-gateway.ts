@@ -3,7 +3,7 @@
  * `version-attest:` workflow for manual attests and measurer callbacks. Typed starts over type-only imports, so
  * no workflow code is loaded into the API. Part of WorkflowGateway (api/temporal.ts).
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { attestVersion } from '../workflows/attest-version';
 import type { measureVersion } from '../workflows/measure-version';
 import {
@@ -23,15 +23,19 @@ export function createCatalogGateway(client: Client, taskQueue: string): Catalog
   return {
     async startMeasurement(v) {
       const workflowId = measurementWorkflowId(v.appName, v.version, v.nodeSize);
-      await client.workflow.start<typeof measureVersion>('measureVersion', {
-        taskQueue,
-        workflowId,
-        args: [{ versionId: v.versionId }],
-        // A version is measured once; a deleted-and-republished app gets a new version row and a new run.
-        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-        workflowIdConflictPolicy: 'FAIL',
-        workflowExecutionTimeout: '30 minutes',
-      });
+      try {
+        await client.workflow.start<typeof measureVersion>('measureVersion', {
+          taskQueue,
+          workflowId,
+          args: [{ versionId: v.versionId }],
+          // A version row is measured once; ALLOW_DUPLICATE only lets the sweep restart one left pending.
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          workflowIdConflictPolicy: 'FAIL',
+          workflowExecutionTimeout: '30 minutes',
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
       return workflowId;
     },
     attest: (input, requestId) =>

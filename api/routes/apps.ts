@@ -23,6 +23,7 @@ import {
   type App,
   type AppVersion,
 } from '../../core/stores/apps';
+import { measurementWorkflowId } from '../../workflows/contracts/measurement';
 import { catalogCaller, maintains } from '../catalog-caller';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
@@ -296,12 +297,14 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
         const ns = body.node_size ? ` (node_size='${body.node_size}')` : '';
         throw conflict(`Version '${version}'${ns} already exists for app '${app.name}'`);
       }
-      const workflowId = await deps.workflows.catalog.startMeasurement({
-        versionId: v.version_id,
-        appName: app.name,
-        version,
-        nodeSize: body.node_size,
-      });
+      const ids = { versionId: v.version_id, appName: app.name, version, nodeSize: body.node_size };
+      const workflowId = measurementWorkflowId(app.name, version, body.node_size);
+      try {
+        await deps.workflows.catalog.startMeasurement(ids);
+      } catch (err) {
+        // The version is stored; the measurement-sweep schedule starts it later under the same id.
+        deps.logger.warn(`could not start ${workflowId} now (the sweep will): ${(err as Error).message}`);
+      }
       return { ...versionView(v), measurement_workflow_id: workflowId };
     },
   );
