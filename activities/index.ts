@@ -9,6 +9,8 @@ import { createBillingActivities } from './billing';
 import { createStripeActivities } from './stripe';
 import { createCloudflareActivities } from './cloudflare';
 import { createDeploymentsDbActivities } from './deployments-db';
+import { createMeasurementActivities } from './measurement';
+import { createServicesDbActivities } from './services-db';
 import { createRegistrationActivities } from './registration';
 import type { KeyRing } from '../core/auth/keyring';
 
@@ -37,6 +39,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createStripeActivities(deps),
     ...createCloudflareActivities({ settings: deps.settings, fetch: deps.fetch }),
     ...createDeploymentsDbActivities(deps),
+    ...createMeasurementActivities(deps),
+    ...createServicesDbActivities(deps),
     ...createAgentActivities({ db: deps.db, settings: deps.settings, sealingKey: deps.sealingKey, fetch: deps.fetch }),
     ...createRegistrationActivities({ ...deps, verifier, cloudflare }),
     ...createAgentLifecycleActivities({ ...deps, verifier }),

@@ -1,6 +1,7 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
- * and bin/ decides where it listens. Middleware order: errors → client IP → codec CORS → CORS → body → routes.
+ * and bin/ decides where it listens. Middleware order: errors → client IP → codec CORS → CORS → body → service
+ * proxy → measurement-callback signature → allowed methods → routes.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -16,6 +17,9 @@ import { corsMiddleware } from './middleware/cors';
 import { errorMiddleware } from './middleware/errors';
 import { createRateLimiter } from './middleware/rate-limit';
 import { accountRoutes } from './routes/accounts';
+import { appRoutes, measurementCallbackAuth } from './routes/apps';
+import { catalogDeployRoutes } from './routes/catalog-deploy';
+import { proxyInfoRoutes, proxyMiddleware } from './routes/proxy';
 import { billingRoutes } from './routes/billing';
 import { codecRoutes } from './routes/codec';
 import { revenueShareRoutes } from './routes/revenue-shares';
@@ -52,7 +56,10 @@ export function createApp(deps: AppDeps): Koa {
   logRoutes(routes, deps);
   accountRoutes(routes, deps);
   githubAuthRoutes(routes, deps);
-  deployRoutes(routes, deps);
+  const deploy = deployRoutes(routes, deps);
+  appRoutes(routes, deps);
+  catalogDeployRoutes(routes, deps, deploy);
+  proxyInfoRoutes(routes, deps);
   meRoutes(routes, deps);
   billingRoutes(routes);
   revenueShareRoutes(routes, deps);
@@ -65,6 +72,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(codecCorsMiddleware(deps.settings));
   app.use(corsMiddleware());
   app.use(bodyMiddleware(deps.config.api.bodyLimitBytes));
+  app.use(proxyMiddleware(deps, registry));
+  app.use(measurementCallbackAuth(deps));
   app.use(allowedMethodsMiddleware());
   app.use(router.routes());
   return app;

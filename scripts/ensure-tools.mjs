@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Usage: node scripts/ensure-tools.mjs [temporal] [stripe-mock]   (default: both)
+// Usage: node scripts/ensure-tools.mjs [temporal] [stripe-mock] [cosign]   (default: all)
 // Finds or installs each pinned tool (see scripts/tools.mjs) and prints `name=/abs/path`
 // lines on stdout; progress and decisions go to stderr. Exits 1 on failure.
 import { ensureTool, TOOLS } from './tools.mjs';
@@ -19,7 +19,7 @@ if (unknown.length) {
 const names = args.length ? [...new Set(args)] : known;
 for (const name of names) {
   try {
-    const p = await ensureTool(/** @type {'temporal' | 'stripe-mock'} */ (name));
+    const p = await ensureTool(/** @type {'temporal' | 'stripe-mock' | 'cosign'} */ (name));
     process.stdout.write(`${name}=${p}\n`);
   } catch (err) {
     console.error(`ensure-tools: failed to provide ${name}: ${err instanceof Error ? err.message : err}`);

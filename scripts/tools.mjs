@@ -1,12 +1,13 @@
 // Finds (or builds, or downloads) the pinned external tools the project needs:
 //   - temporal     the Temporal CLI (dev server for `npm start` and the tests)
 //   - stripe-mock  Stripe's mock API server (Stripe activity tests)
+//   - cosign       Sigstore's signing CLI (image signature verification in measurement)
 //
 // Plain ESM JavaScript with no dependencies, so it runs before `npm ci` has finished
 // and from `pretest`/`start` hooks without tsx.
 //
 // Resolution order per tool (first hit wins):
-//   1. explicit override env var ($TEMPORAL_CLI / $STRIPE_MOCK_BIN); must be an
+//   1. explicit override env var ($TEMPORAL_CLI / $STRIPE_MOCK_BIN / $COSIGN_BIN); must be an
 //      executable file, otherwise a clear error (never a silent fallback)
 //   2. the tool's name on $PATH
 //   3. the project's tool cache: <cache>/bin/<name>
@@ -36,6 +37,7 @@ import { pathToFileURL } from 'node:url';
 // ---------------------------------------------------------------------------------
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const STRIPE_MOCK_VERSION = 'v0.203.0';
+export const COSIGN_VERSION = 'v2.6.5';
 
 export const TOOLS = Object.freeze({
   temporal: Object.freeze({
@@ -54,6 +56,16 @@ export const TOOLS = Object.freeze({
     downloadUrl: (p) =>
       `https://github.com/stripe/stripe-mock/releases/download/${STRIPE_MOCK_VERSION}/` +
       `stripe-mock_${STRIPE_MOCK_VERSION.slice(1)}_${p.os}_${p.os === 'darwin' ? 'amd64' : p.arch}.tar.gz`,
+  }),
+  cosign: Object.freeze({
+    version: COSIGN_VERSION,
+    envVar: 'COSIGN_BIN',
+    goPackage: 'github.com/sigstore/cosign/v2/cmd/cosign',
+    // Upstream publishes bare binaries (not archives); the go install path above is the
+    // one this project relies on, so the download step is only a last resort.
+    /** @param {{ os: string, arch: string }} p */
+    downloadUrl: (p) =>
+      `https://github.com/sigstore/cosign/releases/download/${COSIGN_VERSION}/cosign-${p.os}-${p.arch}.tar.gz`,
   }),
 });
 
@@ -280,7 +292,7 @@ async function download(name, spec, { binDir, env, log }) {
  * Returns the absolute path of an executable for `name`, installing it into the
  * project's tool cache when needed.
  *
- * @param {'temporal' | 'stripe-mock'} name
+ * @param {'temporal' | 'stripe-mock' | 'cosign'} name
  * @param {{ log?: (msg: string) => void, env?: NodeJS.ProcessEnv }} [options]
  *   `env` defaults to process.env (tests pass their own to stay hermetic).
  * @returns {Promise<string>}

@@ -3,11 +3,14 @@ import {
   condition,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
 import type { AgentActivities } from '../activities/agent';
 import type { DeploymentsDbActivities } from '../activities/deployments-db';
+import type { CloudflareActivities } from '../activities/cloudflare';
+import type { ServicesDbActivities } from '../activities/services-db';
 import {
   agentLostSignal,
   deployedSignal,
@@ -38,6 +41,17 @@ const stop = proxyActivities<Pick<AgentActivities, 'agentUndeploy'>>({
   startToCloseTimeout: '45 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
 });
+const services = proxyActivities<ServicesDbActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 20, initialInterval: '200 ms' },
+});
+// v1 ignored ingress failures (the workload still deploys, reachable on the default rule): a few tries only.
+const ingress = proxyActivities<Pick<CloudflareActivities, 'updateTunnelIngress'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
+});
+/** Catalog ingress before the push, services registry at running/end: added after histories were recorded. */
+const SERVICES_PATCH = 'catalog-services-v1';
 
 function describe(err: unknown): string {
   const cause = (err as { cause?: unknown }).cause;
@@ -99,8 +113,10 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     };
   });
 
+  const withServices = patched(SERVICES_PATCH);
   const failed = async (error: string): Promise<DeploymentResult> => {
     await db.failDeployment({ deploymentId, agentId, error });
+    if (withServices) await services.removeService({ deploymentId });
     finished = 'already_finished';
     await answerLost();
     return { deploymentId, agentId, outcome: 'failed', error };
@@ -115,6 +131,11 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
   }
   agentId = reserved.agentId;
   placement = { ok: true, agentId };
+
+  if (withServices) {
+    const rules = await services.loadCatalogIngress({ deploymentId, agentId });
+    if (rules) await ingress.updateTunnelIngress(rules).catch((e: unknown) => log.warn(describe(e)));
+  }
 
   try {
     await push.agentDeploy({ agentId, hostname: reserved.hostname, deploymentId });
@@ -143,6 +164,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
       serviceId: callback.serviceId ?? null,
       attestation: callback.attestation ?? null,
     });
+    if (withServices) await services.registerService({ deploymentId, agentId });
     // Running: nothing happens until an undeploy arrives, the agent goes away, or billing stops the workload.
     await condition(() => undeploy !== undefined || stoppedElsewhere !== undefined || lost !== undefined);
     if (lost && undeploy === undefined) {
@@ -152,10 +174,12 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
           .catch((e: unknown) => log.warn(`undeploy of ${deploymentId} on a lost agent failed: ${describe(e)}`));
       }
       await stopped(lost.reason);
+      if (withServices) await services.removeService({ deploymentId });
       await answerLost();
       return { deploymentId, agentId, outcome: 'stopped', error: lost.reason };
     }
     if (undeploy === undefined) {
+      if (withServices) await services.removeService({ deploymentId });
       finished = 'already_finished';
       return { deploymentId, agentId, outcome: 'stopped', error: stoppedElsewhere };
     }
@@ -169,6 +193,7 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     log.warn(`undeploy of ${deploymentId} on ${agentId} failed: ${describe(err)}`);
   }
   await stopped(undeploy?.reason ?? null);
+  if (withServices) await services.removeService({ deploymentId });
   await answerLost();
   return { deploymentId, agentId, outcome: 'stopped' };
 }

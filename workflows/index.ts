@@ -14,3 +14,6 @@ export { agentStaleCleanup } from './agent-stale-cleanup';
 export { deleteAgent } from './delete-agent';
 export { resetAgent } from './reset-agent';
 export { createPaymentIntent } from './payment-intent';
+export { measureVersion } from './measure-version';
+export { attestVersion } from './attest-version';
+export { measurementSweep } from './measurement-sweep';

@@ -19,7 +19,9 @@ export type AuthScheme =
   /** Session, API key or GitHub Actions OIDC token, required (owner-scoped reads such as agent logs). */
   | 'caller'
   /** Like `caller` but optional: anonymous callers see the public part only. */
-  | 'viewer';
+  | 'viewer'
+  /** API key, GitHub Actions OIDC token OR session (app catalog writes: who maintains is decided per app). */
+  | 'catalog';
 
 export interface ResponseSpec {
   description: string;
@@ -49,6 +51,7 @@ const SECURITY: Record<Exclude<AuthScheme, 'none'>, string | string[]> = {
   deployer: ['apiKey', 'githubOidc'],
   caller: ['adminSession', 'apiKey', 'githubOidc'],
   viewer: ['adminSession', 'apiKey', 'githubOidc'],
+  catalog: ['apiKey', 'githubOidc', 'adminSession'],
   stripe: 'stripeSignature',
 };
 

@@ -15,6 +15,8 @@ declare module 'koa' {
 export function bodyMiddleware(limitBytes: number): Middleware {
   return async (ctx, next) => {
     if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) return next();
+    // The service proxy streams bodies through untouched (api/routes/proxy.ts).
+    if (ctx.path.startsWith('/proxy/')) return next();
     const declared = Number(ctx.get('content-length') || '0');
     if (declared > limitBytes) throw new HttpError(413, `Request body exceeds ${limitBytes} bytes`);
     const chunks: Buffer[] = [];

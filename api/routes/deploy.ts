@@ -15,7 +15,6 @@ import { NODE_SIZES, cloudOf, evaluatePlacement, type OwnerScope, type Placement
 import { MIN_BILLABLE, hourlyCostMicros } from '../../core/pricing';
 import { settingBool, settingInt } from '../../core/settings/read';
 import { accountIdentities, findDeployerLinkedTo, type Account } from '../../core/stores/accounts';
-import { appExists, findVersionVariant } from '../../core/stores/apps';
 import {
   deploymentOwners,
   getDeployment,
@@ -84,7 +83,7 @@ export const DeployBody = z.object({
     .default(4),
   gpu_count: z.number().int().min(0).max(64).optional().default(0),
 });
-type DeployInput = z.output<typeof DeployBody>;
+export type DeployInput = z.output<typeof DeployBody>;
 
 const Issue = z.object({
   code: z.string(),
@@ -93,7 +92,7 @@ const Issue = z.object({
   node_size: z.string().nullable(),
   datacenter: z.string().nullable(),
 });
-const Preflight = z.object({
+export const Preflight = z.object({
   dry_run: z.literal(true),
   eligible: z.boolean(),
   selected_agent_id: z.string().nullable(),
@@ -189,7 +188,7 @@ interface Caller {
   oidcOwner: string | null;
 }
 
-async function callerOf(deps: AppDeps, ctx: Context): Promise<Caller> {
+export async function callerOf(deps: AppDeps, ctx: Context): Promise<Caller> {
   const oidc = ctx.state.oidc;
   if (oidc) {
     const identities = ownerIdentities(oidc);
@@ -281,7 +280,10 @@ function preflightView(p: PlacementResult, caller: Caller): z.infer<typeof Prefl
   };
 }
 
-export function deployRoutes(routes: Routes, deps: AppDeps): void {
+/** The deploy of POST /api/v1/deploy, for the catalog aliases (api/routes/catalog-deploy.ts). */
+export type DeployFn = (body: DeployInput, ctx: Context, forceDryRun: boolean) => Promise<unknown>;
+
+export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
   const responses = {
     200: { description: 'Dry run: the preflight object (also when ineligible)', schema: Preflight },
     202: { description: 'Accepted: the deployment workflow claimed the agent and is pushing', schema: DeployAccepted },
@@ -368,43 +370,6 @@ export function deployRoutes(routes: Routes, deps: AppDeps): void {
     },
     ({ body }, ctx) => deploy(body, ctx, true),
   );
-
-  // v1's catalog deploy paths, kept as authenticated aliases: the compose comes from the attested app version.
-  const AliasBody = DeployBody.omit({ compose: true, app_name: true, app_version: true });
-  const AppVersionParams = z.object({ name: z.string(), version: z.string() });
-  const fromCatalog = async (params: z.infer<typeof AppVersionParams>, body: z.output<typeof AliasBody>) => {
-    if (!(await appExists(deps.db, params.name))) throw notFound(`App '${params.name}' not found`);
-    const v = await findVersionVariant(deps.db, params.name, params.version, body.node_size);
-    if (!v) {
-      throw notFound(
-        `No attested version '${params.version}' for app '${params.name}' with node_size='${body.node_size}'`,
-      );
-    }
-    if (v.status === 'rejected') throw badRequest(`Version '${v.version}' was rejected: ${v.rejection_reason ?? ''}`);
-    if (v.status !== 'attested') throw badRequest(`Version '${v.version}' is not attested (status: ${v.status})`);
-    return { ...body, compose: v.compose, app_name: params.name, app_version: params.version };
-  };
-  for (const [suffix, dry] of [
-    ['', false],
-    ['/preflight', true],
-  ] as const) {
-    routes.add(
-      {
-        method: 'post',
-        path: `/api/v1/apps/:name/versions/:version/deploy${suffix}`,
-        summary: `v1 alias of POST /api/v1/deploy${suffix} for an attested catalog version (authenticated in v2)`,
-        tag: 'deployments',
-        auth: 'deployer',
-        params: AppVersionParams,
-        body: AliasBody,
-        responses: dry ? { 200: { description: 'Preflight', schema: Preflight } } : responses,
-      },
-      async ({ params, body }, ctx) => {
-        await callerOf(deps, ctx); // 401/403 before any catalog look-up
-        return deploy(await fromCatalog(params, body), ctx, dry);
-      },
-    );
-  }
 
   routes.add(
     {
@@ -502,6 +467,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): void {
       }
     },
   );
+  return deploy;
 }
 
 function failureMessage(err: unknown): string {

@@ -10,12 +10,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { createAdminSession } from '../../core/auth/admin-sessions';
 import { createGithubOAuthClient, readGithubOAuthSettings } from '../../core/auth/github-oauth';
-import {
-  OAUTH_STATE_RE,
-  OAUTH_STATE_TTL_MS,
-  createOAuthState,
-  verifyOAuthState,
-} from '../../core/auth/oauth-state';
+import { OAUTH_STATE_RE, OAUTH_STATE_TTL_MS, createOAuthState, verifyOAuthState } from '../../core/auth/oauth-state';
 import { badRequest, serviceUnavailable } from '../../core/errors';
 import { consumeOAuthNonce } from '../../core/stores/oauth-states';
 import type { AppDeps } from '../deps';

@@ -10,6 +10,7 @@ import * as accountsOauth from './migrations/20261124030000_accounts_oauth';
 import * as billing from './migrations/20261124040000_billing';
 import * as rateLimits from './migrations/20261125000000_rate_limits';
 import * as identityProofs from './migrations/20261201000000_identity_proofs';
+import * as catalog from './migrations/20261201010000_catalog';
 
 const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
   ['20261124000000_initial', initial],
@@ -19,6 +20,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migratio
   ['20261124040000_billing', billing],
   ['20261125000000_rate_limits', rateLimits],
   ['20261201000000_identity_proofs', identityProofs],
+  ['20261201010000_catalog', catalog],
 ];
 
 /** Every migration name, oldest first. */

@@ -94,6 +94,7 @@ export interface AppRow {
   maintainers: DbJson;
   tags: DbJson;
   created_at: DbTimestamp;
+  maintainer_accounts: DbJson;
 }
 
 export interface AppVersionRow {
@@ -111,6 +112,8 @@ export interface AppVersionRow {
   status: string;
   rejection_reason: string | null;
   published_at: DbTimestamp;
+  pinned_compose: string | null;
+  measured_at: DbTimestamp | null;
 }
 
 export interface AppRevenueShareRow {
@@ -247,6 +250,8 @@ export interface ServiceRow {
   last_health_check: DbTimestamp | null;
   health_status: string;
   tags: DbJson;
+  agent_id: string | null;
+  deployment_id: string | null;
 }
 
 // ---- mapping helpers -------------------------------------------------------------------

@@ -20,7 +20,7 @@
  * - `failNext(n, status)` answers the next n matching requests with `status` (or drops them with `network`).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export type FakeHealthMode = 'healthy' | 'unhealthy' | 'error500' | 'slow' | 'non_json' | 'drop';
@@ -67,6 +67,11 @@ export interface FakeAgentState {
   undeploys: number;
   /** Callbacks made (with the CP's answer status, 0 on a network error). */
   readonly callbacks: { path: string; body: unknown; status: number }[];
+  /**
+   * Where non-`/api/` requests go, as v1's agent reverse-proxies them to the workload (port 8080): method, path,
+   * query, headers and body forwarded, the answer streamed back. null → 502 "Workload not running".
+   */
+  workloadUrl: string | null;
 }
 
 export interface FakeAgentRequest {
@@ -159,6 +164,7 @@ function newAgent(agentId: string): FakeAgentState {
     deploys: [],
     undeploys: 0,
     callbacks: [],
+    workloadUrl: null,
   };
 }
 
@@ -247,7 +253,13 @@ export async function startFakeAgent(): Promise<FakeAgentServer> {
     timers.add(timer);
   }
 
-  async function route(a: FakeAgentState, entry: FakeAgentRequest, req: IncomingMessage, res: ServerResponse) {
+  async function route(
+    a: FakeAgentState,
+    entry: FakeAgentRequest,
+    req: IncomingMessage,
+    res: ServerResponse,
+    rawBody: Buffer,
+  ) {
     const key = `${entry.method} ${entry.path}`;
     const answer = (status: number, body: unknown, contentType?: string) => {
       entry.status = status;
@@ -341,9 +353,29 @@ export async function startFakeAgent(): Promise<FakeAgentServer> {
         a.deployedApp = null;
         a.containers = [];
         return answer(200, { status: 'undeployed' });
-      default:
+      default: {
         // v1 reverse-proxies everything else to the workload; with none running that is a 502.
-        return answer(502, { error: 'Workload not running' });
+        if (!a.workloadUrl || entry.path.startsWith('/api/')) return answer(502, { error: 'Workload not running' });
+        const target = new URL(a.workloadUrl);
+        const search = new URL(req.url ?? '/', 'http://fake-agent').search;
+        const up = httpRequest(
+          {
+            host: target.hostname,
+            port: target.port,
+            method: entry.method,
+            path: entry.path + search,
+            headers: { ...req.headers, host: target.host },
+          },
+          (upRes) => {
+            entry.status = upRes.statusCode ?? 502;
+            res.writeHead(entry.status, upRes.headers);
+            upRes.pipe(res);
+          },
+        );
+        up.on('error', () => answer(502, { error: 'Workload not reachable' }));
+        up.end(rawBody);
+        return;
+      }
     }
   }
 
@@ -383,7 +415,7 @@ export async function startFakeAgent(): Promise<FakeAgentServer> {
       send(res, fault.status, { error: `injected failure (HTTP ${fault.status})` });
       return;
     }
-    await route(agent(agentId), entry, req, res);
+    await route(agent(agentId), entry, req, res, Buffer.concat(chunks));
   }
 
   const server = createServer((req, res) => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATION_NAMES, migrateLatest, migrateRollbackAll } from '../../core/db/migrate';
+import * as catalog from '../../core/db/migrations/20261201010000_catalog';
 import { isPostgres } from '../../core/db/connection';
 import { parseJsonColumn, requireIso, toBool, toIso } from '../../core/db/tables';
 import { createTestDb, listTables, testEngines, type TestDb } from '../helpers/databases';
@@ -81,7 +82,7 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     // v2: the verified OIDC owner (upgrades need the same account or owner).
     'github_owner',
   ],
-  apps: ['app_id', 'name', 'description', 'source_repo', 'maintainers', 'tags', 'created_at'],
+  apps: ['app_id', 'name', 'description', 'source_repo', 'maintainers', 'tags', 'created_at', 'maintainer_accounts'], // v2: maintainer_accounts
   app_versions: [
     'version_id',
     'app_name',
@@ -97,6 +98,8 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'status',
     'rejection_reason',
     'published_at',
+    'pinned_compose', // v2: the digest-pinned compose deploys send
+    'measured_at',
   ],
   app_revenue_shares: ['share_id', 'app_name', 'account_id', 'share_bps', 'label', 'created_at'],
   accounts: [
@@ -206,6 +209,8 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'last_health_check',
     'health_status',
     'tags',
+    'agent_id', // v2: the services registry points at the serving agent/deployment
+    'deployment_id',
   ],
 };
 const SPEC_TABLES = Object.keys(EXPECTED_COLUMNS).sort();
@@ -278,6 +283,32 @@ for (const engine of testEngines()) {
       expect(await listTables(t.db)).toEqual([]);
       expect(await migrateLatest(t.db)).toEqual(MIGRATION_NAMES);
       expect(await listTables(t.db)).toEqual(TABLE_NAMES);
+    });
+
+    it('20261201010000_catalog registers the deployments already running in the services registry', async () => {
+      t = await createTestDb(engine);
+      await catalog.down(t.db);
+      const at = '2026-11-24T00:00:00.000Z';
+      await t.db('agents').insert([
+        { agent_id: 'a1', vm_name: 'vm-1', registered_at: at, last_heartbeat: at, current_deployment_id: 'd1' },
+        { agent_id: 'a2', vm_name: 'vm-2', registered_at: at, last_heartbeat: at, current_deployment_id: 'd2' },
+      ]);
+      await t.db('deployments').insert([
+        {
+          deployment_id: 'd1',
+          agent_id: 'a1',
+          compose: 'x',
+          status: 'running',
+          app_name: 'web',
+          created_at: at,
+          config: JSON.stringify({ service_name: 'web-svc' }),
+        },
+        { deployment_id: 'd2', agent_id: 'a2', compose: 'x', status: 'failed', app_name: 'old', created_at: at },
+        { deployment_id: 'd3', agent_id: 'a1', compose: 'x', status: 'running', app_name: 'gone', created_at: at },
+      ]);
+      await catalog.up(t.db);
+      const rows = await t.db('services').select('name', 'agent_id', 'deployment_id');
+      expect(rows).toEqual([{ name: 'web-svc', agent_id: 'a1', deployment_id: 'd1' }]);
     });
 
     it('treats a second migrate as a no-op', async () => {

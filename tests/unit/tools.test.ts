@@ -104,6 +104,13 @@ describe('ensureTool resolution order', () => {
     await expect(tools.ensureTool('stripe-mock', { ...quiet, env })).resolves.toBe(exe);
   });
 
+  it('honours $COSIGN_BIN for cosign and pins cosign v2.6.x', async () => {
+    expect(tools.COSIGN_VERSION).toMatch(/^v2\.6\.\d+$/);
+    const exe = fakeBinary(path.join(root, 'cs'), 'cosign');
+    const env = baseEnv({ COSIGN_BIN: exe });
+    await expect(tools.ensureTool('cosign', { ...quiet, env })).resolves.toBe(exe);
+  });
+
   it('rejects unknown tool names', async () => {
     await expect(tools.ensureTool('nope' as 'temporal', { ...quiet, env: baseEnv() })).rejects.toThrow(
       /unknown tool "nope"/,

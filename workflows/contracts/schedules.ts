@@ -54,4 +54,12 @@ export const SCHEDULES: readonly ScheduleDef[] = [
     everyMs: 5 * 60 * 1000,
     description: 'Stop deployments marked insufficient_funds on their agents (every 5 min)',
   },
+  {
+    scheduleId: 'measurement-sweep',
+    workflowType: 'measurementSweep',
+    workflowId: 'measurement-sweep',
+    everyMs: 5 * 60 * 1000,
+    description:
+      'Start the measure: workflow of app versions left pending (a publish whose start failed) (every 5 min)',
+  },
 ];
