@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knex from 'knex';
+import { startStripeMock } from '../tests/helpers/stripe-mock';
 import { ensureTool } from './tools.mjs';
 
 const ADMIN_PASSWORD = 'api-contract-password';
@@ -99,6 +100,9 @@ async function seed(dbPath: string, base: string, admin: string): Promise<void> 
 
 async function main(): Promise<number> {
   const st = schemathesisBin();
+  // Integrations are configured (Stripe against stripe-mock, a GitHub OAuth client id): an unconfigured one answers
+  // 503 on purpose, which says nothing about the contract.
+  const stripe = await startStripeMock();
   const dataDir = mkdtempSync(join(tmpdir(), 'ee-contract-'));
   const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
   const base = `http://127.0.0.1:${apiPort}`;
@@ -116,6 +120,11 @@ async function main(): Promise<number> {
       TEMPORAL_DEV_PORT: String(temporalPort),
       TEMPORAL_UI_PORT: String(uiPort),
       ADMIN_PASSWORD,
+      STRIPE_SECRET_KEY: 'sk_test_contract',
+      STRIPE_WEBHOOK_SECRET: 'whsec_contract',
+      STRIPE_API_URL: stripe.url,
+      GITHUB_OAUTH_CLIENT_ID: 'contract-client',
+      GITHUB_OAUTH_CLIENT_SECRET: 'contract-secret',
       // schemathesis sends thousands of requests from one address: rate limits would answer 429 on purpose.
       RATELIMIT_ENABLED: 'false',
     },
@@ -150,6 +159,9 @@ async function main(): Promise<number> {
       '2',
       '--seed',
       '1',
+      // Logging out would end the admin session every other operation is tested with.
+      '--exclude-path',
+      '/admin/logout',
       ...extra,
     ];
     console.log(`==> schemathesis ${args.filter((a) => !a.startsWith('Authorization')).join(' ')}`);
@@ -169,6 +181,7 @@ async function main(): Promise<number> {
       });
     });
     rmSync(dataDir, { recursive: true, force: true });
+    await stripe.stop();
   }
 }
 
