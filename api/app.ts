@@ -13,6 +13,8 @@ import { corsMiddleware } from './middleware/cors';
 import { errorMiddleware } from './middleware/errors';
 import { accountRoutes } from './routes/accounts';
 import { billingRoutes } from './routes/billing';
+import { capacityRoutes } from './routes/capacity';
+import { launcherRoutes } from './routes/launchers';
 import { revenueShareRoutes } from './routes/revenue-shares';
 import { stripeRoutes } from './routes/stripe';
 import { adminSettingsRoutes } from './routes/admin-settings';
@@ -51,6 +53,8 @@ export function createApp(deps: AppDeps): Koa {
   billingRoutes(routes);
   revenueShareRoutes(routes, deps);
   stripeRoutes(routes, deps);
+  capacityRoutes(routes, deps);
+  launcherRoutes(routes, deps);
   docsRoutes(router, registry);
 
   app.use(errorMiddleware(deps.logger));

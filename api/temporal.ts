@@ -4,6 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { createAgentGateway, type AgentGateway } from './agent-gateway';
+import { createCapacityGateway, type CapacityGateway } from './capacity-gateway';
 import { workflowRunner } from './run-workflow';
 import { createDeploymentGateway, type DeploymentGateway, type DeploymentGatewayOptions } from './deployment-gateway';
 import {
@@ -26,6 +27,7 @@ import {
 export interface WorkflowGateway {
   deployments: DeploymentGateway;
   agents: AgentGateway;
+  capacity: CapacityGateway;
   changeSetting(input: ChangeSettingInput, requestId: string): Promise<ChangeSettingResult>;
   changeTrustedMrtd(input: ChangeTrustedMrtdInput, requestId: string): Promise<ChangeTrustedMrtdResult>;
   createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatePaymentIntentResult>;
@@ -40,6 +42,7 @@ export function createWorkflowGateway(
   return {
     deployments: createDeploymentGateway(client, taskQueue, opts),
     agents: createAgentGateway(client, taskQueue),
+    capacity: createCapacityGateway(client, taskQueue),
     changeSetting: (input, requestId) =>
       run(CHANGE_SETTING_WORKFLOW, changeSettingWorkflowId(input.key, requestId), input),
     changeTrustedMrtd: (input, requestId) =>

@@ -14,3 +14,7 @@ export { agentStaleCleanup } from './agent-stale-cleanup';
 export { deleteAgent } from './delete-agent';
 export { resetAgent } from './reset-agent';
 export { createPaymentIntent } from './payment-intent';
+export { launchOrder } from './launch-order';
+export { capacityReconcile } from './capacity-reconcile';
+export { capacityDispatch } from './capacity-dispatch';
+export { capacityPurchase } from './capacity-purchase';

@@ -50,6 +50,10 @@ export const RegisterBody = z
     version: z.string().default('1.0.0'),
     node_size: z.string().default(''),
     datacenter: z.string().default(''),
+    bootstrap_token: z
+      .string()
+      .optional()
+      .describe('One-time launch-order bootstrap token (VMs launched for a capacity order); checked and consumed'),
   })
   .passthrough();
 

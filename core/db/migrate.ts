@@ -9,6 +9,7 @@ import * as agents from './migrations/20261124020000_agents';
 import * as accountsOauth from './migrations/20261124030000_accounts_oauth';
 import * as billing from './migrations/20261124040000_billing';
 import * as identityProofs from './migrations/20261201000000_identity_proofs';
+import * as launchOrderWorkflows from './migrations/20261201030000_launch_order_workflows';
 
 const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
   ['20261124000000_initial', initial],
@@ -17,6 +18,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migratio
   ['20261124030000_accounts_oauth', accountsOauth],
   ['20261124040000_billing', billing],
   ['20261201000000_identity_proofs', identityProofs],
+  ['20261201030000_launch_order_workflows', launchOrderWorkflows],
 ];
 
 /** Every migration name, oldest first. */

@@ -54,4 +54,11 @@ export const SCHEDULES: readonly ScheduleDef[] = [
     everyMs: 5 * 60 * 1000,
     description: 'Stop deployments marked insufficient_funds on their agents (every 5 min)',
   },
+  {
+    scheduleId: 'capacity-reconcile',
+    workflowType: 'capacityReconcile',
+    workflowId: 'capacity-reconcile',
+    everyMs: 30 * 1000,
+    description: 'Fill warm-pool reservations and queue launch orders for dispatching pools (every 30 s)',
+  },
 ];
