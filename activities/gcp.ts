@@ -191,6 +191,9 @@ export function createGcpActivities({ settings, sealingKey }: GcpDeps) {
             requestId: uuidV5(key),
             instanceResource: instanceResource(order, s, type),
           });
+          // A worker going down mid-call abandons this attempt; the retry re-sends the same requestId.
+          const signal = Context.current().cancellationSignal;
+          if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('activity cancelled');
           const op = lro.latestResponse as { name?: string | null };
           if (!op?.name) return { vmName: input.name, zone, machineType: type };
           const done = await waitOperation(c, zone, op.name);

@@ -44,7 +44,8 @@ const typeOf = (err: unknown): string | undefined => {
 
 /** Maps a launch-order Update failure to HTTP: rejected/closed/unavailable are answers, anything else is a 500. */
 function orderError(err: unknown, closedDetail: string): HttpError | null {
-  if (err instanceof WorkflowNotFoundError) return notFound('Capacity launch order not found');
+  // The order's workflow has closed (fulfilled by its agent, failed): the route already knows the row exists.
+  if (err instanceof WorkflowNotFoundError) return new HttpError(409, closedDetail);
   if (err instanceof WorkflowUpdateFailedError) {
     const t = typeOf(err);
     if (t === CapacityFailure.OrderUnavailable) return new HttpError(409, (err.cause as Error).message);

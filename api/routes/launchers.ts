@@ -7,8 +7,8 @@
 import { z } from 'zod';
 import { bootstrapTokenHash, mintBootstrapToken } from '../../core/auth/bootstrap-token';
 import { INVALID_DATACENTER, REPORTABLE_STATUSES, lower, parseDatacenter } from '../../core/capacity';
-import { unprocessable } from '../../core/errors';
-import { openOrderIds } from '../../core/stores/capacity';
+import { notFound, unprocessable } from '../../core/errors';
+import { getOrderRow, openOrderIds } from '../../core/stores/capacity';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 import { OrderViewSchema, requireNodeSize } from './capacity';
@@ -78,8 +78,13 @@ export function launcherRoutes(routes: Routes, deps: AppDeps): void {
     async ({ params, body }, ctx) => {
       const status = lower(body.status);
       if (!(REPORTABLE_STATUSES as readonly string[]).includes(status)) throw unprocessable('invalid order status');
+      const row = await getOrderRow(deps.db, params.order_id);
+      const launcherId = ctx.state.account!.account_id;
+      if (!row || (row.claimed_by_account_id && row.claimed_by_account_id !== launcherId)) {
+        throw notFound('Capacity launch order not found');
+      }
       return deps.workflows.capacity.report(params.order_id, {
-        launcherId: ctx.state.account!.account_id,
+        launcherId,
         status: status as (typeof REPORTABLE_STATUSES)[number],
         vmName: body.vm_name,
         error: body.error,
