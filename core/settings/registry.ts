@@ -264,7 +264,7 @@ export const SETTINGS: readonly SettingDef[] = [
     'operational',
     'CAPACITY_ORDER_CLAIM_TTL_SECONDS',
     '600',
-    'Launch-order claim lease in seconds (minimum 30).',
+    'Launch-order claim lease in seconds (minimum 5; v1: 30); a lapsed lease re-queues the order.',
   ),
   def(
     'operational.capacity_fulfilled_grace_seconds',
@@ -417,14 +417,6 @@ export const SETTINGS: readonly SettingDef[] = [
     'AGENT_PROVISIONER_CLEANUP_TOKEN',
     '',
     'Bearer token for the cleanup webhook (falls back to webhook_token).',
-    true,
-  ),
-  def(
-    'provisioner.signing_secret',
-    'provisioner',
-    'AGENT_PROVISIONER_SIGNING_SECRET',
-    '',
-    'HMAC-SHA-256 key of the X-EasyEnclave-Signature header (t=<unix>,v1=<hex of HMAC(t.body)>) on every provisioner webhook call; blank: unsigned.',
     true,
   ),
   // GCP (built-in launch-order fulfilment with @google-cloud/compute; v1 read these from the environment only)
