@@ -2,6 +2,7 @@
  * Database steps of the deployment workflow. Each is idempotent: a conditional update on the expected status (or
  * on the agent still holding this deployment), so a retry or a replayed activity lands in the same end state.
  */
+import { consumeReservationForDeployment } from '../core/stores/capacity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import type { AgentRow } from '../core/db/tables';
@@ -60,8 +61,17 @@ export function createDeploymentsDbActivities({ db, settings }: DeploymentsDbDep
           now: now(),
         });
         if (ok) {
-          const a = (await db<AgentRow>('agents').where({ agent_id: c.agentId }).first('hostname')) as
-            Pick<AgentRow, 'hostname'> | undefined;
+          const a = (await db<AgentRow>('agents')
+            .where({ agent_id: c.agentId })
+            .first('hostname', 'datacenter', 'node_size')) as
+            Pick<AgentRow, 'hostname' | 'datacenter' | 'node_size'> | undefined;
+          // api.md §4.3: the agent's warm reservation is consumed by this deployment (idempotent on retry).
+          await consumeReservationForDeployment(db, {
+            agentId: c.agentId,
+            deploymentId: input.deploymentId,
+            datacenter: a?.datacenter ?? '',
+            nodeSize: a?.node_size ?? '',
+          });
           return { agentId: c.agentId, hostname: a?.hostname ?? null, tried };
         }
       }

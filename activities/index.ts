@@ -6,6 +6,8 @@ import { createAgentActivities } from './agent';
 import { createAgentLifecycleActivities } from './agent-lifecycle';
 import { createAttestationVerifier, type TrustEnv } from './attestation';
 import { createBillingActivities } from './billing';
+import { createCapacityActivities } from './capacity';
+import { createGcpActivities } from './gcp';
 import { createStripeActivities } from './stripe';
 import { createCloudflareActivities } from './cloudflare';
 import { createDeploymentsDbActivities } from './deployments-db';
@@ -44,6 +46,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createAgentActivities({ db: deps.db, settings: deps.settings, sealingKey: deps.sealingKey, fetch: deps.fetch }),
     ...createRegistrationActivities({ ...deps, verifier, cloudflare }),
     ...createAgentLifecycleActivities({ ...deps, verifier }),
+    ...createCapacityActivities(deps),
+    ...createGcpActivities(deps),
   };
 }
 

@@ -53,7 +53,9 @@ export interface AgentGateway {
  * attempt (and a reused nonce inside another token is then rejected as consumed).
  */
 export function registrationAttempt(input: RegisterAgentInput): string {
-  const key = JSON.stringify([input.vmName, input.nodeSize, input.datacenter, input.version, input.attestation]);
+  const base = [input.vmName, input.nodeSize, input.datacenter, input.version, input.attestation];
+  // The bootstrap token's HMAC joins the key only when one was presented, so existing attempt ids are unchanged.
+  const key = JSON.stringify(input.bootstrapTokenHash ? [...base, input.bootstrapTokenHash] : base);
   return createHash('sha256').update(key).digest('hex').slice(0, 32);
 }
 

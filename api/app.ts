@@ -22,6 +22,8 @@ import { catalogDeployRoutes } from './routes/catalog-deploy';
 import { proxyInfoRoutes, proxyMiddleware } from './routes/proxy';
 import { billingRoutes } from './routes/billing';
 import { codecRoutes } from './routes/codec';
+import { capacityRoutes } from './routes/capacity';
+import { launcherRoutes } from './routes/launchers';
 import { revenueShareRoutes } from './routes/revenue-shares';
 import { stripeRoutes } from './routes/stripe';
 import { adminSettingsRoutes } from './routes/admin-settings';
@@ -65,6 +67,8 @@ export function createApp(deps: AppDeps): Koa {
   revenueShareRoutes(routes, deps);
   stripeRoutes(routes, deps);
   codecRoutes(routes, deps);
+  capacityRoutes(routes, deps);
+  launcherRoutes(routes, deps);
   docsRoutes(router, registry);
 
   app.use(errorMiddleware(deps.logger));

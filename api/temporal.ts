@@ -5,6 +5,7 @@
 import type { Client } from '@temporalio/client';
 import { createAgentGateway, type AgentGateway } from './agent-gateway';
 import { createCatalogGateway, type CatalogGateway } from './catalog-gateway';
+import { createCapacityGateway, type CapacityGateway } from './capacity-gateway';
 import { workflowRunner } from './run-workflow';
 import { createDeploymentGateway, type DeploymentGateway, type DeploymentGatewayOptions } from './deployment-gateway';
 import {
@@ -28,6 +29,7 @@ export interface WorkflowGateway {
   deployments: DeploymentGateway;
   agents: AgentGateway;
   catalog: CatalogGateway;
+  capacity: CapacityGateway;
   changeSetting(input: ChangeSettingInput, requestId: string): Promise<ChangeSettingResult>;
   changeTrustedMrtd(input: ChangeTrustedMrtdInput, requestId: string): Promise<ChangeTrustedMrtdResult>;
   createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatePaymentIntentResult>;
@@ -43,6 +45,7 @@ export function createWorkflowGateway(
     deployments: createDeploymentGateway(client, taskQueue, opts),
     agents: createAgentGateway(client, taskQueue),
     catalog: createCatalogGateway(client, taskQueue),
+    capacity: createCapacityGateway(client, taskQueue),
     changeSetting: (input, requestId) =>
       run(CHANGE_SETTING_WORKFLOW, changeSettingWorkflowId(input.key, requestId), input),
     changeTrustedMrtd: (input, requestId) =>

@@ -17,3 +17,7 @@ export { createPaymentIntent } from './payment-intent';
 export { measureVersion } from './measure-version';
 export { attestVersion } from './attest-version';
 export { measurementSweep } from './measurement-sweep';
+export { launchOrder } from './launch-order';
+export { capacityReconcile } from './capacity-reconcile';
+export { capacityDispatch } from './capacity-dispatch';
+export { capacityPurchase } from './capacity-purchase';

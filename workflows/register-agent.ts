@@ -2,10 +2,12 @@ import {
   ActivityFailure,
   ApplicationFailure,
   proxyActivities,
+  patched,
   proxyLocalActivities,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { CapacityActivities } from '../activities/capacity';
 import type { CloudflareActivities } from '../activities/cloudflare';
 import type { ProvisionedTunnel, RegistrationActivities } from '../activities/registration';
 import type { RegisterAgentInput, RegisterAgentResult } from './contracts/agents';
@@ -24,6 +26,12 @@ const cf = proxyLocalActivities<Pick<CloudflareActivities, 'cloudflareConfigured
 const tunnel = proxyActivities<Pick<RegistrationActivities, 'provisionAgentTunnel'>>({
   startToCloseTimeout: '90 seconds',
   retry: { maximumAttempts: 8, initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+});
+
+// A regular activity: it asks the order's `launch-order:<id>` workflow (an Update through the worker's client).
+const orders = proxyActivities<Pick<CapacityActivities, 'consumeBootstrapToken'>>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5, initialInterval: '500 ms' },
 });
 
 const causeOf = (e: unknown): string =>
@@ -70,6 +78,18 @@ export async function registerAgent(input: RegisterAgentInput): Promise<Register
     candidateAgentId: uuid4(),
   });
   if (!plan.ok) return plan;
+
+  // Order-bound registrations (capacity issue): a presented bootstrap token must be a live order's and is consumed
+  // here, fulfilling the order, before anything of the agent is written; a VM launched for an order must bring it.
+  if (patched('launch-order-bootstrap-token')) {
+    const bound = await orders.consumeBootstrapToken({
+      tokenHash: input.bootstrapTokenHash ?? null,
+      vmName: input.vmName,
+      agentId: plan.agentId,
+      consumer: workflowInfo().workflowId,
+    });
+    if (!bound.ok) return bound;
+  }
 
   let provisioned: ProvisionedTunnel | null = null;
   if ((await cf.cloudflareConfigured({})).configured) {

@@ -76,6 +76,12 @@ export const RegisterBody = z
     datacenter: z
       .string()
       .regex(DATACENTER_INPUT_RE, "Registration requires datacenter: '<cloud>:<zone>' (for example gcp:us-central1-a)"),
+    bootstrap_token: z
+      .string()
+      .min(1)
+      .max(256)
+      .optional()
+      .describe('One-time launch-order bootstrap token (VMs launched for a capacity order); checked and consumed'),
   })
   .passthrough();
 

@@ -9,6 +9,7 @@ import { isInsecureLocalEvidence } from '../../core/attestation/insecure-local';
 import { verifyItaToken } from '../../core/attestation/ita-verify';
 import { JwksCache } from '../../core/attestation/jwks';
 import { mergeTrustedMrtds } from '../../core/attestation/policy';
+import { bootstrapTokenHash } from '../../core/auth/bootstrap-token';
 import { unseal } from '../../core/auth/seal';
 import { parseJsonColumn, requireIso } from '../../core/db/tables';
 import { settingInt } from '../../core/settings/read';
@@ -113,6 +114,9 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
         datacenter: n.value.datacenter,
         version: body.version,
         attestation: body.attestation,
+        bootstrapTokenHash: body.bootstrap_token?.trim()
+          ? bootstrapTokenHash(deps.sealingKey, body.bootstrap_token)
+          : null,
       });
       if (!r.ok) throw new HttpError(r.status, r.detail);
       // The credentials are handed out once: a replayed request (same token, same body) learns only which agent

@@ -11,6 +11,7 @@ import * as billing from './migrations/20261124040000_billing';
 import * as rateLimits from './migrations/20261125000000_rate_limits';
 import * as identityProofs from './migrations/20261201000000_identity_proofs';
 import * as catalog from './migrations/20261201010000_catalog';
+import * as launchOrderWorkflows from './migrations/20261201030000_launch_order_workflows';
 
 const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
   ['20261124000000_initial', initial],
@@ -21,6 +22,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migratio
   ['20261125000000_rate_limits', rateLimits],
   ['20261201000000_identity_proofs', identityProofs],
   ['20261201010000_catalog', catalog],
+  ['20261201030000_launch_order_workflows', launchOrderWorkflows],
 ];
 
 /** Every migration name, oldest first. */

@@ -233,6 +233,10 @@ export interface CapacityLaunchOrderRow {
   error: string | null;
   created_at: DbTimestamp;
   updated_at: DbTimestamp;
+  fulfiller: string | null;
+  claim_count: number;
+  bootstrap_token_consumer: string | null;
+  agent_id: string | null;
 }
 
 export interface ServiceRow {

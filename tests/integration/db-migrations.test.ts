@@ -193,6 +193,11 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'error',
     'created_at',
     'updated_at',
+    // v2 (20261201030000_launch_order_workflows): who fulfils it, claims so far, the token's consumer and agent
+    'fulfiller',
+    'claim_count',
+    'bootstrap_token_consumer',
+    'agent_id',
   ],
   services: [
     'service_id',

@@ -32,6 +32,8 @@ export interface RegisterAgentInput {
   version: string;
   /** The agent's attestation blob; policy reads only the signed ITA token inside it. */
   attestation: Record<string, unknown>;
+  /** HMAC of the launch-order bootstrap token the agent presented (never the token itself). */
+  bootstrapTokenHash?: string | null;
 }
 
 export type RegisterAgentResult =

@@ -62,4 +62,11 @@ export const SCHEDULES: readonly ScheduleDef[] = [
     description:
       'Start the measure: workflow of app versions left pending (a publish whose start failed) (every 5 min)',
   },
+  {
+    scheduleId: 'capacity-reconcile',
+    workflowType: 'capacityReconcile',
+    workflowId: 'capacity-reconcile',
+    everyMs: 30 * 1000,
+    description: 'Fill warm-pool reservations and queue launch orders for dispatching pools (every 30 s)',
+  },
 ];

@@ -1,0 +1,113 @@
+/**
+ * Temporal calls of the capacity routes (part of WorkflowGateway, api/temporal.ts), typed by the workflows they
+ * start (type-only imports). The one place capacity failures become HTTP statuses.
+ */
+import {
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { OrderView } from '../core/capacity';
+import { HttpError, notFound } from '../core/errors';
+import {
+  CapacityFailure,
+  capacityDispatchWorkflowId,
+  capacityPurchaseWorkflowId,
+  claimOrderUpdate,
+  launchOrderWorkflowId,
+  reportOrderUpdate,
+  type ClaimInput,
+  type DispatchInput,
+  type DispatchResponse,
+  type PurchaseInput,
+  type PurchaseResult,
+  type ReportInput,
+} from '../workflows/contracts/capacity';
+import type { capacityDispatch } from '../workflows/capacity-dispatch';
+import type { capacityPurchase } from '../workflows/capacity-purchase';
+
+export interface CapacityGateway {
+  dispatch(input: DispatchInput, requestId: string): Promise<DispatchResponse>;
+  purchase(input: PurchaseInput): Promise<PurchaseResult>;
+  /** The claimed order, or null when this order was not claimable (raced, closed, other fulfiller). */
+  claim(orderId: string, input: ClaimInput): Promise<OrderView | null>;
+  report(orderId: string, input: ReportInput): Promise<OrderView>;
+}
+
+const typeOf = (err: unknown): string | undefined => {
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+};
+
+/** Maps a launch-order Update failure to HTTP: rejected/closed/unavailable are answers, anything else is a 500. */
+function orderError(err: unknown, closedDetail: string): HttpError | null {
+  // The order's workflow has closed (fulfilled by its agent, failed): the route already knows the row exists.
+  if (err instanceof WorkflowNotFoundError) return new HttpError(409, closedDetail);
+  if (err instanceof WorkflowUpdateFailedError) {
+    const t = typeOf(err);
+    if (t === CapacityFailure.OrderUnavailable) return new HttpError(409, (err.cause as Error).message);
+    // Validator rejection: the message is the answer (`Capacity launch order not found` for another launcher's order).
+    const msg = (err.cause as Error | undefined)?.message ?? err.message;
+    return msg === 'Capacity launch order not found' ? notFound(msg) : new HttpError(409, msg);
+  }
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return null;
+  if (/workflow execution already completed/i.test(String((err as Error).message))) {
+    return new HttpError(409, closedDetail);
+  }
+  return null;
+}
+
+export function createCapacityGateway(client: Client, taskQueue: string): CapacityGateway {
+  return {
+    dispatch: (input, requestId) =>
+      client.workflow.execute<typeof capacityDispatch>('capacityDispatch', {
+        taskQueue,
+        workflowId: capacityDispatchWorkflowId(requestId),
+        args: [input],
+        workflowExecutionTimeout: '2 minutes',
+      }),
+
+    async purchase(input) {
+      try {
+        // A retried request (same Idempotency-Key → same request id) re-joins the execution: charged once.
+        return await client.workflow.execute<typeof capacityPurchase>('capacityPurchase', {
+          taskQueue,
+          workflowId: capacityPurchaseWorkflowId(input.accountId, input.requestId),
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowExecutionTimeout: '2 minutes',
+        });
+      } catch (err) {
+        if (err instanceof WorkflowFailedError)
+          throw new HttpError(500, `Capacity purchase failed: ${err.cause?.message}`);
+        throw err;
+      }
+    },
+
+    async claim(orderId, input) {
+      try {
+        return await client.workflow.getHandle(launchOrderWorkflowId(orderId)).executeUpdate(claimOrderUpdate, {
+          args: [input],
+        });
+      } catch (err) {
+        if (orderError(err, '') !== null) return null;
+        throw err;
+      }
+    },
+
+    async report(orderId, input) {
+      try {
+        return await client.workflow.getHandle(launchOrderWorkflowId(orderId)).executeUpdate(reportOrderUpdate, {
+          args: [input],
+        });
+      } catch (err) {
+        const mapped = orderError(err, `Capacity launch order ${orderId} is closed; it takes no further updates`);
+        if (mapped) throw mapped;
+        throw err;
+      }
+    },
+  };
+}

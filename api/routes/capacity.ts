@@ -1,0 +1,378 @@
+/**
+ * Capacity management (api.md §10): warm-pool targets, reservations and launch orders (admin), the admin reconcile
+ * (a `capacityDispatch` workflow), and the account's capacity purchase (a `capacityPurchase` workflow) and order list.
+ *
+ * v2 decisions: a target's datacenter must be `<cloud>:<zone>` after registration normalization and its node_size
+ * one of tiny/standard/llm (or blank = any), 422 otherwise (v1 stored anything); insufficient funds for a purchase is
+ * 402 (v1: 400). The purchase request id derives from the `Idempotency-Key` header, so a retry charges once.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import {
+  INVALID_DATACENTER,
+  INVALID_NODE_SIZE,
+  ORDER_STATUSES,
+  RESERVATION_STATUSES,
+  isNodeSize,
+  lower,
+  parseDatacenter,
+} from '../../core/capacity';
+import { forbidden, HttpError, notFound, unprocessable } from '../../core/errors';
+import { getAccount } from '../../core/stores/accounts';
+import { deleteTarget, listOrders, listReservations, listTargetViews, upsertTarget } from '../../core/stores/capacity';
+import type { AppDeps } from '../deps';
+import type { Routes } from '../http/route';
+
+const TargetView = z.object({
+  datacenter: z.string(),
+  node_size: z.string(),
+  min_warm_count: z.number().int(),
+  enabled: z.boolean(),
+  require_verified: z.boolean(),
+  require_healthy: z.boolean(),
+  require_hostname: z.boolean(),
+  dispatch: z.boolean(),
+  reason: z.string(),
+  eligible_agents: z.number().int(),
+  open_reservations: z.number().int(),
+  shortfall: z.number().int(),
+});
+const ts = z.string().nullable();
+export const OrderViewSchema = z.object({
+  order_id: z.string(),
+  datacenter: z.string(),
+  node_size: z.string(),
+  status: z.string(),
+  reason: z.string(),
+  requested_count: z.number().int(),
+  account_id: z.string().nullable(),
+  claimed_by_account_id: z.string().nullable(),
+  claim_expires_at: ts,
+  claimed_at: ts,
+  fulfilled_at: ts,
+  vm_name: z.string().nullable(),
+  error: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+const ReservationView = z.object({
+  reservation_id: z.string(),
+  agent_id: z.string(),
+  datacenter: z.string(),
+  node_size: z.string(),
+  status: z.string(),
+  deployment_id: z.string().nullable(),
+  note: z.string(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+const DispatchResponse = z.object({
+  eligible: z.boolean(),
+  total_shortfall: z.number().int(),
+  targets: z.array(
+    z.object({
+      datacenter: z.string(),
+      node_size: z.string(),
+      min_count: z.number().int(),
+      eligible_count: z.number().int(),
+      shortfall: z.number().int(),
+      eligible_agent_ids: z.array(z.string()),
+    }),
+  ),
+  dispatches: z.array(
+    z.object({
+      datacenter: z.string(),
+      node_size: z.string(),
+      requested_count: z.number().int(),
+      dispatched: z.boolean(),
+      status_code: z.number().int(),
+      detail: z.string(),
+    }),
+  ),
+});
+
+const count = (min: number) => z.number().int().min(min);
+
+/** `<cloud>:<zone>` after normalization, else the v1 422 detail. */
+export function requireDatacenter(raw: string): string {
+  if (!raw.trim()) throw unprocessable('datacenter is required');
+  const dc = parseDatacenter(raw);
+  if (!dc) throw unprocessable(INVALID_DATACENTER);
+  return dc;
+}
+
+/** '' (any) or a known size. */
+export function requireNodeSize(raw: string, allowBlank: boolean): string {
+  const ns = lower(raw);
+  if (ns === '' && allowBlank) return '';
+  if (!isNodeSize(ns)) throw unprocessable(INVALID_NODE_SIZE);
+  return ns;
+}
+
+const OrderQuery = z.object({
+  status: z.string().optional(),
+  datacenter: z.string().optional(),
+  node_size: z.string().optional(),
+});
+
+function orderFilter(q: z.output<typeof OrderQuery>) {
+  const status = lower(q.status);
+  if (status && !(ORDER_STATUSES as readonly string[]).includes(status)) {
+    throw unprocessable('Invalid launch order status filter');
+  }
+  return { status: status || undefined, datacenter: lower(q.datacenter), nodeSize: lower(q.node_size) };
+}
+
+export function capacityRoutes(routes: Routes, deps: AppDeps): void {
+  const base = '/api/v1/admin/agents/capacity';
+
+  routes.add(
+    {
+      method: 'get',
+      path: `${base}/targets`,
+      summary: 'Warm-pool targets with their eligible agents, open reservations and shortfall',
+      tag: 'capacity',
+      auth: 'admin',
+      responses: {
+        200: { description: 'Targets', schema: z.object({ targets: z.array(TargetView), total: z.number() }) },
+      },
+    },
+    async () => {
+      const targets = await listTargetViews(deps.db);
+      return { targets, total: targets.length };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'put',
+      path: `${base}/targets`,
+      summary: 'Upsert a warm-pool target keyed by (datacenter, node_size)',
+      tag: 'capacity',
+      auth: 'admin',
+      body: z.object({
+        datacenter: z.string(),
+        node_size: z.string().default(''),
+        min_warm_count: count(0).default(0),
+        enabled: z.boolean().default(true),
+        require_verified: z.boolean().default(true),
+        require_healthy: z.boolean().default(true),
+        require_hostname: z.boolean().default(true),
+        dispatch: z.boolean().default(false),
+        reason: z.string().default('capacity-pool-controller'),
+      }),
+      responses: { 200: { description: 'The target', schema: TargetView }, 422: { description: 'Invalid target' } },
+    },
+    async ({ body }) =>
+      upsertTarget(deps.db, {
+        datacenter: requireDatacenter(body.datacenter),
+        nodeSize: requireNodeSize(body.node_size, true),
+        minWarmCount: body.min_warm_count,
+        enabled: body.enabled,
+        requireVerified: body.require_verified,
+        requireHealthy: body.require_healthy,
+        requireHostname: body.require_hostname,
+        dispatch: body.dispatch,
+        reason: body.reason,
+      }),
+  );
+
+  routes.add(
+    {
+      method: 'delete',
+      path: `${base}/targets`,
+      summary: 'Delete a warm-pool target',
+      tag: 'capacity',
+      auth: 'admin',
+      query: z.object({ datacenter: z.string(), node_size: z.string().default('') }),
+      responses: {
+        200: {
+          description: 'Deleted',
+          schema: z.object({ status: z.literal('deleted'), datacenter: z.string(), node_size: z.string() }),
+        },
+        404: { description: 'Capacity target not found' },
+      },
+    },
+    async ({ query }) => {
+      const dc = parseDatacenter(query.datacenter) ?? lower(query.datacenter);
+      if (!(await deleteTarget(deps.db, dc, lower(query.node_size)))) throw notFound('Capacity target not found');
+      return { status: 'deleted' as const, datacenter: query.datacenter, node_size: query.node_size };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: `${base}/reservations`,
+      summary: 'Warm-capacity reservations',
+      tag: 'capacity',
+      auth: 'admin',
+      query: z.object({ status: z.string().optional() }),
+      responses: {
+        200: {
+          description: 'Reservations',
+          schema: z.object({ reservations: z.array(ReservationView), total: z.number() }),
+        },
+        422: { description: 'Invalid reservation status filter' },
+      },
+    },
+    async ({ query }) => {
+      const status = lower(query.status);
+      if (status && !(RESERVATION_STATUSES as readonly string[]).includes(status)) {
+        throw unprocessable('Invalid reservation status filter');
+      }
+      const reservations = await listReservations(deps.db, status || undefined);
+      return { reservations, total: reservations.length };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: `${base}/orders`,
+      summary: 'Launch orders (never their bootstrap tokens)',
+      tag: 'capacity',
+      auth: 'admin',
+      query: OrderQuery,
+      responses: {
+        200: { description: 'Orders', schema: z.object({ orders: z.array(OrderViewSchema), total: z.number() }) },
+        422: { description: 'Invalid launch order status filter' },
+      },
+    },
+    async ({ query }) => {
+      const orders = await listOrders(deps.db, orderFilter(query));
+      return { orders, total: orders.length };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: `${base}/reconcile`,
+      summary: 'Compute shortfalls per target and optionally queue launch orders (a capacityDispatch workflow)',
+      tag: 'capacity',
+      auth: 'admin',
+      body: z.object({
+        targets: z
+          .array(
+            z.object({ datacenter: z.string(), node_size: z.string().default(''), min_count: count(0).default(1) }),
+          )
+          .default([]),
+        require_verified: z.boolean().default(true),
+        require_healthy: z.boolean().default(true),
+        require_hostname: z.boolean().default(true),
+        allowed_statuses: z.array(z.string()).default(['undeployed', 'deployed', 'deploying']),
+        dispatch: z.boolean().default(false),
+        reason: z.string().default(''),
+        account_id: z.string().nullable().default(null),
+      }),
+      responses: {
+        200: { description: 'Shortfalls and dispatches', schema: DispatchResponse },
+        422: { description: 'Invalid' },
+      },
+    },
+    async ({ body }) => {
+      if (body.targets.length === 0) throw unprocessable('At least one target is required');
+      const statuses = body.allowed_statuses.map(lower).filter(Boolean);
+      if (statuses.length === 0) throw unprocessable('allowed_statuses must include at least one status');
+      const targets = body.targets.map((t) => {
+        if (!t.datacenter.trim()) throw unprocessable('target.datacenter must be non-empty');
+        return {
+          datacenter: requireDatacenter(t.datacenter),
+          nodeSize: requireNodeSize(t.node_size, true),
+          minCount: t.min_count,
+        };
+      });
+      return deps.workflows.capacity.dispatch(
+        {
+          targets,
+          requireVerified: body.require_verified,
+          requireHealthy: body.require_healthy,
+          requireHostname: body.require_hostname,
+          allowedStatuses: statuses,
+          dispatch: body.dispatch,
+          reason: body.reason.trim() || 'agent-capacity-reconcile',
+          accountId: body.account_id?.trim() || null,
+        },
+        randomUUID(),
+      );
+    },
+  );
+
+  const self = (ctx: Context, accountId: string, message: string) => {
+    if (ctx.state.account?.account_id !== accountId) throw forbidden(message);
+  };
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/accounts/:account_id/capacity/request',
+      summary:
+        'Purchase warm capacity: charge (ledger key capacity:<request_id>), upsert the pool target, queue launch orders. ' +
+        'Send an Idempotency-Key header to make a retry charge once.',
+      tag: 'capacity',
+      auth: 'apiKey',
+      params: z.object({ account_id: z.string() }),
+      body: z.object({
+        datacenter: z.string(),
+        node_size: z.string().default('tiny'),
+        min_warm_count: count(1).default(1),
+        months: count(1).default(1),
+        reason: z.string().default('capacity-purchase'),
+      }),
+      responses: {
+        200: { description: 'Purchased', schema: z.object({ request_id: z.string() }).passthrough() },
+        402: { description: 'Insufficient funds (nothing written besides the refusal)' },
+        403: { description: 'Not your account, or not a deployer account' },
+        404: { description: 'Account not found' },
+        422: { description: 'Invalid datacenter or node_size' },
+      },
+    },
+    async ({ params, body }, ctx) => {
+      self(ctx, params.account_id, 'Cannot request capacity for other accounts');
+      const account = await getAccount(deps.db, params.account_id);
+      if (!account) throw notFound('Account not found');
+      if (lower(account.account_type) !== 'deployer') throw forbidden('Capacity purchases require a deployer account');
+      const datacenter = parseDatacenter(body.datacenter);
+      if (!datacenter) throw unprocessable(INVALID_DATACENTER);
+      const nodeSize = requireNodeSize(body.node_size, false);
+      const key = ctx.get('idempotency-key').trim() || randomUUID();
+      const requestId = `capacity-${createHash('sha256').update(`${params.account_id}:${key}`).digest('hex').slice(0, 16)}`;
+      const r = await deps.workflows.capacity.purchase({
+        accountId: params.account_id,
+        requestId,
+        datacenter,
+        nodeSize,
+        minWarmCount: body.min_warm_count,
+        months: body.months,
+        reason: body.reason,
+      });
+      if (!r.ok) throw new HttpError(r.status, r.detail);
+      const { ok: _ok, ...view } = r;
+      return view;
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/accounts/:account_id/capacity/orders',
+      summary: "The account's launch orders",
+      tag: 'capacity',
+      auth: 'apiKey',
+      params: z.object({ account_id: z.string() }),
+      query: OrderQuery,
+      responses: {
+        200: { description: 'Orders', schema: z.object({ orders: z.array(OrderViewSchema), total: z.number() }) },
+        403: { description: 'Cannot access other account orders' },
+        422: { description: 'Invalid launch order status filter' },
+      },
+    },
+    async ({ params, query }, ctx) => {
+      self(ctx, params.account_id, 'Cannot access other account orders');
+      const orders = await listOrders(deps.db, { ...orderFilter(query), accountId: params.account_id });
+      return { orders, total: orders.length };
+    },
+  );
+}
