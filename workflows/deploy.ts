@@ -98,8 +98,10 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
         .catch((e: unknown) => log.warn(`could not tell ${id} that ${deploymentId} ended: ${describe(e)}`));
     }
   };
+  /** Final charge + `stopped` + the service unregistered; only then is an undeploy answered. */
   const stopped = async (reason: string | null) => {
     await db.markDeploymentStopped({ deploymentId, agentId, stoppedAt: new Date().toISOString(), reason });
+    if (withServices) await services.removeService({ deploymentId });
     finished = 'stopped';
   };
   setHandler(undeployUpdate, async (req) => {
@@ -174,7 +176,6 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
           .catch((e: unknown) => log.warn(`undeploy of ${deploymentId} on a lost agent failed: ${describe(e)}`));
       }
       await stopped(lost.reason);
-      if (withServices) await services.removeService({ deploymentId });
       await answerLost();
       return { deploymentId, agentId, outcome: 'stopped', error: lost.reason };
     }
@@ -193,7 +194,6 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     log.warn(`undeploy of ${deploymentId} on ${agentId} failed: ${describe(err)}`);
   }
   await stopped(undeploy?.reason ?? null);
-  if (withServices) await services.removeService({ deploymentId });
   await answerLost();
   return { deploymentId, agentId, outcome: 'stopped' };
 }

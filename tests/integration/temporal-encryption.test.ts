@@ -82,11 +82,13 @@ describe('Temporal payloads are encrypted', () => {
       }
       const payloads = payloadsIn(history);
       expect(payloads.length).toBeGreaterThan(0);
-      // The only payloads in clear are the SDK's own local-activity marker data (activity type, attempt, times);
-      // the marker's result sits beside it, encrypted.
+      // The only payloads in clear are the SDK's own: local-activity marker data (activity type, attempt, times; the
+      // marker's result sits beside it, encrypted) and `patched()` markers (the patch id, also a search attribute).
       const plain = plainPayloadPaths(history);
+      const sdkOwn =
+        /^\.events\.\d+\.(markerRecordedEventAttributes\.details\.(data|patch-data)\.|upsertWorkflowSearchAttributesEventAttributes\.searchAttributes\.indexedFields\.TemporalChangeVersion$)/;
       expect(
-        plain.every((p) => /^\.events\.\d+\.markerRecordedEventAttributes\.details\.data\./.test(p)),
+        plain.every((p) => sdkOwn.test(p)),
         plain.join(),
       ).toBe(true);
       expect(payloads.length - plain.length).toBeGreaterThan(0);
