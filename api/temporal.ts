@@ -5,6 +5,7 @@
 import type { Client } from '@temporalio/client';
 import { createAgentGateway, type AgentGateway } from './agent-gateway';
 import { workflowRunner } from './run-workflow';
+import { temporalReachable } from './temporal-availability';
 import { createDeploymentGateway, type DeploymentGateway, type DeploymentGatewayOptions } from './deployment-gateway';
 import {
   CHANGE_SETTING_WORKFLOW,
@@ -29,6 +30,8 @@ export interface WorkflowGateway {
   changeSetting(input: ChangeSettingInput, requestId: string): Promise<ChangeSettingResult>;
   changeTrustedMrtd(input: ChangeTrustedMrtdInput, requestId: string): Promise<ChangeTrustedMrtdResult>;
   createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatePaymentIntentResult>;
+  /** Does the Temporal frontend answer (within a short deadline)? For /health and /ready. */
+  temporalReachable(): Promise<boolean>;
 }
 
 export function createWorkflowGateway(
@@ -51,5 +54,6 @@ export function createWorkflowGateway(
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowExecutionTimeout: '2 minutes',
       }),
+    temporalReachable: () => temporalReachable(client),
   };
 }

@@ -3,6 +3,7 @@
  * Runs no worker and no migrations (`npm run migrate` does those once per release).
  */
 import { Client, Connection } from '@temporalio/client';
+import { apiConnectionOptions } from '../api/temporal-availability';
 import { buildAppDeps, listen } from './lib/api-server';
 import { openRuntime } from './lib/runtime';
 
@@ -11,7 +12,10 @@ async function main(): Promise<void> {
   const address =
     runtime.config.temporal.address ??
     `${runtime.config.temporal.devServer.ip}:${runtime.config.temporal.devServer.port}`;
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({
+    address,
+    ...apiConnectionOptions(runtime.config.temporal.callDeadlineMs),
+  });
   const client = new Client({ connection, namespace: runtime.config.temporal.namespace });
   const deps = await buildAppDeps(runtime, client, (m) => process.stdout.write(`${m}\n`));
   const api = await listen(deps, runtime.config.api.host, runtime.config.api.port);

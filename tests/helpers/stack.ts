@@ -12,6 +12,7 @@ import { inject } from 'vitest';
 import type { AppDeps } from '../../api/deps';
 import type { DeploymentGatewayOptions } from '../../api/deployment-gateway';
 import { createWorkflowGateway } from '../../api/temporal';
+import { apiConnectionOptions } from '../../api/temporal-availability';
 import { newSealingKey } from '../../core/auth/seal';
 import { hashSecret } from '../../core/auth/secrets';
 import { VerifiedTokenCache } from '../../core/auth/token-cache';
@@ -57,7 +58,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const taskQueue = `test-${randomUUID()}`;
   const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: taskQueue });
 
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address, ...apiConnectionOptions(config.temporal.callDeadlineMs) });
   const client = new Client({ connection });
   const workerConnection = await NativeConnection.connect({ address });
 
