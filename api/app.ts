@@ -15,6 +15,7 @@ import { accountRoutes } from './routes/accounts';
 import { billingRoutes } from './routes/billing';
 import { revenueShareRoutes } from './routes/revenue-shares';
 import { stripeRoutes } from './routes/stripe';
+import { adminBillingRoutes } from './routes/admin-billing';
 import { adminSettingsRoutes } from './routes/admin-settings';
 import { agentControlRoutes } from './routes/agent-control';
 import { agentRoutes } from './routes/agents';
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps): Koa {
   agentControlRoutes(routes, deps);
   agentAdminRoutes(routes, deps);
   adminSettingsRoutes(routes, deps);
+  adminBillingRoutes(routes, deps);
   logRoutes(routes, deps);
   accountRoutes(routes, deps);
   githubAuthRoutes(routes, deps);

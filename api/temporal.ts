@@ -4,6 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { createAgentGateway, type AgentGateway } from './agent-gateway';
+import { createBillingGateway, type BillingGateway } from './billing-gateway';
 import { workflowRunner } from './run-workflow';
 import { temporalReachable } from './temporal-availability';
 import { createDeploymentGateway, type DeploymentGateway, type DeploymentGatewayOptions } from './deployment-gateway';
@@ -27,6 +28,7 @@ import {
 export interface WorkflowGateway {
   deployments: DeploymentGateway;
   agents: AgentGateway;
+  billing: BillingGateway;
   changeSetting(input: ChangeSettingInput, requestId: string): Promise<ChangeSettingResult>;
   changeTrustedMrtd(input: ChangeTrustedMrtdInput, requestId: string): Promise<ChangeTrustedMrtdResult>;
   createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatePaymentIntentResult>;
@@ -43,6 +45,7 @@ export function createWorkflowGateway(
   return {
     deployments: createDeploymentGateway(client, taskQueue, opts),
     agents: createAgentGateway(client, taskQueue),
+    billing: createBillingGateway(client, taskQueue),
     changeSetting: (input, requestId) =>
       run(CHANGE_SETTING_WORKFLOW, changeSettingWorkflowId(input.key, requestId), input),
     changeTrustedMrtd: (input, requestId) =>
