@@ -66,7 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
         dbFilename: str(env.TEMPORAL_DB_FILE) || `${dataDir}/temporal.db`,
         restartDelayMs: parseIntStrict(env.TEMPORAL_DEV_RESTART_DELAY_MS ?? '', 1000),
       },
-      callDeadlineMs: parseIntStrict(env.TEMPORAL_CALL_DEADLINE_MS ?? '', 3000),
+      callDeadlineMs: parseIntStrict(env.TEMPORAL_CALL_DEADLINE_MS ?? '', 2000),
     },
     environment,
     production: environment === 'prod' || environment === 'production',
