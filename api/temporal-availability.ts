@@ -36,20 +36,27 @@ const SHORT_CALLS = new Set(
 type Interceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 
 /**
- * Connection options of the API's Temporal client: short calls get a deadline of `callDeadlineMs` (the default
- * retry interceptor would otherwise retry an unreachable server for ~20 s per call), then the SDK's usual retries
- * within it.
+ * Connection options of the API's Temporal client: short calls get a deadline of `callDeadlineMs` and the SDK's
+ * usual retries (UNAVAILABLE …) only within it — the default retry interceptor alone would retry an unreachable
+ * server for ~20 s per call, and would sleep past a deadline between attempts. Other calls keep the default.
  */
 export function apiConnectionOptions(callDeadlineMs: number): Pick<ConnectionOptions, 'interceptors'> {
-  // Returns the next call as is (grpc-js only uses its InterceptingCallInterface); the cast spares a direct
-  // dependency on @grpc/grpc-js for its InterceptingCall wrapper.
-  const deadline: Interceptor = (options, nextCall) =>
-    nextCall(
-      options.deadline === undefined && SHORT_CALLS.has(options.method_definition.path)
-        ? { ...options, deadline: Date.now() + callDeadlineMs }
-        : options,
-    ) as ReturnType<Interceptor>;
-  return { interceptors: [deadline, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())] };
+  const base = defaultGrpcRetryOptions();
+  const defaultRetry = makeGrpcRetryInterceptor(base);
+  const bounded: Interceptor = (options, nextCall) => {
+    if (options.deadline !== undefined || !SHORT_CALLS.has(options.method_definition.path)) {
+      return defaultRetry(options, nextCall);
+    }
+    const deadline = Date.now() + callDeadlineMs;
+    const retry = makeGrpcRetryInterceptor({
+      // The last attempt happens at the deadline (and fails DEADLINE_EXCEEDED at once) instead of after it.
+      delayFunction: (attempt, status) =>
+        Math.min(base.delayFunction(attempt, status), Math.max(0, deadline - Date.now())),
+      retryableDecider: (attempt, status) => Date.now() < deadline && base.retryableDecider(attempt, status),
+    });
+    return retry({ ...options, deadline }, nextCall);
+  };
+  return { interceptors: [bounded] };
 }
 
 export const ORCHESTRATOR_UNAVAILABLE = 'The orchestrator (Temporal) is unavailable; try again shortly';
@@ -64,8 +71,8 @@ export function temporalUnavailableError(err: unknown): HttpError | undefined {
   return undefined;
 }
 
-/** True when the Temporal frontend answers within `timeoutMs`. */
-export async function temporalReachable(client: Client, timeoutMs = 1500): Promise<boolean> {
+/** True when the Temporal frontend answers within `timeoutMs` (a healthy one answers in milliseconds). */
+export async function temporalReachable(client: Client, timeoutMs: number): Promise<boolean> {
   try {
     await client.connection.withDeadline(Date.now() + timeoutMs, () => client.workflowService.getSystemInfo({}));
     return true;

@@ -32,8 +32,8 @@ export interface WorkflowGateway {
   changeSetting(input: ChangeSettingInput, requestId: string): Promise<ChangeSettingResult>;
   changeTrustedMrtd(input: ChangeTrustedMrtdInput, requestId: string): Promise<ChangeTrustedMrtdResult>;
   createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatePaymentIntentResult>;
-  /** Does the Temporal frontend answer (within a short deadline)? For /health and /ready. */
-  temporalReachable(): Promise<boolean>;
+  /** Does the Temporal frontend answer within `timeoutMs`? For /health and /ready. */
+  temporalReachable(timeoutMs: number): Promise<boolean>;
 }
 
 export function createWorkflowGateway(
@@ -57,6 +57,6 @@ export function createWorkflowGateway(
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowExecutionTimeout: '2 minutes',
       }),
-    temporalReachable: () => temporalReachable(client),
+    temporalReachable: (timeoutMs) => temporalReachable(client, timeoutMs),
   };
 }

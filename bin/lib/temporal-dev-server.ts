@@ -9,7 +9,7 @@
  *   started (on Linux: the listening socket belongs to that pid), so it never reports "up" against an orphan.
  */
 import { Connection } from '@temporalio/client';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
@@ -187,23 +187,25 @@ const alive = (pid: number) => {
   }
 };
 
-/** The command line of a pid (Linux /proc), or undefined where /proc is not available or the pid is gone. */
-function cmdlineOf(pid: number): string[] | undefined {
+/** The command line of a pid: Linux /proc, else `ps` (macOS); undefined when the pid is gone. */
+function cmdlineOf(pid: number): string | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    if (existsSync('/proc/self/cmdline')) return undefined;
+  }
+  try {
+    return execFileSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' }).trim() || undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Does this pid run a Temporal dev server on our state file? Without /proc, the pid file's word is taken. */
+/** Does this pid run a Temporal dev server on our state file (a reused pid is not taken for one)? */
 function holdsState(pid: number, dbFilename: string): boolean {
   if (!alive(pid)) return false;
-  if (!existsSync('/proc/self/cmdline')) return true;
-  const argv = cmdlineOf(pid);
-  if (!argv) return false;
-  const i = argv.indexOf('--db-filename');
-  return argv.includes('start-dev') && i >= 0 && argv[i + 1] === dbFilename;
+  const cmd = cmdlineOf(pid);
+  return !!cmd && cmd.includes('start-dev') && cmd.includes(`--db-filename ${dbFilename}`);
 }
 
 /**
