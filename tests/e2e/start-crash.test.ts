@@ -4,7 +4,8 @@
  * 1. the node process (worker + API) is SIGKILLed: its dev server goes with it (no orphan), a leftover server of an
  *    older start holding the same state is stopped by the next start, which comes up on its own child — no
  *    "address already in use" — and the run completes with the ledger exact and its result equal to the ledger;
- * 2. the dev server is SIGKILLed: meanwhile a settings write answers 503 (well within 5 s) and /ready 503, the
+ * 2. a worker process holding the in-flight batch is SIGKILLed: another worker resumes the run (time printed);
+ * 3. the dev server is SIGKILLed: meanwhile a settings write answers 503 (well within 5 s) and /ready 503, the
  *    start restarts the server on the same state file and the run completes with the ledger exact.
  *
  * After Ctrl-C no temporal process of the data dir is left. Timings (resumption) are printed, not asserted.
@@ -27,6 +28,7 @@ import {
   parentOf,
   pidRecord,
   pidsMentioning,
+  ROOT,
   seedRunningDeployments,
   spawnStart,
   temporalServerPids,
@@ -193,6 +195,63 @@ describe('npm start survives its own crashes', () => {
     await expectExactLedger(db, seed, hour, result);
 
     await stopWithCtrlC(second, dbFile);
+  }, 300_000);
+
+  it('SIGKILL of a worker holding the in-flight batch: another worker resumes the run within seconds', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ee-crash-worker-'));
+    dirs.push(dataDir);
+    const ports = await freePorts();
+    const start = await newStart(dataDir, ports);
+    await start.waitFor();
+    // A second worker process (as in production: N worker replicas) on the same task queue and database.
+    const worker = spawn(process.execPath, ['--import', 'tsx', 'bin/worker.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
+        EE_DATA_DIR: dataDir,
+        DATABASE_URL: '',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    spawned.push(worker);
+    let workerOut = '';
+    worker.stdout!.on('data', (d: Buffer) => (workerOut += d.toString()));
+    worker.stderr!.on('data', (d: Buffer) => (workerOut += d.toString()));
+    await until('the second worker to poll', () => workerOut.includes('worker polling'), 120_000);
+
+    const db = createDb({ filename: join(dataDir, 'easyenclave.db') });
+    dbs.push(db);
+    const { hour, chargeMs } = pastHour();
+    const seed = await seedRunningDeployments(db, N, chargeMs);
+    const client = await temporalClient(ports.temporal);
+    const handle = await client.workflow.start('billingRun', {
+      taskQueue: 'easyenclave',
+      workflowId: `billing-run:${hour}`,
+      args: [{ hour, ...RUN_INPUT }],
+    });
+    // Wait until the second worker holds the in-flight batch (identity `<pid>@<host>`), then SIGKILL it.
+    await until(
+      'the second worker to hold a batch',
+      async () =>
+        !!(await handle.describe()).raw.pendingActivities?.some((a) =>
+          a.lastWorkerIdentity?.startsWith(`${worker.pid}@`),
+        ),
+      60_000,
+    );
+    const atKill = (await hourDebits(db, seed.ids, hour)).length;
+    worker.kill('SIGKILL');
+    const killedAt = Date.now();
+    expect(atKill).toBeLessThan(N);
+    await until('charging to resume', async () => (await hourDebits(db, seed.ids, hour)).length > atKill + 5, 60_000);
+    console.log(
+      `[crash-worker] charging resumed ${Date.now() - killedAt} ms after the SIGKILL of the worker holding the batch ` +
+        `(${atKill}/${N} charged at the kill)`,
+    );
+    const result = (await handle.result()) as BillingRunCharged;
+    await client.connection.close();
+    await expectExactLedger(db, seed, hour, result);
+    await stopWithCtrlC(start, join(dataDir, 'temporal.db'));
   }, 300_000);
 
   it('SIGKILL of the dev server: 503 while it is down, restarted on the same state, the run completes exactly', async () => {
