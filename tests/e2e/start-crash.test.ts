@@ -244,11 +244,16 @@ describe('npm start survives its own crashes', () => {
     const killedAt = Date.now();
     expect(atKill).toBeLessThan(N);
     await until('charging to resume', async () => (await hourDebits(db, seed.ids, hour)).length > atKill + 5, 60_000);
-    console.log(
-      `[crash-worker] charging resumed ${Date.now() - killedAt} ms after the SIGKILL of the worker holding the batch ` +
-        `(${atKill}/${N} charged at the kill)`,
-    );
+    const resumedMs = Date.now() - killedAt;
     const result = (await handle.result()) as BillingRunCharged;
+    // Did the kill lose a batch in flight (it may have completed just before)? Then it ran again: attempt > 1.
+    const lost = ((await handle.fetchHistory()).events ?? []).filter(
+      (e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1,
+    ).length;
+    console.log(
+      `[crash-worker] charging resumed ${resumedMs} ms after the SIGKILL of the worker holding the batch ` +
+        `(${atKill}/${N} charged at the kill; ${lost ? 'its in-flight batch was lost and retried after the heartbeat timeout' : 'its batch had just completed; a stall is then its sticky workflow queue timing out'})`,
+    );
     await client.connection.close();
     await expectExactLedger(db, seed, hour, result);
     await stopWithCtrlC(start, join(dataDir, 'temporal.db'));
