@@ -172,7 +172,8 @@ describe('npm start survives its own crashes', () => {
     });
 
     const second = await newStart(dataDir, ports);
-    await second.waitFor();
+    // Generous: right after a restart on existing state a schedule query may need a retry (bin/lib/schedules.ts).
+    await second.waitFor('control plane is up', 200_000);
     const upAt = Date.now();
     await orphanEnded;
     expect(second.output()).toContain(`Stopping a stale Temporal dev server (pid ${orphan.pid})`);
