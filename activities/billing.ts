@@ -15,6 +15,7 @@ import {
   chargeCapacityPurchase,
   chargeDeployment,
   chargeDeployments,
+  hourChargesOf,
   listChargeableDeploymentIds,
   listUnfundedDeployments,
   markUnfundedStopped,
@@ -50,6 +51,8 @@ export function createBillingActivities({ db, settings, logger }: BillingActivit
         enabled: await settingBool(settings, 'billing.enabled'),
         contributorPoolBps: Math.min(10_000, Math.max(0, poolBps)),
         platformAccountId: (await settings.get('billing.platform_account_id')).trim(),
+        // Taken before any charge of the run is written, on the clock ledger rows are stamped with.
+        startedAt: new Date().toISOString(),
       };
     },
 
@@ -60,7 +63,8 @@ export function createBillingActivities({ db, settings, logger }: BillingActivit
     /**
      * Charges the deployments in chunks of CHUNK, one transaction each. A deployment that cannot be charged is
      * counted and reported, not thrown: its time stays unbilled (last_charge_time did not move) and the next run
-     * bills it.
+     * bills it. The charged totals are then read back from the ledger (hourChargesOf), so a retry after a crash
+     * reports the chunks its failed attempt committed as charged by this run, not as skipped.
      */
     async chargeBatch(input: ChargeBatchInput): Promise<ChargeBatchResult> {
       const out: ChargeBatchResult = { ...zeroChargeCounters(), charged: 0 };
@@ -113,7 +117,34 @@ export function createBillingActivities({ db, settings, logger }: BillingActivit
           }
         }
       }
-      return out;
+      if (!input.runStartedAt) return out; // scheduled by a run older than the ledger read-back
+      const ledger = await hourChargesOf(db, {
+        deploymentIds: input.deploymentIds,
+        hour: input.hour,
+        since: input.runStartedAt,
+      });
+      const s = ledger.since;
+      const counted: ChargeBatchResult = {
+        ...out,
+        charged: s.deployments,
+        chargedMicros: s.chargedMicros,
+        operatorMicros: s.operatorMicros,
+        contributorMicros: s.contributorMicros,
+        platformMicros: s.platformMicros,
+        unrecordedMicros: s.unrecordedMicros,
+        ledgerRows: s.ledgerRows,
+        alreadyCharged: ledger.before.deployments,
+        alreadyChargedMicros: ledger.before.chargedMicros,
+      };
+      counted.skipped = Math.max(
+        0,
+        new Set(input.deploymentIds).size -
+          counted.charged -
+          ledger.before.deployments -
+          counted.insufficientFunds -
+          counted.errors,
+      );
+      return counted;
     },
 
     async listUnfundedDeployments(input: { limit: number }) {

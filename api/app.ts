@@ -26,6 +26,7 @@ import { capacityRoutes } from './routes/capacity';
 import { launcherRoutes } from './routes/launchers';
 import { revenueShareRoutes } from './routes/revenue-shares';
 import { stripeRoutes } from './routes/stripe';
+import { adminBillingRoutes } from './routes/admin-billing';
 import { adminSettingsRoutes } from './routes/admin-settings';
 import { agentControlRoutes } from './routes/agent-control';
 import { agentRoutes } from './routes/agents';
@@ -55,6 +56,7 @@ export function createApp(deps: AppDeps): Koa {
   agentControlRoutes(routes, deps);
   agentAdminRoutes(routes, deps);
   adminSettingsRoutes(routes, deps);
+  adminBillingRoutes(routes, deps);
   logRoutes(routes, deps);
   accountRoutes(routes, deps);
   githubAuthRoutes(routes, deps);

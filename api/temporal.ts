@@ -6,7 +6,9 @@ import type { Client } from '@temporalio/client';
 import { createAgentGateway, type AgentGateway } from './agent-gateway';
 import { createCatalogGateway, type CatalogGateway } from './catalog-gateway';
 import { createCapacityGateway, type CapacityGateway } from './capacity-gateway';
+import { createBillingGateway, type BillingGateway } from './billing-gateway';
 import { workflowRunner } from './run-workflow';
+import { temporalReachable } from './temporal-availability';
 import { createDeploymentGateway, type DeploymentGateway, type DeploymentGatewayOptions } from './deployment-gateway';
 import {
   CHANGE_SETTING_WORKFLOW,
@@ -30,9 +32,12 @@ export interface WorkflowGateway {
   agents: AgentGateway;
   catalog: CatalogGateway;
   capacity: CapacityGateway;
+  billing: BillingGateway;
   changeSetting(input: ChangeSettingInput, requestId: string): Promise<ChangeSettingResult>;
   changeTrustedMrtd(input: ChangeTrustedMrtdInput, requestId: string): Promise<ChangeTrustedMrtdResult>;
   createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatePaymentIntentResult>;
+  /** Does the Temporal frontend answer within `timeoutMs`? For /health and /ready. */
+  temporalReachable(timeoutMs: number): Promise<boolean>;
 }
 
 export function createWorkflowGateway(
@@ -46,6 +51,7 @@ export function createWorkflowGateway(
     agents: createAgentGateway(client, taskQueue),
     catalog: createCatalogGateway(client, taskQueue),
     capacity: createCapacityGateway(client, taskQueue),
+    billing: createBillingGateway(client, taskQueue),
     changeSetting: (input, requestId) =>
       run(CHANGE_SETTING_WORKFLOW, changeSettingWorkflowId(input.key, requestId), input),
     changeTrustedMrtd: (input, requestId) =>
@@ -57,5 +63,6 @@ export function createWorkflowGateway(
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowExecutionTimeout: '2 minutes',
       }),
+    temporalReachable: (timeoutMs) => temporalReachable(client, timeoutMs),
   };
 }

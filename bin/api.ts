@@ -4,6 +4,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { dataConverterFor } from '../core/temporal/codec';
+import { apiConnectionOptions } from '../api/temporal-availability';
 import { buildAppDeps, listen } from './lib/api-server';
 import { openRuntime } from './lib/runtime';
 
@@ -12,7 +13,10 @@ async function main(): Promise<void> {
   const address =
     runtime.config.temporal.address ??
     `${runtime.config.temporal.devServer.ip}:${runtime.config.temporal.devServer.port}`;
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({
+    address,
+    ...apiConnectionOptions(runtime.config.temporal.callDeadlineMs),
+  });
   const client = new Client({
     connection,
     namespace: runtime.config.temporal.namespace,

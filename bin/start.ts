@@ -1,7 +1,10 @@
 /**
  * `npm start`: the embedded all-in-one control plane. Starts the Temporal dev server
- * (unless TEMPORAL_ADDRESS points at one), migrates the database, runs the worker and
- * the API in this process, prints the URLs, and on Ctrl-C stops all of it.
+ * (unless TEMPORAL_ADDRESS points at one) and supervises it (restarted on the same state
+ * file when it dies; this process exits non-zero when it cannot be brought back), migrates
+ * the database, runs the worker and the API in this process, prints the URLs, and on
+ * Ctrl-C stops all of it. The dev server dies with this process, however it dies
+ * (bin/lib/temporal-guard.mjs).
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -10,12 +13,14 @@ import { ensureTool } from '../scripts/tools.mjs';
 import { buildAppDeps, listen } from './lib/api-server';
 import { activityDepsOf, logSettings, openRuntime } from './lib/runtime';
 import { ensureSchedules } from './lib/schedules';
-import { startTemporalDevServer, type DevServer } from './lib/temporal-dev-server';
+import { apiConnectionOptions } from '../api/temporal-availability';
+import { superviseDevServer, type SupervisedDevServer } from './lib/dev-server-supervisor';
+import { startTemporalDevServer } from './lib/temporal-dev-server';
 import { createWorker } from './lib/worker';
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const runtime = await openRuntime();
   const { config, logger } = runtime;
   const cleanups: (() => Promise<void>)[] = [() => runtime.close()];
@@ -23,22 +28,23 @@ async function main(): Promise<void> {
     for (const c of cleanups.reverse()) await c().catch((e) => logger.error(`shutdown step failed: ${String(e)}`));
   };
   try {
-    let dev: DevServer | undefined;
+    let dev: SupervisedDevServer | undefined;
     let address = config.temporal.address;
     if (!address) {
       const cliPath = await ensureTool('temporal', { log: (...a) => logger.info(a.join(' ')) });
-      dev = await startTemporalDevServer({
-        cliPath,
-        ...config.temporal.devServer,
-        namespace: config.temporal.namespace,
+      const { restartDelayMs, ...devServer } = config.temporal.devServer;
+      dev = await superviseDevServer({
+        start: () => startTemporalDevServer({ cliPath, ...devServer, namespace: config.temporal.namespace, logger }),
         logger,
+        restartDelayMs,
+        say,
       });
       cleanups.push(() => dev!.stop());
       address = dev.address;
     }
     await logSettings(runtime);
 
-    const connection = await Connection.connect({ address });
+    const connection = await Connection.connect({ address, ...apiConnectionOptions(config.temporal.callDeadlineMs) });
     cleanups.push(() => connection.close());
     const client = new Client({
       connection,
@@ -73,11 +79,18 @@ async function main(): Promise<void> {
     say(`  Database      ${config.database.url ? 'PostgreSQL' : config.database.filename}`);
     say('Press Ctrl-C to stop.');
 
+    let exitCode = 0;
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
       workerRun.catch((err) => {
         logger.error(`worker stopped: ${String(err)}`);
+        exitCode = 1;
+        resolve();
+      });
+      void dev?.failed.then((err) => {
+        process.stderr.write(`easyenclave: ${err.message}; stopping\n`);
+        exitCode = 1;
         resolve();
       });
     });
@@ -89,6 +102,7 @@ async function main(): Promise<void> {
     force.unref();
     await stopAll();
     say('Stopped.');
+    return exitCode;
   } catch (err) {
     await stopAll();
     throw err;
@@ -96,7 +110,7 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => process.exit(0),
+  (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`easyenclave failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);

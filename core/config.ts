@@ -13,7 +13,16 @@ export interface RuntimeConfig {
     address?: string;
     namespace: string;
     taskQueue: string;
-    devServer: { ip: string; port: number; uiPort: number; dbFilename: string };
+    devServer: {
+      ip: string;
+      port: number;
+      uiPort: number;
+      dbFilename: string;
+      /** First delay before `start` restarts a dev server that died (doubles per consecutive failure). */
+      restartDelayMs: number;
+    };
+    /** Deadline of the API's short Temporal calls (workflow starts, signals): past it the API answers 503. */
+    callDeadlineMs: number;
   };
   environment: string;
   production: boolean;
@@ -55,7 +64,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
         port: parseIntStrict(env.TEMPORAL_DEV_PORT ?? '', 7233),
         uiPort: parseIntStrict(env.TEMPORAL_UI_PORT ?? '', 8233),
         dbFilename: str(env.TEMPORAL_DB_FILE) || `${dataDir}/temporal.db`,
+        restartDelayMs: parseIntStrict(env.TEMPORAL_DEV_RESTART_DELAY_MS ?? '', 1000),
       },
+      callDeadlineMs: parseIntStrict(env.TEMPORAL_CALL_DEADLINE_MS ?? '', 2000),
     },
     environment,
     production: environment === 'prod' || environment === 'production',

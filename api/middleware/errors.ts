@@ -1,10 +1,11 @@
 /**
  * First middleware: every failure leaves as `{ "detail": … }` with the right status.
- * Unexpected errors are logged with their stack and answered 500 without one.
+ * Temporal being unreachable answers 503 (api/temporal-availability.ts). Unexpected errors are logged with their stack and answered 500 without one.
  */
 import type { Middleware } from 'koa';
 import { HttpError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
+import { temporalUnavailableError } from '../temporal-availability';
 
 export function errorMiddleware(logger: Logger): Middleware {
   return async (ctx, next) => {
@@ -33,6 +34,13 @@ export function errorMiddleware(logger: Logger): Middleware {
       if (typeof status === 'number' && status >= 400 && status < 500 && (err as { expose?: boolean }).expose) {
         ctx.status = status;
         ctx.body = { detail: (err as Error).message };
+        return;
+      }
+      const unavailable = temporalUnavailableError(err);
+      if (unavailable) {
+        logger.warn(`${ctx.method} ${ctx.path}: Temporal unreachable (${(err as Error)?.message ?? String(err)})`);
+        ctx.status = unavailable.status;
+        ctx.body = { detail: unavailable.detail };
         return;
       }
       logger.error(`${ctx.method} ${ctx.path} failed: ${(err as Error)?.stack ?? String(err)}`);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { serviceUnavailable } from '../../core/errors';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
@@ -13,7 +14,19 @@ const Health = z.object({
   gcp_project_configured: z.boolean(),
   gcp_service_account_key_configured: z.boolean(),
   gcp_capacity_fulfiller_enabled: z.boolean(),
+  temporal: z.enum(['ok', 'unreachable']).describe('Can this process reach Temporal right now (0.8 s probe)?'),
 });
+
+const Ready = z.object({ status: z.literal('ready'), temporal: z.literal('ok'), database: z.literal('ok') });
+
+async function databaseReachable(deps: AppDeps): Promise<boolean> {
+  try {
+    await deps.db.raw('select 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const VERSION = '0.2.0';
 
@@ -30,9 +43,16 @@ export function healthRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Liveness, build identity, cached control-plane attestation and GCP configuration',
       tag: 'health',
       auth: 'none',
-      responses: { 200: { description: 'Always healthy while the process serves requests', schema: Health } },
+      responses: {
+        200: {
+          description: 'Always 200 while the process serves requests (liveness); `temporal` reports connectivity',
+          schema: Health,
+        },
+      },
     },
     async () => {
+      // Short enough for a liveness probe's usual 1 s timeout even while Temporal is down.
+      const temporal = deps.workflows.temporalReachable(800);
       const gcpProject = deps.config.gcp.projectId !== '';
       const gcpKey = deps.config.gcp.serviceAccountKey !== '';
       return {
@@ -46,7 +66,28 @@ export function healthRoutes(routes: Routes, deps: AppDeps): void {
         gcp_project_configured: gcpProject,
         gcp_service_account_key_configured: gcpKey,
         gcp_capacity_fulfiller_enabled: gcpProject && gcpKey,
+        temporal: (await temporal) ? 'ok' : 'unreachable',
       } satisfies z.infer<typeof Health>;
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/ready',
+      summary: 'Readiness for load balancers: 200 when Temporal and the database answer, 503 otherwise',
+      tag: 'health',
+      auth: 'none',
+      responses: {
+        200: { description: 'Ready to serve', schema: Ready },
+        503: { description: 'Temporal or the database is unreachable' },
+      },
+    },
+    async () => {
+      const [temporal, database] = await Promise.all([deps.workflows.temporalReachable(1500), databaseReachable(deps)]);
+      if (!temporal) throw serviceUnavailable('Not ready: the orchestrator (Temporal) is unreachable');
+      if (!database) throw serviceUnavailable('Not ready: the database is unreachable');
+      return { status: 'ready', temporal: 'ok', database: 'ok' } satisfies z.infer<typeof Ready>;
     },
   );
 }

@@ -313,6 +313,78 @@ export async function stopDeploymentWithFinalCharge(
   });
 }
 
+/** The hour's charges of some deployments, as the ledger holds them, split at a point in time. */
+export interface HourCharges {
+  /** Rows written at or after `since`: what the run that began at `since` charged, whichever attempt wrote it. */
+  since: {
+    deployments: number;
+    chargedMicros: Micros;
+    operatorMicros: Micros;
+    contributorMicros: Micros;
+    platformMicros: Micros;
+    /** Charge not matched by credits (platform remainder with no platform account). */
+    unrecordedMicros: Micros;
+    ledgerRows: number;
+  };
+  /** Deployments whose hour was charged before `since` (an earlier run of the hour). */
+  before: { deployments: number; chargedMicros: Micros };
+}
+
+/**
+ * Reads back the ledger rows of `charge:<deployment>:<hour>:*` for these deployments. A deployment's rows are
+ * written in one transaction, so they fall on one side of `since` together (attributed by its deployer row).
+ */
+export async function hourChargesOf(
+  db: Db,
+  input: { deploymentIds: readonly string[]; hour: string; since: string },
+): Promise<HourCharges> {
+  const out: HourCharges = {
+    since: {
+      deployments: 0,
+      chargedMicros: 0,
+      operatorMicros: 0,
+      contributorMicros: 0,
+      platformMicros: 0,
+      unrecordedMicros: 0,
+      ledgerRows: 0,
+    },
+    before: { deployments: 0, chargedMicros: 0 },
+  };
+  if (input.deploymentIds.length === 0) return out;
+  const sinceMs = Date.parse(input.since);
+  const rows = (await db('transactions')
+    .whereIn('reference_id', [...input.deploymentIds])
+    .andWhere('ledger_key', 'like', `charge:%:${input.hour}:%`)
+    .select('reference_id', 'amount', 'tx_type', 'created_at')) as {
+    reference_id: string;
+    amount: number | string;
+    tx_type: string;
+    created_at: string | Date;
+  }[];
+  const groups = new Map<string, typeof rows>();
+  for (const r of rows) groups.set(r.reference_id, [...(groups.get(r.reference_id) ?? []), r]);
+  for (const group of groups.values()) {
+    const debit = group.find((r) => r.tx_type === 'charge');
+    if (!debit) continue;
+    const charge = -Number(debit.amount);
+    if (new Date(toIso(debit.created_at)!).getTime() < sinceMs) {
+      out.before.deployments += 1;
+      out.before.chargedMicros += charge;
+      continue;
+    }
+    const credit = (type: string) => group.filter((r) => r.tx_type === type).reduce((a, r) => a + Number(r.amount), 0);
+    const s = out.since;
+    s.deployments += 1;
+    s.chargedMicros += charge;
+    s.operatorMicros += credit('earning');
+    s.contributorMicros += credit('contributor_credit');
+    s.platformMicros += credit('platform_revenue');
+    s.unrecordedMicros += charge - credit('earning') - credit('contributor_credit') - credit('platform_revenue');
+    s.ledgerRows += group.length;
+  }
+  return out;
+}
+
 export interface UnfundedDeployment {
   deploymentId: string;
   agentId: string;

@@ -13,6 +13,7 @@ import type { AppDeps } from '../../api/deps';
 import type { DeploymentGatewayOptions } from '../../api/deployment-gateway';
 import { createWorkflowGateway } from '../../api/temporal';
 import { randomKeyRing, type KeyRing } from '../../core/auth/keyring';
+import { apiConnectionOptions } from '../../api/temporal-availability';
 import { hashSecret } from '../../core/auth/secrets';
 import { VerifiedTokenCache } from '../../core/auth/token-cache';
 import { loadConfig } from '../../core/config';
@@ -62,7 +63,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const taskQueue = `test-${randomUUID()}`;
   const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: taskQueue });
 
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address, ...apiConnectionOptions(config.temporal.callDeadlineMs) });
   // The same data converter as bin/: the harness proves payloads reach the Temporal server encrypted.
   const client = new Client({ connection, dataConverter: dataConverterFor(sealingKey) });
   const workerConnection = await NativeConnection.connect({ address });

@@ -1,6 +1,10 @@
+import { Client, Connection } from '@temporalio/client';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http, startStack, type Stack } from '../helpers/stack';
+import { createWorkflowGateway } from '../../api/temporal';
+import { apiConnectionOptions } from '../../api/temporal-availability';
+import { freePort } from '../helpers/embedded';
+import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
 
 describe('health, errors and docs', () => {
   let stack: Stack;
@@ -29,8 +33,15 @@ describe('health, errors and docs', () => {
       gcp_project_configured: true,
       gcp_service_account_key_configured: false,
       gcp_capacity_fulfiller_enabled: false,
+      temporal: 'ok',
     });
     expect(Date.now() - Date.parse(res.body.timestamp)).toBeLessThan(60_000);
+  });
+
+  it('GET /ready answers 200 while Temporal and the database answer', async () => {
+    const res = await http(stack.url).get('/ready');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ready', temporal: 'ok', database: 'ok' });
   });
 
   it('unknown routes are JSON 404s', async () => {
@@ -101,5 +112,38 @@ describe('health, errors and docs', () => {
     });
     expect(res.status).toBe(413);
     expect(res.body.detail).toMatch(/exceeds/);
+  });
+});
+
+describe('Temporal unreachable (an API whose Temporal address answers nothing)', () => {
+  let stack: Stack;
+  let client: Client;
+  beforeAll(async () => {
+    // A port nobody listens on: every call fails UNAVAILABLE, as with a cluster that is down.
+    const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, ...apiConnectionOptions(1000) });
+    client = new Client({ connection });
+    stack = await startStack({ deps: { workflows: createWorkflowGateway(client, 'unused') } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await client?.connection.close();
+  });
+
+  it('a workflow-backed write answers 503 with a detail, within the call deadline', async () => {
+    const token = await adminLogin(stack.url);
+    const t = Date.now();
+    const res = await http(stack.url).put('/api/v1/admin/settings/billing.enabled', { token, json: { value: true } });
+    console.log(`settings write with Temporal unreachable answered ${res.status} in ${Date.now() - t} ms`);
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({ detail: 'The orchestrator (Temporal) is unavailable; try again shortly' });
+  });
+
+  it('/health stays 200 and says unreachable; /ready answers 503', async () => {
+    const health = await http(stack.url).get('/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ status: 'healthy', temporal: 'unreachable' });
+    const ready = await http(stack.url).get('/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toEqual({ detail: 'Not ready: the orchestrator (Temporal) is unreachable' });
   });
 });

@@ -124,7 +124,15 @@ describe.each(testEngines())('billing workflows (%s)', (engine) => {
     // The same hour again: under the same business id, and as an explicit re-run.
     expect(await runBilling(`billing-run:${hour}`, hour)).toMatchObject({ deploymentsCharged: 0, ledgerRows: 0 });
     const rerun = (await runBilling(`billing-run:${hour}:rerun-1`, hour)) as BillingRunCharged;
-    expect(rerun).toMatchObject({ deploymentsCharged: 0, chargedMicros: 0, ledgerRows: 0 });
+    // What the first run charged is reported as charged before this run, not as this run's.
+    expect(rerun).toMatchObject({
+      deploymentsCharged: 0,
+      chargedMicros: 0,
+      ledgerRows: 0,
+      alreadyCharged: 5,
+      alreadyChargedMicros: 29_885_500,
+      alreadyChargedUsd: '29.8855',
+    });
     expect(await ledgerOf(stack.db, deploymentIds)).toEqual(once);
     for (const [name, id] of Object.entries(f.accounts)) {
       expect(await getBalance(stack.db, id), name).toBe(EXPECTED[name as keyof typeof EXPECTED]);
@@ -210,7 +218,18 @@ describe.each(testEngines())('billing workflows (%s)', (engine) => {
     await stack.startWorker();
     const result = (await handle.result()) as BillingRunCharged;
     expect(result.errors).toBe(0);
-    expect(result.deploymentsCharged + result.skipped).toBeGreaterThanOrEqual(N);
+    // The run's result equals the ledger: chunks committed by the attempt the crash interrupted count as charged
+    // by this run (not as skipped), and nothing was charged before the run began.
+    expect(result).toMatchObject({
+      deploymentsCharged: N,
+      chargedMicros: N * 100_000,
+      operatorMicros: N * 70_000,
+      platformMicros: N * 30_000,
+      ledgerRows: 3 * N,
+      alreadyCharged: 0,
+      alreadyChargedMicros: 0,
+      skipped: 0,
+    });
 
     // One clean run: per deployment exactly deployer −100_000, operator +70_000, platform +30_000.
     const ledger = await ledgerOf(stack.db, ids);

@@ -15,6 +15,12 @@ export interface BillingConfig {
   contributorPoolBps: number;
   /** Blank → the platform remainder is not recorded. */
   platformAccountId: string;
+  /**
+   * When the run began, on a worker's clock (the clock ledger rows are stamped with): rows of the hour written
+   * before it were charged before the run, rows written after it by the run (whichever attempt). Absent in runs
+   * started before this field existed (then the workflow's start time stands in).
+   */
+  startedAt?: string;
 }
 
 export interface BillingHourlyInput {
@@ -42,6 +48,11 @@ export interface BillingRunInput {
   /** Carried across continue-as-new. */
   state?: { cursor: string; totals: BillingRunTotals; config: BillingConfig };
 }
+
+/** `billing-run:<hour>`: the scheduled run of an hour. */
+export const billingRunWorkflowId = (hour: string) => `billing-run:${hour}`;
+/** `billing-run:<hour>:rerun-<n>`: the n-th operator re-run of an hour (POST /api/v1/admin/billing/runs). */
+export const billingRerunWorkflowId = (hour: string, n: number) => `billing-run:${hour}:rerun-${n}`;
 
 /** Counters a charge batch reports and a run adds up. */
 export interface ChargeCounters {
@@ -72,9 +83,16 @@ export const zeroChargeCounters = (): ChargeCounters => ({
   ledgerRows: 0,
 });
 
+/**
+ * What a run charged for its hour, read back from the ledger (rows of the hour's keys written since the run began),
+ * so a chunk committed by an attempt that then crashed still counts: `deploymentsCharged` / `chargedMicros` equal
+ * the ledger. Deployments that already had this hour's charge when the run began are `alreadyCharged`.
+ */
 export interface BillingRunTotals extends ChargeCounters {
   deploymentsCharged: number;
   batches: number;
+  alreadyCharged?: number;
+  alreadyChargedMicros?: number;
 }
 
 export interface BillingRunSkipped {
@@ -88,6 +106,7 @@ export interface BillingRunCharged extends BillingRunTotals {
   chargeTime: string;
   /** chargedMicros in USD, for people reading the Web UI. */
   chargedUsd: string;
+  alreadyChargedUsd?: string;
 }
 
 export type BillingRunResult = BillingRunSkipped | BillingRunCharged;
@@ -98,10 +117,18 @@ export interface ChargeBatchInput {
   deploymentIds: string[];
   contributorPoolBps: number;
   platformAccountId: string;
+  /** BillingConfig.startedAt; absent → every row of the hour counts as this run's (the old accounting). */
+  runStartedAt?: string;
 }
 
+/**
+ * `charged` and the micro-dollar counters come from the ledger rows of the batch's deployments for the hour written
+ * since the run began; `skipped` counts the rest that were neither charged, already charged, unfunded nor failing.
+ */
 export interface ChargeBatchResult extends ChargeCounters {
   charged: number;
+  alreadyCharged?: number;
+  alreadyChargedMicros?: number;
 }
 
 export interface TerminateUnfundedResult {
