@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import type { Knex } from 'knex';
 import { appendLedgerEntry } from '../../core/stores/ledger';
 import { ensureTool } from '../../scripts/tools.mjs';
-import { seedAccount } from './seed';
+import { seedAccount, seedAgent } from './seed';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -138,6 +138,8 @@ export async function seedRunningDeployments(
   const payer = (await seedAccount(db)).account_id;
   const deposit = n * 100_000 * 3;
   await appendLedgerEntry(db, { accountId: payer, amount: deposit, txType: 'deposit' });
+  // Billing charges only deployments whose agent exists and holds no other deployment: one agent carries them all.
+  await seedAgent(db, { agent_id: payer });
   const rows = Array.from({ length: n }, (_, i) => ({
     deployment_id: `e2e-${String(i).padStart(5, '0')}-${payer.slice(0, 8)}`,
     compose: 'c2VydmljZXM6IHt9',
