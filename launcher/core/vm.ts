@@ -211,7 +211,10 @@ export async function launchVm(ctx: LauncherContext, o: LaunchOptions): Promise<
   // QEMU rejects bad arguments within milliseconds; a short grace turns that into an error instead of a dead VM.
   await sleep(Number(ctx.env.EE_BOOT_GRACE_MS ?? 700));
   child.unref();
-  if (exited !== null) {
+  if (exited === 0) {
+    // The guest powered off already (measure VMs do exactly that): not a QEMU failure.
+    progress(`${name} powered off during start-up`);
+  } else if (exited !== null) {
     rec.stopped_at = new Date().toISOString();
     ctx.state.save(rec);
     const log = readTail(join(dir, 'qemu.log'), 2000).trim();
