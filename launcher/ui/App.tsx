@@ -1,5 +1,5 @@
 import { Box, Text, useApp, useInput, useStdout } from 'ink';
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Controller, LaunchForm } from '../core/controller';
 import type { CpAgent } from '../core/cp-client';
 import type { VmView } from '../core/state';
@@ -78,6 +78,10 @@ export function App({ controller, initialForm, refreshMs = 1000, cpRefreshMs = 5
   const [vms, setVms] = useState<VmView[]>(() => controller.list());
   const [agents, setAgents] = useState<Map<string, CpAgent>>(new Map());
   const [selected, setSelected] = useState(0);
+  // Key handlers read the latest list and selection through refs: several keys can arrive before a re-render.
+  const sel = useRef(0);
+  const vmsRef = useRef(vms);
+  vmsRef.current = vms;
   const [message, setMessage] = useState<string | null>(null);
   const [lastForm, setLastForm] = useState(initialForm);
 
@@ -101,28 +105,43 @@ export function App({ controller, initialForm, refreshMs = 1000, cpRefreshMs = 5
     };
   }, [controller, cpRefreshMs]);
   useEffect(() => {
-    if (selected >= vms.length && vms.length > 0) setSelected(vms.length - 1);
-  }, [vms.length, selected]);
+    if (sel.current >= vms.length && vms.length > 0) {
+      sel.current = vms.length - 1;
+      setSelected(sel.current);
+    }
+  }, [vms.length]);
 
-  const current = vms[selected];
+  /**
+   * Screen changes from a key handler wait for the next tick: the new screen's input handler would otherwise be
+   * subscribed while ink is still dispatching the same key, and see it too (the `n` that opened the form typed
+   * into it, the `q` that closed the log pane quit the app).
+   */
+  const go = (s: Screen) => setTimeout(() => setScreen(s), 0);
+  const select = (i: number) => {
+    sel.current = Math.min(Math.max(0, vmsRef.current.length - 1), Math.max(0, i));
+    setSelected(sel.current);
+  };
+
   useInput(
     (input, key) => {
+      const current = vmsRef.current[sel.current];
       if (input === 'q' || (key.ctrl && input === 'c')) return exit();
-      if (key.upArrow || input === 'k') setSelected((s) => Math.max(0, s - 1));
-      else if (key.downArrow || input === 'j') setSelected((s) => Math.min(Math.max(0, vms.length - 1), s + 1));
-      else if (input === 'n') setScreen({ kind: 'launch', form: lastForm, error: null });
-      else if (input === 'p') setScreen({ kind: 'preflight' });
+      if (key.upArrow || input === 'k') select(sel.current - 1);
+      else if (key.downArrow || input === 'j') select(sel.current + 1);
+      else if (input === 'n') go({ kind: 'launch', form: lastForm, error: null });
+      else if (input === 'p') go({ kind: 'preflight' });
       else if (input === 'r') refresh();
       else if (current && input === 's') {
-        if (current.state === 'running') setScreen({ kind: 'stop', name: current.name });
+        if (current.state === 'running') go({ kind: 'stop', name: current.name });
         else setMessage(`${current.name} is not running`);
-      } else if (current && (input === 'l' || key.return)) setScreen({ kind: 'logs', name: current.name });
+      } else if (current && (input === 'l' || key.return)) go({ kind: 'logs', name: current.name });
     },
     { isActive: screen.kind === 'list' },
   );
 
   const launch = (form: LaunchForm) => {
     setLastForm(form);
+    setMessage(null);
     setScreen({ kind: 'busy', label: 'resolving image…' });
     controller
       .launch(form, (m) => setScreen({ kind: 'busy', label: m }))
@@ -149,7 +168,7 @@ export function App({ controller, initialForm, refreshMs = 1000, cpRefreshMs = 5
       },
     );
   };
-  const back = () => setScreen({ kind: 'list' });
+  const back = () => go({ kind: 'list' });
   const readLog = useCallback(
     () => (screen.kind === 'logs' ? controller.logTail(screen.name) : ''),
     [controller, screen],

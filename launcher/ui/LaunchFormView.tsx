@@ -1,5 +1,5 @@
-import { Box, Text, useInput } from 'ink';
-import { useState } from 'react';
+import { Box, Text, useInput, type Key } from 'ink';
+import { useEffect, useReducer } from 'react';
 import { validateLaunchForm, type FormErrors, type LaunchForm } from '../core/controller';
 import { NODE_SIZES, presets } from '../core/presets';
 
@@ -23,35 +23,51 @@ export interface LaunchFormProps {
 }
 
 /** Launch form with presets and validation; Enter submits, Esc cancels. */
-export function LaunchFormView({ initial, submitError, onSubmit, onCancel }: LaunchFormProps) {
-  const [form, setForm] = useState<LaunchForm>(initial);
-  const [focus, setFocus] = useState(0);
-  const [errors, setErrors] = useState<FormErrors>({});
-  const field = FIELDS[focus]!.key;
+interface FormState {
+  form: LaunchForm;
+  focus: number;
+  errors: FormErrors;
+  /** Set when Enter found no errors: the form to launch. */
+  submitted: LaunchForm | null;
+}
 
+/** One key press → the next form state; a reducer so fast typing never reads a stale form. */
+export function formReducer(st: FormState, ev: { input: string; key: Key }): FormState {
+  const { input, key } = ev;
+  const { form } = st;
+  const field = FIELDS[st.focus]!.key;
+  if (key.return) {
+    const errors = validateLaunchForm(form);
+    return { ...st, errors, submitted: Object.keys(errors).length === 0 ? form : null };
+  }
+  if (key.upArrow || (key.shift && key.tab)) return { ...st, focus: (st.focus + FIELDS.length - 1) % FIELDS.length };
+  if (key.downArrow || key.tab) return { ...st, focus: (st.focus + 1) % FIELDS.length };
+  if (field === 'size') {
+    const i = NODE_SIZES.indexOf(form.size);
+    const step = key.leftArrow ? -1 : key.rightArrow || input === ' ' ? 1 : 0;
+    return step
+      ? { ...st, form: { ...form, size: NODE_SIZES[(i + step + NODE_SIZES.length) % NODE_SIZES.length]! } }
+      : st;
+  }
+  if (field === 'tdx') {
+    return input === ' ' || key.leftArrow || key.rightArrow ? { ...st, form: { ...form, tdx: !form.tdx } } : st;
+  }
+  const value = form[field] as string;
+  if (key.backspace || key.delete) return { ...st, form: { ...form, [field]: value.slice(0, -1) } };
+  if (input && !key.ctrl && !key.meta && !key.escape) return { ...st, form: { ...form, [field]: value + input } };
+  return st;
+}
+
+/** Launch form with presets and validation; Enter submits, Esc cancels. */
+export function LaunchFormView({ initial, submitError, onSubmit, onCancel }: LaunchFormProps) {
+  const [st, dispatch] = useReducer(formReducer, { form: initial, focus: 0, errors: {}, submitted: null });
+  const { form, focus, errors } = st;
+  useEffect(() => {
+    if (st.submitted) onSubmit(st.submitted);
+  }, [st.submitted, onSubmit]);
   useInput((input, key) => {
-    if (key.escape) return onCancel();
-    if (key.return) {
-      const e = validateLaunchForm(form);
-      setErrors(e);
-      if (Object.keys(e).length === 0) onSubmit(form);
-      return;
-    }
-    if (key.upArrow || (key.shift && key.tab)) return setFocus((f) => (f + FIELDS.length - 1) % FIELDS.length);
-    if (key.downArrow || key.tab) return setFocus((f) => (f + 1) % FIELDS.length);
-    if (field === 'size') {
-      const i = NODE_SIZES.indexOf(form.size);
-      if (key.leftArrow) setForm({ ...form, size: NODE_SIZES[(i + NODE_SIZES.length - 1) % NODE_SIZES.length]! });
-      if (key.rightArrow || input === ' ') setForm({ ...form, size: NODE_SIZES[(i + 1) % NODE_SIZES.length]! });
-      return;
-    }
-    if (field === 'tdx') {
-      if (input === ' ' || key.leftArrow || key.rightArrow) setForm({ ...form, tdx: !form.tdx });
-      return;
-    }
-    const value = form[field] as string;
-    if (key.backspace || key.delete) setForm({ ...form, [field]: value.slice(0, -1) });
-    else if (input && !key.ctrl && !key.meta) setForm({ ...form, [field]: value + input });
+    if (key.escape) onCancel();
+    else dispatch({ input, key });
   });
 
   const p = presets()[form.size];

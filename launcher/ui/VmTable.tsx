@@ -15,25 +15,28 @@ const stateColor = { running: 'green', stopped: 'gray', exited: 'red' } as const
 function agentText(vm: VmView, agents: Map<string, CpAgent>): string {
   const a = agents.get(vm.name);
   if (!a) return vm.cp_url ? 'not registered' : '-';
-  return [a.status, a.verified ? 'verified' : 'unverified', a.health_status].filter(Boolean).join(' ');
+  return [a.status, a.verified ? '✓' : 'unverified', a.health_status].filter(Boolean).join(' ');
 }
 
 const clip = (s: string, n: number) => (s.length <= n ? s.padEnd(n) : s.slice(0, Math.max(1, n - 1)) + '…');
 
-/** The live VM list: name, state, size, uptime, address, agent registration/health. Fits 80 columns. */
+/**
+ * The live VM list: name, state, size, uptime, address, agent registration/health (✓ = verified). Below 100
+ * columns the address column goes, so 80×24 keeps every other column readable.
+ */
 export function VmTable({ vms, agents, selected, width }: VmTableProps) {
-  const fixed = { state: 8, size: 14, up: 8, addr: 16 };
-  const rest = Math.max(20, width - 2 - fixed.state - fixed.size - fixed.up - fixed.addr - 5);
-  const nameW = Math.min(24, Math.max(10, Math.floor(rest * 0.55)));
+  const wide = width >= 100;
+  const fixed = { state: 8, size: 15, up: 7, addr: wide ? 16 : 0 };
+  const gaps = wide ? 5 : 4;
+  const rest = Math.max(20, width - 2 - fixed.state - fixed.size - fixed.up - fixed.addr - gaps);
+  const nameW = Math.min(21, Math.max(10, Math.floor(rest * 0.5)));
   const agentW = Math.max(8, rest - nameW);
-  const row = (c: string[]) => [
-    clip(c[0]!, nameW),
-    clip(c[1]!, fixed.state),
-    clip(c[2]!, fixed.size),
-    clip(c[3]!, fixed.up),
-    clip(c[4]!, fixed.addr),
-    clip(c[5]!, agentW),
-  ];
+  const row = (c: string[]) => {
+    const cells = [clip(c[0]!, nameW), clip(c[1]!, fixed.state), clip(c[2]!, fixed.size), clip(c[3]!, fixed.up)];
+    if (wide) cells.push(clip(c[4]!, fixed.addr));
+    cells.push(clip(c[5]!, agentW));
+    return cells;
+  };
   if (vms.length === 0) {
     return (
       <Box paddingX={1}>
