@@ -1,5 +1,5 @@
 /** Shared set-up of the launcher tests: a temp state dir, an image dir, the fake QEMU, and runCli with captured io. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
@@ -77,10 +77,15 @@ export function configOf(argv: string[]): Record<string, unknown> | null {
 
 export const argAfter = (args: string[], flag: string) => args.filter((_, i) => args[i - 1] === flag);
 
+/** The process exists and has not ended (a zombie waiting for its reaper has ended). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
