@@ -90,6 +90,15 @@ export async function launchVm(ctx: LauncherContext, o: LaunchOptions): Promise<
       'run on a TDX host with kvm_intel loaded, or pass --no-tdx to boot a plain guest (TCG)',
     );
   }
+  if (tdx && !/^(Y|1)$/.test(readOr(paths.tdxParam))) {
+    throw hostError(
+      `TDX is not enabled in KVM (${paths.tdxParam} is not Y)`,
+      'boot a TDX host kernel with TDX enabled in the BIOS and kvm_intel tdx=1 (ee preflight shows every check), or pass --no-tdx',
+    );
+  }
+  if (mode === 'control-plane' && !o.cpImage) {
+    throw usageError('a control-plane VM needs --cp-image (or env CONTROL_PLANE_IMAGE): the agent pins it, no :latest');
+  }
   progress(`resolving image ${o.image}`);
   const image = await resolveImage(o.image, ctx.state.imagesDir(), progress);
   const dir = ctx.state.create(name);
@@ -221,6 +230,14 @@ export async function launchVm(ctx: LauncherContext, o: LaunchOptions): Promise<
     throw new LauncherError(`QEMU exited at once (code ${exited}) for ${name}: ${log || '(no output)'}`);
   }
   return rec;
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 export function readTail(path: string, bytes: number): string {

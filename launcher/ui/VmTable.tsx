@@ -10,11 +10,19 @@ export interface VmTableProps {
   width: number;
 }
 
+const SPIN = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
 const stateColor = { running: 'green', stopped: 'gray', exited: 'red' } as const;
 
 function agentText(vm: VmView, agents: Map<string, CpAgent>): string {
   const a = agents.get(vm.name);
-  if (!a) return vm.cp_url ? 'not registered' : '-';
+  if (!a) {
+    if (!vm.cp_url) return '-';
+    // Waiting for registration is the long step after boot: a spinner frame per refresh shows it is live.
+    return vm.state === 'running'
+      ? `${SPIN[Math.floor(Date.now() / 250) % SPIN.length]} registering…`
+      : 'not registered';
+  }
   return [a.status, a.verified ? '✓' : 'unverified', a.health_status].filter(Boolean).join(' ');
 }
 

@@ -46,6 +46,8 @@ export interface FakeLauncherCp {
   addAgent(vmName: string): string;
   /** Lease length handed out by claims (seconds). */
   claimTtlSeconds: number;
+  /** Accept registrations without a bootstrap token (agents launched by hand, not for an order). */
+  openRegistration: boolean;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function startFakeLauncherCp(opts: { launcherKey: string; adminToke
     trustedMrtds: [],
     requests: [],
     claimTtlSeconds: 600,
+    openRegistration: false,
     addOrder: (o) => {
       const order: FakeOrder = {
         order_id: randomUUID(),
@@ -187,10 +190,11 @@ export async function startFakeLauncherCp(opts: { launcherKey: string; adminToke
         const order = cp.orders.find(
           (o) => o.bootstrap_token && o.bootstrap_token === token && !o.bootstrap_token_used,
         );
-        if (!order || (order.vm_name && order.vm_name !== body?.vm_name)) {
+        const untokened = cp.openRegistration && !token;
+        if (!untokened && (!order || (order.vm_name && order.vm_name !== body?.vm_name))) {
           return send(403, { detail: 'invalid bootstrap token' });
         }
-        order.bootstrap_token_used = true;
+        if (order) order.bootstrap_token_used = true;
         const agent_id = randomUUID();
         cp.agents.push({
           agent_id,
@@ -198,7 +202,7 @@ export async function startFakeLauncherCp(opts: { launcherKey: string; adminToke
           node_size: String(body?.node_size ?? 'tiny'),
           status: 'undeployed',
           verified: false,
-          bootstrap_token: token,
+          bootstrap_token: token || undefined,
         });
         return send(200, { agent_id });
       }

@@ -5,11 +5,12 @@
  * (bad flag, unknown size, missing image, no KVM, QEMU failing): a message, a documented exit code, no stack trace.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runCli } from '../../launcher/cli';
 import { FAKE_MRTD } from '../fakes/qemu';
 import { startFakeLauncherCp } from '../fakes/launcher-cp';
 import { alive, argAfter, configOf, launcherEnv, type LauncherEnv } from './helpers';
@@ -146,6 +147,55 @@ describe('ee launch / list / logs / stop', () => {
   });
 });
 
+describe('ee launch --wait, --cp, logs -f', () => {
+  it('--wait returns once the agent registered under the VM name', async () => {
+    const cp = await startFakeLauncherCp({ launcherKey: 'k', adminToken: 'a' });
+    cp.openRegistration = true;
+    t.qemu.registerWithCp(true);
+    try {
+      const r = await t.run(['launch', t.image, '--no-tdx', '--cp-url', cp.url, '--wait', '--json']);
+      expect(r.code).toBe(0);
+      const rec = r.json();
+      expect(rec.agent).toMatchObject({ vm_name: rec.name, agent_id: cp.agents[0]!.agent_id });
+      expect((await t.run(['launch', t.image, '--wait'])).stderr).toContain('--wait needs --cp-url');
+    } finally {
+      await cp.close();
+    }
+  });
+
+  it('--cp boots a control-plane VM with the pinned image and the pass-through env keys', async () => {
+    expect((await t.run(['launch', t.image, '--cp', '--no-tdx'], { CONTROL_PLANE_IMAGE: undefined })).code).toBe(2);
+    const r = await t.run(['launch', t.image, '--cp', '--no-tdx', '--cp-image', 'ghcr.io/ee/cp@sha256:abc', '--json'], {
+      CLOUDFLARE_API_TOKEN: 'cf-token',
+      STRIPE_SECRET_KEY: '',
+    });
+    expect(r.code).toBe(0);
+    const config = configOf(t.qemu.boots()[0]!)!;
+    expect(config).toMatchObject({
+      mode: 'control-plane',
+      port: 8080,
+      control_plane_image: 'ghcr.io/ee/cp@sha256:abc',
+      cloudflare_api_token: 'cf-token',
+      easyenclave_domain: 'easyenclave.com',
+    });
+    expect(config).not.toHaveProperty('stripe_secret_key');
+    expect(config).not.toHaveProperty('node_size');
+    expect(r.json().name).toMatch(/^ee-cp-[0-9a-f]{8}$/);
+  });
+
+  it('logs -f streams new serial output until the VM stops', async () => {
+    const rec = (await t.run(['launch', t.image, '--no-tdx', '--json'])).json();
+    let out = '';
+    const follow = runCli(['logs', rec.name, '-f'], { stdout: (s) => (out += s), stderr: () => {}, env: t.env });
+    await vi.waitFor(() => expect(out).toContain('fake-guest: config'));
+    appendFileSync(rec.serial_log, 'a new line from the guest\n');
+    await vi.waitFor(() => expect(out).toContain('a new line from the guest'));
+    await t.run(['stop', rec.name]);
+    expect(await follow).toBe(0);
+    expect(out).toContain('fake-guest: SIGTERM');
+  });
+});
+
 describe('bad input: a clear message, a documented exit code, never a stack trace', () => {
   it('unknown flag → 2', async () => {
     const r = await t.run(['launch', t.image, '--bogus']);
@@ -176,6 +226,17 @@ describe('bad input: a clear message, a documented exit code, never a stack trac
     expect(r.stderr).toContain('no KVM device');
     expect(r.stderr).toContain('--no-tdx');
     noStack(r.stderr);
+  });
+
+  it('KVM without TDX enabled → 3 with a remedy (preflight, kvm_intel tdx=1)', async () => {
+    const host = mkdtempSync(join(tmpdir(), 'ee-kvm-only-host-'));
+    mkdirSync(join(host, 'dev'));
+    writeFileSync(join(host, 'dev/kvm'), '');
+    const r = await t.run(['launch', t.image], { EE_HOST_ROOT: host });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('TDX is not enabled in KVM');
+    expect(r.stderr).toContain('kvm_intel tdx=1');
+    expect(t.qemu.boots()).toEqual([]);
   });
 
   it('QEMU rejecting its arguments → 1 with QEMU’s own message; unknown VM → 4; bad flags elsewhere → 2', async () => {

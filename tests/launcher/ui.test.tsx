@@ -115,6 +115,13 @@ describe('the VM list', () => {
     ui.unmount();
   });
 
+  it('a running VM with a CP URL and no agent yet shows a registration spinner', async () => {
+    const { c } = fakeController({ list: () => [vm('ee-tiny-dddd4444', { cp_url: 'http://cp' })] });
+    const ui = mount(c);
+    await ui.until(/ee-tiny-dddd4444 .*[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] registering…/);
+    ui.unmount();
+  });
+
   it('an empty host says how to start', async () => {
     const { c } = fakeController({ list: () => [] });
     const ui = mount(c);
