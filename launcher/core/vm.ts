@@ -218,7 +218,9 @@ export async function launchVm(ctx: LauncherContext, o: LaunchOptions): Promise<
   rec.pid = child.pid ?? null;
   ctx.state.save(rec);
   // QEMU rejects bad arguments within milliseconds; a short grace turns that into an error instead of a dead VM.
-  await sleep(Number(ctx.env.EE_BOOT_GRACE_MS ?? 700));
+  // Output on the serial console ends the grace early: the guest is running.
+  const graceEnd = Date.now() + Number(ctx.env.EE_BOOT_GRACE_MS ?? 700);
+  while (exited === null && Date.now() < graceEnd && statSync(serialLog).size === 0) await sleep(25);
   child.unref();
   if (exited === 0) {
     // The guest powered off already (measure VMs do exactly that): not a QEMU failure.

@@ -41,7 +41,7 @@ export function formReducer(st: FormState, ev: { input: string; key: Key }): For
     return { ...st, errors, submitted: Object.keys(errors).length === 0 ? form : null };
   }
   if (key.upArrow || (key.shift && key.tab)) return { ...st, focus: (st.focus + FIELDS.length - 1) % FIELDS.length };
-  if (key.downArrow || key.tab) return { ...st, focus: (st.focus + 1) % FIELDS.length };
+  if (key.downArrow || key.tab || input === '\t') return { ...st, focus: (st.focus + 1) % FIELDS.length };
   if (field === 'size') {
     const i = NODE_SIZES.indexOf(form.size);
     const step = key.leftArrow ? -1 : key.rightArrow || input === ' ' ? 1 : 0;
@@ -54,7 +54,9 @@ export function formReducer(st: FormState, ev: { input: string; key: Key }): For
   }
   const value = form[field] as string;
   if (key.backspace || key.delete) return { ...st, form: { ...form, [field]: value.slice(0, -1) } };
-  if (input && !key.ctrl && !key.meta && !key.escape) return { ...st, form: { ...form, [field]: value + input } };
+  // printable characters only (a pasted newline or tab never lands in a field)
+  if (input && !key.ctrl && !key.meta && !key.escape && !/[\x00-\x1f\x7f]/.test(input))
+    return { ...st, form: { ...form, [field]: value + input } };
   return st;
 }
 

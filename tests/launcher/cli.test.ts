@@ -329,4 +329,7 @@ it('the ee binary runs from source: --help and a bad flag as a child process', (
   expect(bad.status).toBe(2);
   expect(bad.stderr).toContain("unknown option '--nope'");
   expect(readFileSync(bin, 'utf8')).toMatch(/^#!\/usr\/bin\/env node/);
+  const noTty = spawnSync(process.execPath, [bin], { encoding: 'utf8', env: t.env, input: '' });
+  expect(noTty.status).toBe(2);
+  expect(noTty.stderr).toContain('the terminal UI needs a terminal');
 });

@@ -37,7 +37,7 @@ export function launcherEnv(): LauncherEnv {
     PATH: qemu.path,
     EE_STATE_DIR: join(dir, 'state'),
     EE_HOST_ROOT: host.root,
-    EE_BOOT_GRACE_MS: '300',
+    EE_BOOT_GRACE_MS: '5000', // the fake writes the serial log at once, which ends the grace
     ITA_API_KEY: undefined,
     INTEL_API_KEY: undefined,
   };

@@ -18,7 +18,11 @@ const tmux = (...args: string[]) => {
   return r.stdout;
 };
 const screen = () => tmux('capture-pane', '-p', '-t', 'ee');
-const until = (re: RegExp) => vi.waitFor(() => expect(screen()).toMatch(re), { timeout: 30_000, interval: 100 });
+// settle after a match: the new screen subscribes to input a moment after its first frame
+const until = async (re: RegExp) => {
+  await vi.waitFor(() => expect(screen()).toMatch(re), { timeout: 30_000, interval: 100 });
+  await new Promise((r) => setTimeout(r, 50));
+};
 
 beforeEach(() => {
   t = launcherEnv();

@@ -87,10 +87,14 @@ function fakeController(over: Partial<Controller> = {}) {
 function mount(c: Controller) {
   const r = render(<App controller={c} initialForm={emptyLaunchForm()} refreshMs={50} cpRefreshMs={50} />);
   const frame = () => r.lastFrame() ?? '';
-  const until = (text: string | RegExp) =>
-    vi.waitFor(() => expect(frame()).toMatch(typeof text === 'string' ? new RegExp(escape(text)) : text), {
+  // A new screen subscribes to input in a passive effect, which runs a moment after its first frame: settle
+  // before the next key so it is not sent to nobody.
+  const until = async (text: string | RegExp) => {
+    await vi.waitFor(() => expect(frame()).toMatch(typeof text === 'string' ? new RegExp(escape(text)) : text), {
       timeout: 5000,
     });
+    await new Promise((res) => setTimeout(res, 25));
+  };
   const press = async (...keys: string[]) => {
     for (const k of keys) {
       r.stdin.write(k);
