@@ -4,10 +4,12 @@
  * - `--version` prints a QEMU 9.2 banner; `-object help` lists `tdx-guest`.
  * - A boot decodes the config from `-append` (easyenclave.configz / easyenclave.config), writes
  *   `fake-guest: cmdline <cmdline>` and `fake-guest: config <json>` to the serial file of `-chardev file,…,path=`,
- *   then: measure mode → prints `EASYENCLAVE_MEASUREMENTS=…` (fixed values) and exits 0 ("poweroff");
+ *   then: measure mode → prints `EASYENCLAVE_MEASUREMENTS=…` (fixed values; or the error line, or nothing, see
+ *   `measureMode`) and exits 0 ("poweroff");
  *   with `<dir>/register` present and `control_plane_url` in the config → POSTs
  *   `{vm_name, node_size, datacenter, bootstrap_token}` to `<cp>/api/v1/agents/register` (the "agent" registering);
  *   otherwise runs until SIGTERM/SIGKILL.
+ * - SIGTERM is logged to the serial file and ends the process, unless `ignoreSigterm(true)`.
  * - With `<dir>/fail` present: prints its text to stderr and exits 1 at once (a QEMU argument error).
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,10 @@ export interface FakeQemu {
   fail(stderr: string | null): void;
   /** Make booted "guests" register with the CP named in their config. */
   registerWithCp(on: boolean): void;
+  /** Guests that ignore SIGTERM (only SIGKILL ends them). */
+  ignoreSigterm(on: boolean): void;
+  /** Measure VMs print the measurements (`ok`), a `EASYENCLAVE_MEASURE_ERROR=` line (`error`) or nothing (`silent`). */
+  measureMode(mode: 'ok' | 'error' | 'silent'): void;
   close(): void;
 }
 
@@ -50,8 +56,11 @@ for (const p of cmdline.split(/\\s+/)) {
 const out = (line) => serial && fs.appendFileSync(serial, line + '\\r\\n');
 out('fake-guest: cmdline ' + cmdline);
 out('fake-guest: config ' + JSON.stringify(config));
-process.on('SIGTERM', () => { out('fake-guest: SIGTERM'); process.exit(0); });
-if (config.mode === 'measure') {
+process.on('SIGTERM', () => { out('fake-guest: SIGTERM'); if (!fs.existsSync(path.join(dir, 'ignore-sigterm'))) process.exit(0); });
+const measureMode = fs.existsSync(path.join(dir, 'measure-mode')) ? fs.readFileSync(path.join(dir, 'measure-mode'), 'utf8') : 'ok';
+if (config.mode === 'measure' && measureMode === 'error') { out('EASYENCLAVE_MEASURE_ERROR=configfs-tsm not available'); process.exit(0); }
+if (config.mode === 'measure' && measureMode === 'silent') setInterval(() => {}, 1000);
+else if (config.mode === 'measure') {
   const m = { mrtd: '${FAKE_MRTD}', rtmr0: '00'.repeat(48), rtmr1: '11'.repeat(48), rtmr2: '22'.repeat(48), rtmr3: '00'.repeat(48) };
   out('EASYENCLAVE_MEASUREMENTS=' + JSON.stringify(m));
   process.exit(0);
@@ -86,6 +95,9 @@ export function createFakeQemu(): FakeQemu {
       stderr === null ? rmSync(join(dir, 'fail'), { force: true }) : writeFileSync(join(dir, 'fail'), stderr),
     registerWithCp: (on) =>
       on ? writeFileSync(join(dir, 'register'), '1') : rmSync(join(dir, 'register'), { force: true }),
+    ignoreSigterm: (on) =>
+      on ? writeFileSync(join(dir, 'ignore-sigterm'), '1') : rmSync(join(dir, 'ignore-sigterm'), { force: true }),
+    measureMode: (mode) => writeFileSync(join(dir, 'measure-mode'), mode),
     close: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

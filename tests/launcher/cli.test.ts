@@ -130,6 +130,20 @@ describe('ee launch / list / logs / stop', () => {
     }
   });
 
+  it('a guest ignoring SIGTERM is killed after --timeout; an unreachable CP makes the cleanup (not the stop) fail', async () => {
+    t.qemu.ignoreSigterm(true);
+    const rec = (await t.run(['launch', t.image, '--no-tdx', '--json'])).json();
+    const r = await t.run(['stop', rec.name, '--timeout', '1', '--cp-url', 'http://127.0.0.1:9', '--json']);
+    expect(r.code).toBe(1);
+    expect(r.json().results[0]).toMatchObject({
+      was_running: true,
+      killed: true,
+      cp_error: expect.stringContaining('control plane unreachable'),
+    });
+    expect(alive(rec.pid)).toBe(false);
+    expect(r.stdout).not.toContain('"exit_code"');
+  });
+
   it('rm removes the state; stop all / rm all handle every VM', async () => {
     const a = (await t.run(['launch', t.image, '--no-tdx', '--json'])).json();
     const b = (await t.run(['launch', t.image, '--no-tdx', '--json'])).json();
@@ -290,6 +304,19 @@ describe('ee preflight', () => {
 });
 
 describe('ee measure', () => {
+  it('the guest’s EASYENCLAVE_MEASURE_ERROR and a silent guest both exit 1 with the reason; the VM is removed', async () => {
+    t.qemu.measureMode('error');
+    const err = await t.run(['measure', t.image]);
+    expect(err.code).toBe(1);
+    expect(err.stderr).toContain('error: measurement failed in the guest: configfs-tsm not available');
+    t.qemu.measureMode('silent');
+    const silent = await t.run(['measure', t.image, '--timeout', '1', '--json']);
+    expect(silent.code).toBe(1);
+    expect(silent.json().error).toBe('could not capture MRTD: no EASYENCLAVE_MEASUREMENTS line before the timeout');
+    expect((await t.run(['list', '--json'])).json().vms).toEqual([]);
+    noStack(err.stderr + silent.stderr);
+  });
+
   it('prints the MRTD/RTMRs from the serial log, tears the VM down, and --approve adds the MRTD', async () => {
     const cp = await startFakeLauncherCp({ launcherKey: 'k', adminToken: 'admin-tok' });
     try {
