@@ -52,4 +52,42 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The launcher talks to the control plane over HTTP only, and its logic stays free of React (core vs ui).
+    files: ['launcher/**/*.ts', 'launcher/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(api|activities|workflows|bin)(/|$)',
+              message: 'The launcher reaches the control plane over HTTP only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['launcher/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['react', 'ink'].map((name) => ({
+            name,
+            message: 'launcher/core has no React: UI code lives in launcher/ui.',
+          })),
+          patterns: [
+            { regex: '^\\.\\./ui(/|$)', message: 'launcher/core must not import the UI.' },
+            {
+              regex: '^(\\.\\./)+(api|activities|workflows|bin)(/|$)',
+              message: 'The launcher reaches the control plane over HTTP only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );
