@@ -11,6 +11,9 @@
  * After Ctrl-C no temporal process of the data dir is left. Timings (resumption) are printed, not asserted.
  */
 import { Client, Connection } from '@temporalio/client';
+import { keyRing } from '../../core/auth/keyring';
+import { dataConverterFor } from '../../core/temporal/codec';
+import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,8 +50,13 @@ function pastHour() {
   return { hour: hourLabel(chargeMs), chargeMs };
 }
 
-async function temporalClient(port: number): Promise<Client> {
-  return new Client({ connection: await Connection.connect({ address: `127.0.0.1:${port}` }) });
+/** A client of the embedded server with the install's payload codec (its key file, created by the start). */
+async function temporalClient(port: number, dataDir: string): Promise<Client> {
+  const [current, previous] = readFileSync(join(dataDir, 'sealing.key'), 'utf8').split('\n').filter(Boolean);
+  return new Client({
+    connection: await Connection.connect({ address: `127.0.0.1:${port}` }),
+    dataConverter: dataConverterFor(keyRing(current!, previous ?? null)),
+  });
 }
 
 const spawned: ChildProcess[] = [];
@@ -122,7 +130,7 @@ describe('npm start survives its own crashes', () => {
     dbs.push(db);
     const { hour, chargeMs } = pastHour();
     const seed = await seedRunningDeployments(db, N, chargeMs);
-    const client = await temporalClient(ports.temporal);
+    const client = await temporalClient(ports.temporal, dataDir);
     await client.workflow.start('billingRun', {
       taskQueue: 'easyenclave',
       workflowId: `billing-run:${hour}`,
@@ -190,7 +198,7 @@ describe('npm start survives its own crashes', () => {
       `[crash-node] charging resumed ${Date.now() - upAt} ms after the new start was up ` +
         `(${Date.now() - killedAt} ms after the SIGKILL, start-up included)`,
     );
-    const client2 = await temporalClient(ports.temporal);
+    const client2 = await temporalClient(ports.temporal, dataDir);
     const result = (await client2.workflow.getHandle(`billing-run:${hour}`).result()) as BillingRunCharged;
     await client2.connection.close();
     await expectExactLedger(db, seed, hour, result);
@@ -225,7 +233,7 @@ describe('npm start survives its own crashes', () => {
     dbs.push(db);
     const { hour, chargeMs } = pastHour();
     const seed = await seedRunningDeployments(db, N, chargeMs);
-    const client = await temporalClient(ports.temporal);
+    const client = await temporalClient(ports.temporal, dataDir);
     const handle = await client.workflow.start('billingRun', {
       taskQueue: 'easyenclave',
       workflowId: `billing-run:${hour}`,
@@ -281,7 +289,7 @@ describe('npm start survives its own crashes', () => {
     dbs.push(db);
     const { hour, chargeMs } = pastHour();
     const seed = await seedRunningDeployments(db, N, chargeMs);
-    const client = await temporalClient(ports.temporal);
+    const client = await temporalClient(ports.temporal, dataDir);
     await client.workflow.start('billingRun', {
       taskQueue: 'easyenclave',
       workflowId: `billing-run:${hour}`,
@@ -321,7 +329,7 @@ describe('npm start survives its own crashes', () => {
     await until('/ready', async () => (await fetch(`${api}/ready`)).status === 200, 30_000);
     console.log(`[crash-temporal] ready again ${Date.now() - killedAt} ms after the dev server was killed`);
 
-    const client2 = await temporalClient(ports.temporal);
+    const client2 = await temporalClient(ports.temporal, dataDir);
     const result = (await client2.workflow.getHandle(`billing-run:${hour}`).result()) as BillingRunCharged;
     console.log(`[crash-temporal] run completed ${Date.now() - killedAt} ms after the kill`);
     await client2.connection.close();
