@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knex from 'knex';
+import { startFakeAgent } from '../tests/fakes/agent';
 import { startStripeMock } from '../tests/helpers/stripe-mock';
 import { ensureTool } from './tools.mjs';
 
@@ -103,6 +104,9 @@ async function main(): Promise<number> {
   // Integrations are configured (Stripe against stripe-mock, a GitHub OAuth client id): an unconfigured one answers
   // 503 on purpose, which says nothing about the contract.
   const stripe = await startStripeMock();
+  // The seeded agent's logs and stats are fetched from the agent: a local fake answers for it (an unreachable agent
+  // is a documented 502, but schemathesis counts every 5xx as a failure).
+  const agent = await startFakeAgent();
   const dataDir = mkdtempSync(join(tmpdir(), 'ee-contract-'));
   const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
   const base = `http://127.0.0.1:${apiPort}`;
@@ -125,6 +129,7 @@ async function main(): Promise<number> {
       STRIPE_API_URL: stripe.url,
       GITHUB_OAUTH_CLIENT_ID: 'contract-client',
       GITHUB_OAUTH_CLIENT_SECRET: 'contract-secret',
+      AGENT_DIRECT_URL: agent.directUrlTemplate,
       // schemathesis sends thousands of requests from one address: rate limits would answer 429 on purpose.
       RATELIMIT_ENABLED: 'false',
     },
@@ -143,6 +148,8 @@ async function main(): Promise<number> {
     await seed(join(dataDir, 'easyenclave.db'), base, admin);
     const extra = process.argv.includes('--') ? process.argv.slice(process.argv.indexOf('--') + 1) : [];
     const args = [
+      '--config-file',
+      new URL('schemathesis.toml', import.meta.url).pathname,
       'run',
       `${base}/openapi.json`,
       '--url',
@@ -182,6 +189,7 @@ async function main(): Promise<number> {
     });
     rmSync(dataDir, { recursive: true, force: true });
     await stripe.stop();
+    await agent.close();
   }
 }
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { apiKeyCacheId, newApiKey } from '../../core/auth/api-keys';
-import { badRequest, conflict, forbidden, notFound, unprocessable } from '../../core/errors';
+import { badRequest, conflict, forbidden, notFound } from '../../core/errors';
 import { microsToUsd, usdToMicros } from '../../core/money';
 import { RATE_LIMITS } from '../../core/rate-limit';
 import {
@@ -306,18 +306,18 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       auth: 'admin',
       params: IdParam,
       body: z.object({
-        amount: z.number().positive().describe('USD, > 0, at most 6 decimals'),
+        amount: z
+          .number()
+          .min(0.000001)
+          .max(1_000_000_000)
+          .describe('USD, from one micro-dollar; rounded to 6 decimals (micro-dollars)'),
         description: z.string().optional().default(''),
       }),
       responses: { 200: { description: 'Ledger entry', schema: TransactionView } },
     },
     async ({ params, body }) => {
-      let micros: number;
-      try {
-        micros = usdToMicros(body.amount);
-      } catch (err) {
-        throw unprocessable((err as Error).message);
-      }
+      // toFixed(6): the decimal text of the amount in micro-dollars, exact for any amount the schema allows.
+      const micros = usdToMicros(body.amount.toFixed(6));
       try {
         const t = await appendLedgerEntry(deps.db, {
           accountId: params.account_id,

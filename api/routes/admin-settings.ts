@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { seal } from '../../core/auth/seal';
-import { notFound, unprocessable } from '../../core/errors';
+import { notFound } from '../../core/errors';
 import { SETTING_GROUPS, findSetting, maskSecret } from '../../core/settings/registry';
 import type { SettingValue } from '../../workflows/contracts/admin';
 import type { AppDeps } from '../deps';
@@ -55,7 +55,11 @@ export function adminSettingsRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'admin',
       auth: 'admin',
       params: KeyParam,
-      body: z.object({ value: z.unknown().optional() }).passthrough(),
+      body: z.object({
+        value: z
+          .union([z.string(), z.number(), z.boolean(), z.array(z.unknown()), z.record(z.string(), z.unknown())])
+          .describe('Stored as text: a string as is, anything else as JSON'),
+      }),
       responses: {
         200: { description: 'Saved', schema: z.object({ key: z.string(), status: z.literal('saved') }) },
         404: { description: 'Unknown setting' },
@@ -64,7 +68,6 @@ export function adminSettingsRoutes(routes: Routes, deps: AppDeps): void {
     },
     async ({ params, body }, ctx) => {
       const def = requireSetting(params.key);
-      if (body.value === undefined || body.value === null) throw unprocessable("Missing 'value' field");
       const plain = settingString(body.value);
       const value: SettingValue = def.secret ? seal(deps.sealingKey, plain) : { plain };
       await runAdminWorkflow(deps, () =>

@@ -9,7 +9,7 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ComposeError, decodeCompose, parseCompose } from '../../core/compose';
-import { HttpError, badRequest, conflict, forbidden, notFound, unauthorized, unprocessable } from '../../core/errors';
+import { HttpError, conflict, forbidden, notFound, unauthorized, unprocessable } from '../../core/errors';
 import {
   createApp,
   deleteApp,
@@ -33,6 +33,8 @@ import { getAgent, getCredential } from '../../core/stores/agents';
 
 const MAX_COMPOSE_BYTES = 1024 * 1024;
 const APP_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const TAG_RE = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$/;
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 const login = z
   .string()
   .trim()
@@ -99,15 +101,20 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'apps',
       auth: 'catalog',
       body: z.object({
-        name: z.string().max(128),
+        name: z
+          .string()
+          .regex(APP_NAME_RE, 'App name: letters, digits, . _ - (max 128, starting alphanumeric)')
+          .describe('Letters, digits, . _ - (max 128, starting alphanumeric)'),
         description: z.string().max(4096).default(''),
         source_repo: z.string().max(1024).nullish(),
         maintainers: z.array(login).max(50).default([]).describe('Further GitHub logins/orgs to add as maintainers'),
-        tags: z.array(z.string().trim().min(1).max(64)).max(50).default([]),
+        tags: z
+          .array(z.string().regex(TAG_RE, 'a tag: letters, digits, . _ : + - (max 64, starting alphanumeric)'))
+          .max(50)
+          .default([]),
       }),
       responses: {
         200: { description: 'The app', schema: AppSchema },
-        400: { description: 'App name is required' },
         403: { description: 'Not a deployer key / admin' },
         409: { description: 'App already exists' },
         422: { description: 'Invalid name or fields' },
@@ -119,10 +126,7 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       if (caller.kind === 'session' && !caller.isAdmin) {
         throw forbidden('Creating an app needs a deployer API key, a GitHub Actions OIDC token or an admin session');
       }
-      const name = body.name.trim();
-      if (name === '') throw badRequest('App name is required');
-      if (!APP_NAME_RE.test(name))
-        throw unprocessable('App name: letters, digits, . _ - (max 128, starting alphanumeric)');
+      const name = body.name;
       const maintainers = [...new Set([...caller.identities, ...body.maintainers.map((m) => m.toLowerCase())])];
       const r = await createApp(
         deps.db,
@@ -212,7 +216,7 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
         200: { description: 'The app', schema: AppSchema },
         403: { description: 'Not a maintainer' },
         404: { description: 'App not found' },
-        422: { description: 'Invalid logins/accounts, or the change would lock the caller out' },
+        409: { description: 'The change would leave the app without maintainers, or lock the caller out' },
       },
     },
     async ({ params, body }, ctx) => {
@@ -223,10 +227,10 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
         maintainer_accounts: [...new Set(body.maintainer_accounts ?? app.maintainer_accounts)],
       };
       if (next.maintainers.length === 0 && next.maintainer_accounts.length === 0) {
-        throw unprocessable('An app needs at least one maintainer');
+        throw conflict('An app needs at least one maintainer');
       }
       if (!maintains(next, catalogCaller(ctx))) {
-        throw unprocessable('This change would remove your own access; ask another maintainer or an admin');
+        throw conflict('This change would remove your own access; ask another maintainer or an admin');
       }
       return (await setMaintainers(deps.db, app.name, next))!;
     },
@@ -241,8 +245,14 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       auth: 'catalog',
       params: NameParam,
       body: z.object({
-        version: z.string().max(128),
-        compose: z.string().describe('docker-compose YAML, as base64 (v1) or text'),
+        version: z
+          .string()
+          .regex(VERSION_RE, 'Version: letters, digits, . _ + - (max 128, starting alphanumeric)')
+          .describe('Letters, digits, . _ + - (max 128, starting alphanumeric)'),
+        compose: z
+          .string()
+          .regex(/\S/, 'Compose file is required (base64 encoded)')
+          .describe('docker-compose YAML, as base64 (v1) or text; checked (YAML, services, image references) → 422'),
         node_size: z.string().max(32).default(''),
         image_digest: z.string().max(128).nullish(),
         source_commit: z.string().max(128).nullish(),
@@ -254,7 +264,6 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
           description: 'The pending version and its measurement workflow',
           schema: VersionSchema.extend({ measurement_workflow_id: z.string() }),
         },
-        400: { description: 'Version or compose missing' },
         403: { description: 'Not a maintainer' },
         404: { description: 'App not found' },
         409: { description: 'The version (and node_size) already exists: versions are immutable' },
@@ -264,12 +273,7 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
     async ({ params, body }, ctx) => {
       const app = await requireApp(params.name);
       requireMaintainer(ctx, app);
-      const version = body.version.trim();
-      if (version === '') throw badRequest('Version is required');
-      if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(version)) {
-        throw unprocessable('Version: letters, digits, . _ + - (starting alphanumeric)');
-      }
-      if (body.compose.trim() === '') throw badRequest('Compose file is required (base64 encoded)');
+      const version = body.version;
       const text = decodeCompose(body.compose);
       if (Buffer.byteLength(text) > MAX_COMPOSE_BYTES)
         throw unprocessable(`compose exceeds ${MAX_COMPOSE_BYTES} bytes`);

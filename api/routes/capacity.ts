@@ -9,16 +9,17 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { DATACENTER_INPUT_RE } from '../../core/agents/registration-input';
 import {
   INVALID_DATACENTER,
   INVALID_NODE_SIZE,
+  NODE_SIZES,
   ORDER_STATUSES,
   RESERVATION_STATUSES,
-  isNodeSize,
   lower,
   parseDatacenter,
 } from '../../core/capacity';
-import { forbidden, HttpError, notFound, unprocessable } from '../../core/errors';
+import { forbidden, HttpError, notFound } from '../../core/errors';
 import { getAccount } from '../../core/stores/accounts';
 import { deleteTarget, listOrders, listReservations, listTargetViews, upsertTarget } from '../../core/stores/capacity';
 import type { AppDeps } from '../deps';
@@ -94,35 +95,54 @@ const DispatchResponse = z.object({
 
 const count = (min: number) => z.number().int().min(min);
 
-/** `<cloud>:<zone>` after normalization, else the v1 422 detail. */
-export function requireDatacenter(raw: string): string {
-  if (!raw.trim()) throw unprocessable('datacenter is required');
-  const dc = parseDatacenter(raw);
-  if (!dc) throw unprocessable(INVALID_DATACENTER);
-  return dc;
-}
+/** A word in any case as a flag-free pattern (JSON Schema patterns carry no flags). */
+const anyCase = (word: string) => [...word].map((c) => (/[a-z]/.test(c) ? `[${c.toUpperCase()}${c}]` : c)).join('');
+/** One of `words`, any case, spaces around (what `lower()` normalizes); blank too when `blank`. */
+const oneOf = (words: readonly string[], blank: boolean) =>
+  new RegExp(`^ *(?:${[...(blank ? [''] : []), ...words.map(anyCase)].join('|')}) *$`);
 
-/** '' (any) or a known size. */
-export function requireNodeSize(raw: string, allowBlank: boolean): string {
-  const ns = lower(raw);
-  if (ns === '' && allowBlank) return '';
-  if (!isNodeSize(ns)) throw unprocessable(INVALID_NODE_SIZE);
-  return ns;
-}
+/**
+ * What normalizes to `<cloud>:<zone>` (see parseDatacenter): the registration input format with spaces (not any
+ * `\s`, whose meaning differs between JavaScript and other regex engines) around the parts.
+ */
+const DATACENTER_INPUT = DATACENTER_INPUT_RE.source.replaceAll('\\s', ' ');
+export const DatacenterInput = z
+  .string()
+  .regex(new RegExp(DATACENTER_INPUT), INVALID_DATACENTER)
+  .describe("'<cloud>:<zone>' (for example gcp:us-central1-a), any case; a missing zone is 'default'");
+/** DatacenterInput or blank (any datacenter). */
+export const DatacenterFilter = z
+  .string()
+  .regex(new RegExp(`^ *$|${DATACENTER_INPUT}`), INVALID_DATACENTER)
+  .describe("'<cloud>:<zone>' (any case), or '' for any");
+/** tiny/standard/llm in any case, or blank (any size) when `blank`. */
+export const NodeSizeInput = (blank: boolean) =>
+  z
+    .string()
+    .regex(oneOf(NODE_SIZES, blank), INVALID_NODE_SIZE)
+    .describe(`One of ${NODE_SIZES.join(', ')} (any case)${blank ? ", or '' for any" : ''}`);
+
+/** The normalized datacenter of a DatacenterInput-valid string. */
+export const datacenterOf = (raw: string): string => parseDatacenter(raw)!;
+
+const filter = (words: readonly string[], what: string) =>
+  z
+    .string()
+    .regex(oneOf(words, true), `Invalid ${what} status filter`)
+    .optional()
+    .describe(`One of ${words.join(', ')} (any case)`);
 
 const OrderQuery = z.object({
-  status: z.string().optional(),
+  status: filter(ORDER_STATUSES, 'launch order'),
   datacenter: z.string().optional(),
   node_size: z.string().optional(),
 });
 
-function orderFilter(q: z.output<typeof OrderQuery>) {
-  const status = lower(q.status);
-  if (status && !(ORDER_STATUSES as readonly string[]).includes(status)) {
-    throw unprocessable('Invalid launch order status filter');
-  }
-  return { status: status || undefined, datacenter: lower(q.datacenter), nodeSize: lower(q.node_size) };
-}
+const orderFilter = (q: z.output<typeof OrderQuery>) => ({
+  status: lower(q.status) || undefined,
+  datacenter: lower(q.datacenter),
+  nodeSize: lower(q.node_size),
+});
 
 export function capacityRoutes(routes: Routes, deps: AppDeps): void {
   const base = '/api/v1/admin/agents/capacity';
@@ -152,8 +172,8 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'capacity',
       auth: 'admin',
       body: z.object({
-        datacenter: z.string(),
-        node_size: z.string().default(''),
+        datacenter: DatacenterInput,
+        node_size: NodeSizeInput(true).default(''),
         min_warm_count: count(0).default(0),
         enabled: z.boolean().default(true),
         require_verified: z.boolean().default(true),
@@ -166,8 +186,8 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
     },
     async ({ body }) =>
       upsertTarget(deps.db, {
-        datacenter: requireDatacenter(body.datacenter),
-        nodeSize: requireNodeSize(body.node_size, true),
+        datacenter: datacenterOf(body.datacenter),
+        nodeSize: lower(body.node_size),
         minWarmCount: body.min_warm_count,
         enabled: body.enabled,
         requireVerified: body.require_verified,
@@ -208,7 +228,7 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Warm-capacity reservations',
       tag: 'capacity',
       auth: 'admin',
-      query: z.object({ status: z.string().optional() }),
+      query: z.object({ status: filter(RESERVATION_STATUSES, 'reservation') }),
       responses: {
         200: {
           description: 'Reservations',
@@ -218,11 +238,7 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
       },
     },
     async ({ query }) => {
-      const status = lower(query.status);
-      if (status && !(RESERVATION_STATUSES as readonly string[]).includes(status)) {
-        throw unprocessable('Invalid reservation status filter');
-      }
-      const reservations = await listReservations(deps.db, status || undefined);
+      const reservations = await listReservations(deps.db, lower(query.status) || undefined);
       return { reservations, total: reservations.length };
     },
   );
@@ -256,13 +272,20 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
       body: z.object({
         targets: z
           .array(
-            z.object({ datacenter: z.string(), node_size: z.string().default(''), min_count: count(0).default(1) }),
+            z.object({
+              datacenter: DatacenterInput,
+              node_size: NodeSizeInput(true).default(''),
+              min_count: count(0).default(1),
+            }),
           )
-          .default([]),
+          .min(1, 'At least one target is required'),
         require_verified: z.boolean().default(true),
         require_healthy: z.boolean().default(true),
         require_hostname: z.boolean().default(true),
-        allowed_statuses: z.array(z.string()).default(['undeployed', 'deployed', 'deploying']),
+        allowed_statuses: z
+          .array(z.string().regex(/^ *[A-Za-z0-9_-]{1,32} *$/, 'an agent status'))
+          .min(1, 'allowed_statuses must include at least one status')
+          .default(['undeployed', 'deployed', 'deploying']),
         dispatch: z.boolean().default(false),
         reason: z.string().default(''),
         account_id: z.string().nullable().default(null),
@@ -273,17 +296,12 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
       },
     },
     async ({ body }) => {
-      if (body.targets.length === 0) throw unprocessable('At least one target is required');
-      const statuses = body.allowed_statuses.map(lower).filter(Boolean);
-      if (statuses.length === 0) throw unprocessable('allowed_statuses must include at least one status');
-      const targets = body.targets.map((t) => {
-        if (!t.datacenter.trim()) throw unprocessable('target.datacenter must be non-empty');
-        return {
-          datacenter: requireDatacenter(t.datacenter),
-          nodeSize: requireNodeSize(t.node_size, true),
-          minCount: t.min_count,
-        };
-      });
+      const statuses = body.allowed_statuses.map(lower);
+      const targets = body.targets.map((t) => ({
+        datacenter: datacenterOf(t.datacenter),
+        nodeSize: lower(t.node_size),
+        minCount: t.min_count,
+      }));
       return deps.workflows.capacity.dispatch(
         {
           targets,
@@ -315,8 +333,8 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
       auth: 'apiKey',
       params: z.object({ account_id: z.string() }),
       body: z.object({
-        datacenter: z.string(),
-        node_size: z.string().default('tiny'),
+        datacenter: DatacenterInput,
+        node_size: NodeSizeInput(false).default('tiny'),
         min_warm_count: count(1).default(1),
         months: count(1).default(1),
         reason: z.string().default('capacity-purchase'),
@@ -334,9 +352,8 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
       const account = await getAccount(deps.db, params.account_id);
       if (!account) throw notFound('Account not found');
       if (lower(account.account_type) !== 'deployer') throw forbidden('Capacity purchases require a deployer account');
-      const datacenter = parseDatacenter(body.datacenter);
-      if (!datacenter) throw unprocessable(INVALID_DATACENTER);
-      const nodeSize = requireNodeSize(body.node_size, false);
+      const datacenter = datacenterOf(body.datacenter);
+      const nodeSize = lower(body.node_size);
       const key = ctx.get('idempotency-key').trim() || randomUUID();
       const requestId = `capacity-${createHash('sha256').update(`${params.account_id}:${key}`).digest('hex').slice(0, 16)}`;
       const r = await deps.workflows.capacity.purchase({

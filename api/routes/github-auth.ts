@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { createAdminSession } from '../../core/auth/admin-sessions';
 import { createGithubOAuthClient, readGithubOAuthSettings } from '../../core/auth/github-oauth';
 import { OAUTH_STATE_RE, OAUTH_STATE_TTL_MS, createOAuthState, verifyOAuthState } from '../../core/auth/oauth-state';
-import { badRequest, serviceUnavailable } from '../../core/errors';
+import { badRequest, forbidden, serviceUnavailable } from '../../core/errors';
 import { consumeOAuthNonce } from '../../core/stores/oauth-states';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
@@ -81,14 +81,15 @@ export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {
       }),
       responses: {
         302: { description: 'Location: /admin?token=<session token>' },
-        400: { description: 'Invalid or expired state token / GitHub authentication failed' },
+        400: { description: 'GitHub authentication failed (the code was refused)' },
+        403: { description: 'Invalid, expired, replayed or foreign (binding cookie) state token' },
       },
     },
     async ({ query }, ctx) => {
       const binding = ctx.cookies.get(OAUTH_BINDING_COOKIE);
-      if (!binding) throw badRequest(INVALID_STATE);
+      if (!binding) throw forbidden(INVALID_STATE);
       const checked = verifyOAuthState(stateSecret(deps), query.state, deps.now().getTime(), { binding });
-      if (!checked.ok) throw badRequest(INVALID_STATE);
+      if (!checked.ok) throw forbidden(INVALID_STATE);
       setBindingCookie(ctx, null);
       const used = !(await consumeOAuthNonce(
         deps.db,
@@ -96,7 +97,7 @@ export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {
         new Date(checked.expiresAtMs).toISOString(),
         deps.now().toISOString(),
       ));
-      if (used) throw badRequest(INVALID_STATE);
+      if (used) throw forbidden(INVALID_STATE);
 
       const s = await readGithubOAuthSettings(deps.settings);
       if (!s.clientId) throw serviceUnavailable('GitHub OAuth not configured. Set GITHUB_OAUTH_CLIENT_ID.');

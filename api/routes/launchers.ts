@@ -6,12 +6,12 @@
  */
 import { z } from 'zod';
 import { bootstrapTokenHash, mintBootstrapToken } from '../../core/auth/bootstrap-token';
-import { INVALID_DATACENTER, REPORTABLE_STATUSES, lower, parseDatacenter } from '../../core/capacity';
+import { REPORTABLE_STATUSES, lower } from '../../core/capacity';
 import { notFound, unprocessable } from '../../core/errors';
 import { getOrderRow, openOrderIds } from '../../core/stores/capacity';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
-import { OrderViewSchema, requireNodeSize } from './capacity';
+import { DatacenterFilter, NodeSizeInput, OrderViewSchema, datacenterOf } from './capacity';
 
 export function launcherRoutes(routes: Routes, deps: AppDeps): void {
   routes.add(
@@ -21,7 +21,7 @@ export function launcherRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Claim the oldest matching open launch order; the one-time bootstrap token is returned only here',
       tag: 'launchers',
       auth: 'launcherKey',
-      body: z.object({ datacenter: z.string().default(''), node_size: z.string().default('') }).default({
+      body: z.object({ datacenter: DatacenterFilter.default(''), node_size: NodeSizeInput(true).default('') }).default({
         datacenter: '',
         node_size: '',
       }),
@@ -35,12 +35,8 @@ export function launcherRoutes(routes: Routes, deps: AppDeps): void {
       },
     },
     async ({ body }, ctx) => {
-      let datacenter = '';
-      if (body.datacenter.trim()) {
-        datacenter = parseDatacenter(body.datacenter) ?? '';
-        if (!datacenter) throw unprocessable(INVALID_DATACENTER);
-      }
-      const nodeSize = requireNodeSize(body.node_size, true);
+      const datacenter = body.datacenter.trim() ? datacenterOf(body.datacenter) : '';
+      const nodeSize = lower(body.node_size);
       const launcherId = ctx.state.account!.account_id;
       for (const orderId of await openOrderIds(deps.db, { datacenter, nodeSize, fulfiller: 'launcher' })) {
         const token = mintBootstrapToken();

@@ -54,7 +54,7 @@ function filterHeaders(h: IncomingHttpHeaders, extraDrop: Set<string>): Record<s
   return out;
 }
 
-/** `/proxy/<service>/<rest>` of the raw request target: service decoded, rest kept encoded but checked. */
+/** `/proxy/<service>/<rest>` of the raw request target: service decoded, rest kept encoded (see checkProxyPath). */
 export function splitProxyTarget(rawUrl: string): { service: string; path: string; search: string } | null {
   let target = rawUrl;
   if (!target.startsWith('/')) {
@@ -78,6 +78,11 @@ export function splitProxyTarget(rawUrl: string): { service: string; path: strin
     throw badRequest('Invalid service name');
   }
   const rest = m[2] ?? '/';
+  return { service, path: rest, search };
+}
+
+/** Each segment of the still-encoded rest: no dot segments, no encoded slashes or backslashes. */
+export function checkProxyPath(rest: string): void {
   for (const seg of rest.split('/')) {
     let decoded: string;
     try {
@@ -89,7 +94,6 @@ export function splitProxyTarget(rawUrl: string): { service: string; path: strin
       throw badRequest('Invalid proxy path: dot segments and encoded slashes are not forwarded');
     }
   }
-  return { service, path: rest, search };
 }
 
 async function resolveTarget(deps: AppDeps, service: string): Promise<URL> {
@@ -153,7 +157,7 @@ export function proxyMiddleware(deps: AppDeps, registry: OpenApiRegistry): Middl
       params: z.object({ service: z.string(), path: z.string().describe('May contain slashes') }),
       responses: {
         200: { description: "The service's answer (any status)" },
-        400: { description: 'Dot segments or encoded slashes in the path' },
+        400: { description: 'Dot segments or encoded slashes in the path (checked once the service is found)' },
         404: { description: 'Service not found' },
         502: { description: 'Agent down / unreachable' },
         504: { description: 'Service timeout' },
@@ -164,8 +168,11 @@ export function proxyMiddleware(deps: AppDeps, registry: OpenApiRegistry): Middl
     if (!ctx.path.startsWith('/proxy/')) return next();
     const target = splitProxyTarget(ctx.req.url ?? ctx.originalUrl);
     if (!target) throw notFound('Not Found');
-    if (!METHODS.includes(ctx.method)) throw new HttpError(405, 'Method Not Allowed');
+    if (!METHODS.includes(ctx.method)) {
+      throw new HttpError(405, 'Method Not Allowed', { Allow: METHODS.join(', ') });
+    }
     const base = await resolveTarget(deps, target.service);
+    checkProxyPath(target.path);
     const url = new URL(base.href);
     url.pathname = `${base.pathname.replace(/\/+$/, '')}${target.path}`;
     url.search = target.search;

@@ -1,6 +1,6 @@
 /** App revenue-share rules (api.md §6, billing.md §4.4). */
 import { z } from 'zod';
-import { badRequest, notFound } from '../../core/errors';
+import { conflict, notFound } from '../../core/errors';
 import {
   appExists,
   createRevenueShare,
@@ -69,11 +69,11 @@ export function revenueShareRoutes(routes: Routes, deps: AppDeps): void {
       body: z.object({
         account_id: z.string().min(1),
         share_bps: z.number().int().min(1).max(10_000),
-        label: z.string().default(''),
+        label: z.string().max(256).default(''),
       }),
       responses: {
         200: { description: 'The new rule', schema: Share },
-        400: { description: 'Wrong account type, or the total would exceed 10000 bps' },
+        409: { description: "The account is not a contributor/agent one, or the app's total would exceed 10000 bps" },
         404: { description: 'App or account not found' },
       },
     },
@@ -91,9 +91,9 @@ export function revenueShareRoutes(routes: Routes, deps: AppDeps): void {
           case 'account_not_found':
             throw notFound('Account not found');
           case 'bad_account_type':
-            throw badRequest("Revenue share account_type must be 'contributor' or 'agent'");
+            throw conflict("Revenue share account_type must be 'contributor' or 'agent'");
           case 'over_total':
-            throw badRequest(`Revenue share total exceeds 10000 bps: current=${r.current}, requested=${r.requested}`);
+            throw conflict(`Revenue share total exceeds 10000 bps: current=${r.current}, requested=${r.requested}`);
         }
       }
       return r;

@@ -18,6 +18,9 @@ import type { CreatePaymentIntentResult } from '../../workflows/contracts/paymen
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
+/** The webhook's credential is its signature: a missing or wrong one is 401, as for any credential. */
+const badSignature = (detail: string) => new HttpError(401, detail, { 'WWW-Authenticate': 'Stripe-Signature' });
+
 export function stripeRoutes(routes: Routes, deps: AppDeps): void {
   routes.add(
     {
@@ -91,7 +94,8 @@ export function stripeRoutes(routes: Routes, deps: AppDeps): void {
       auth: 'none',
       responses: {
         200: { description: 'Accepted', schema: z.object({ status: z.literal('ok') }) },
-        400: { description: 'Missing or invalid signature, or invalid payload' },
+        400: { description: 'Correctly signed but not an event' },
+        401: { description: 'Missing, invalid or expired stripe-signature' },
         503: { description: 'Stripe or its webhook secret not configured' },
       },
     },
@@ -99,7 +103,7 @@ export function stripeRoutes(routes: Routes, deps: AppDeps): void {
       const s = await readStripeSettings(deps.settings);
       if (!s.secretKey) throw serviceUnavailable('Stripe integration not configured');
       const signature = ctx.get('stripe-signature');
-      if (!signature) throw badRequest('Missing stripe-signature header');
+      if (!signature) throw badSignature('Missing stripe-signature header');
       const check = verifyWebhook(ctx.request.rawBody ?? Buffer.alloc(0), signature, s.webhookSecret);
       if (!check.ok) {
         if (check.reason === 'no_secret') {
@@ -107,7 +111,8 @@ export function stripeRoutes(routes: Routes, deps: AppDeps): void {
           deps.logger.error('Stripe webhook refused: stripe.webhook_secret is not set');
           throw serviceUnavailable('Stripe webhook secret not configured');
         }
-        throw badRequest(check.reason === 'bad_signature' ? 'Invalid signature' : 'Invalid payload');
+        if (check.reason === 'bad_signature') throw badSignature('Invalid signature');
+        throw badRequest('Invalid payload');
       }
       if (check.event.type === 'payment_intent.succeeded') await deposit(check.event);
       return { status: 'ok' as const };

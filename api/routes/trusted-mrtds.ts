@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { mergeTrustedMrtds } from '../../core/attestation/policy';
-import { badRequest, notFound } from '../../core/errors';
-import { isValidMrtd, normalizeMrtd, normalizeMrtdType } from '../../core/mrtd';
+import { notFound } from '../../core/errors';
+import { normalizeMrtd } from '../../core/mrtd';
 import { getTrustedMrtd, listTrustedMrtds } from '../../core/stores/trusted-mrtds';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
@@ -11,7 +11,8 @@ import { actorOf, runAdminWorkflow } from './admin-workflow';
 const MrtdType = z.enum(['agent', 'proxy']);
 const AdminMrtd = z.object({ mrtd: z.string(), type: MrtdType, note: z.string(), added_at: z.string() });
 
-const asText = (v: unknown) => (v === undefined || v === null ? '' : String(v).trim());
+/** 96 hex characters, any case (stored lower-cased). */
+const MRTD_INPUT_RE = /^[0-9A-Fa-f]{96}$/;
 
 export function trustedMrtdRoutes(routes: Routes, deps: AppDeps): void {
   routes.add(
@@ -65,29 +66,23 @@ export function trustedMrtdRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Add or update a trusted MRTD; runs a changeTrustedMrtd workflow',
       tag: 'admin',
       auth: 'admin',
-      body: z
-        .object({
-          mrtd: z.unknown().optional().describe('96 hex characters'),
-          type: z.unknown().optional().describe("'agent' (default) or 'proxy'"),
-          note: z.unknown().optional(),
-        })
-        .passthrough(),
+      body: z.object({
+        mrtd: z.string().regex(MRTD_INPUT_RE, 'mrtd must be a 96-character hex string').describe('96 hex characters'),
+        type: MrtdType.optional().describe("'agent' (default) or 'proxy'"),
+        mrtd_type: MrtdType.optional().describe('v1 name of type'),
+        note: z.string().max(1024).optional(),
+      }),
       responses: {
         200: { description: 'Stored', schema: z.object({ mrtd: z.string(), type: MrtdType, note: z.string() }) },
-        400: { description: 'Missing or malformed mrtd, bad type' },
+        422: { description: 'Missing or malformed mrtd, bad type' },
       },
     },
     async ({ body }, ctx) => {
-      const raw = asText(body.mrtd);
-      if (raw === '') throw badRequest('mrtd is required');
-      const mrtd = normalizeMrtd(raw);
-      if (!isValidMrtd(mrtd)) throw badRequest('mrtd must be a 96-character hex string');
-      const typeText = asText(body.type ?? (body as Record<string, unknown>).mrtd_type) || 'agent';
-      const type = normalizeMrtdType(typeText);
-      if (!type) throw badRequest("mrtd_type must be 'agent' or 'proxy'");
+      const mrtd = normalizeMrtd(body.mrtd);
+      const type = body.type ?? body.mrtd_type ?? 'agent';
       const result = await runAdminWorkflow(deps, () =>
         deps.workflows.changeTrustedMrtd(
-          { action: 'upsert', mrtd, type, note: asText(body.note), actor: actorOf(ctx) },
+          { action: 'upsert', mrtd, type, note: (body.note ?? '').trim(), actor: actorOf(ctx) },
           randomUUID(),
         ),
       );

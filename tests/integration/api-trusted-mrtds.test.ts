@@ -17,7 +17,7 @@ describe('trusted MRTDs', () => {
     const api = http(stack.url);
     const add = await api.post('/api/v1/admin/trusted-mrtds', {
       token,
-      json: { mrtd: M1.toUpperCase(), type: 'Proxy', note: 'v1 image' },
+      json: { mrtd: M1.toUpperCase(), type: 'proxy', note: 'v1 image' },
     });
     expect(add.status).toBe(200);
     expect(add.body).toEqual({ mrtd: M1, type: 'proxy', note: 'v1 image' });
@@ -51,19 +51,21 @@ describe('trusted MRTDs', () => {
     expect(again.body).toEqual({ detail: 'MRTD not found' });
   });
 
-  it('rejects bad input with 400 and stores nothing', async () => {
+  it('rejects bad input with 422 (the schema) and stores nothing', async () => {
     const api = http(stack.url);
-    const cases: [unknown, string][] = [
-      [{}, 'mrtd is required'],
-      [{ mrtd: '  ' }, 'mrtd is required'],
-      [{ mrtd: 'abc' }, 'mrtd must be a 96-character hex string'],
-      [{ mrtd: 'g'.repeat(96) }, 'mrtd must be a 96-character hex string'],
-      [{ mrtd: M1, type: 'vm' }, "mrtd_type must be 'agent' or 'proxy'"],
+    const cases: [unknown, (string | number)[]][] = [
+      [{}, ['body', 'mrtd']],
+      [{ mrtd: null }, ['body', 'mrtd']],
+      [{ mrtd: '  ' }, ['body', 'mrtd']],
+      [{ mrtd: 'abc' }, ['body', 'mrtd']],
+      [{ mrtd: 'g'.repeat(96) }, ['body', 'mrtd']],
+      [{ mrtd: M1, type: 'vm' }, ['body', 'type']],
+      [{ mrtd: M1, mrtd_type: 'vm' }, ['body', 'mrtd_type']],
     ];
-    for (const [json, detail] of cases) {
+    for (const [json, loc] of cases) {
       const res = await api.post('/api/v1/admin/trusted-mrtds', { token, json });
-      expect(res.status).toBe(400);
-      expect(res.body).toEqual({ detail });
+      expect(res.status, JSON.stringify(json)).toBe(422);
+      expect(res.body.detail).toMatchObject([{ loc }]);
     }
     expect(await stack.db('trusted_mrtds').count({ n: '*' })).toEqual([{ n: 0 }]);
     const anon = await api.post('/api/v1/admin/trusted-mrtds', { json: { mrtd: M1 } });

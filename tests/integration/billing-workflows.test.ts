@@ -146,12 +146,13 @@ describe.each(testEngines())('billing workflows (%s)', (engine) => {
       token,
       json: { account_id: f.accounts.C1, share_bps: 1 },
     });
-    expect(over.status).toBe(400);
+    expect(over.status).toBe(409);
     expect(over.body.detail).toBe('Revenue share total exceeds 10000 bps: current=10000, requested=1');
     const wrongType = await api.post(`/api/v1/apps/${f.appName}/revenue-shares`, {
       token,
       json: { account_id: f.accounts.D1, share_bps: 1 },
     });
+    expect(wrongType.status).toBe(409);
     expect(wrongType.body.detail).toBe("Revenue share account_type must be 'contributor' or 'agent'");
     expect(
       (

@@ -183,7 +183,7 @@ describe.each(testEngines())('app catalog and version measurement (%s)', (engine
       token: deployer.key,
       json: { maintainers: ['mallory'], maintainer_accounts: [] },
     });
-    expect(lockout.status).toBe(422);
+    expect(lockout.status).toBe(409);
     const add = await api.put('/api/v1/apps/owned-app/maintainers', {
       token: deployer.key,
       json: { maintainers: ['alice', 'Mallory'] },

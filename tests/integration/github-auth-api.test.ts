@@ -63,16 +63,16 @@ describe('GitHub OAuth login and owner-scoped routes', () => {
 
   it('refuses a forged, tampered or replayed state', async () => {
     const code = gh.addUser({ login: 'mallory' });
-    // Not state-shaped at all: the schema refuses it (422); state-shaped but forged/tampered: 400.
+    // Not state-shaped at all: the schema refuses it (422); state-shaped but forged/tampered: 403.
     expect((await callback(code, 'made-up')).status).toBe(422);
     const tampered = `${(await start()).slice(0, -2)}xx`;
     const res = await callback(code, tampered);
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(403);
     expect(await res.json()).toEqual({ detail: 'Invalid or expired state token' });
     const state = await start();
     expect((await callback(code, state)).status).toBe(302);
     const replay = await callback(gh.issueCode('mallory'), state);
-    expect(replay.status).toBe(400);
+    expect(replay.status).toBe(403);
     expect(await replay.json()).toEqual({ detail: 'Invalid or expired state token' });
     // A bad code with a good state fails at GitHub.
     const bad = await callback('not-a-code', await start());
@@ -89,7 +89,7 @@ describe('GitHub OAuth login and owner-scoped routes', () => {
     const sessionsBefore = (await stack.db('admin_sessions').count({ n: '*' }))[0]!.n;
     for (const victimCookie of [cookie, '']) {
       const res = await callback(attackerCode, attackerState, victimCookie);
-      expect(res.status).toBe(400);
+      expect(res.status).toBe(403);
       expect(await res.json()).toEqual({ detail: 'Invalid or expired state token' });
     }
     expect((await stack.db('admin_sessions').count({ n: '*' }))[0]!.n).toBe(sessionsBefore);

@@ -133,23 +133,23 @@ describe('stripe', () => {
     });
   });
 
-  it('refuses a bad signature (400) and deposits nothing', async () => {
+  it('refuses a missing, bad or expired signature (401) and deposits nothing', async () => {
     const { accountId } = await accountWithKey();
     const payload = JSON.stringify(succeededEvent(accountId, 5000));
     const wrongKey = await postWebhook(payload, sign(payload, 'whsec_attacker'));
-    expect(wrongKey.status).toBe(400);
+    expect(wrongKey.status).toBe(401);
     expect(wrongKey.body.detail).toBe('Invalid signature');
     const tampered = await postWebhook(payload.replace('5000', '500000'), sign(payload));
-    expect(tampered.status).toBe(400);
+    expect(tampered.status).toBe(401);
     const garbage = await postWebhook(payload, 't=1,v1=deadbeef');
-    expect(garbage.status).toBe(400);
+    expect(garbage.status).toBe(401);
     const missing = await postWebhook(payload);
-    expect(missing.status).toBe(400);
+    expect(missing.status).toBe(401);
     expect(missing.body.detail).toBe('Missing stripe-signature header');
     // Too old: signed 10 minutes ago (tolerance 300 s).
     const t = Math.floor(Date.now() / 1000) - 600;
     const old = `t=${t},v1=${createHmac('sha256', WEBHOOK_SECRET).update(`${t}.${payload}`).digest('hex')}`;
-    expect((await postWebhook(payload, old)).status).toBe(400);
+    expect((await postWebhook(payload, old)).status).toBe(401);
     expect(await getBalance(stack.db, accountId)).toBe(0);
   });
 
