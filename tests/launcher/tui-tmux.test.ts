@@ -48,6 +48,9 @@ it('launches a VM from the form, lists it running, stops it after confirmation',
     'env',
     ...vars,
     'TERM=xterm-256color',
+    // Ink renders only the last frame when it thinks it runs in CI (is-in-ci reads CI, which CI sets): a person's
+    // terminal is not CI.
+    'CI=false',
     process.execPath,
     BIN,
   );
