@@ -6,10 +6,8 @@
 import type { KeyRing } from '../core/auth/keyring';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, isGrpcServiceError } from '@temporalio/client';
-
-/** gRPC status NOT_FOUND (the server's answer to an update of a closed execution). */
-const GRPC_NOT_FOUND = 5;
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { isWorkflowClosed } from '../core/temporal/workflow-closed';
 import type { Knex } from 'knex';
 import { bootstrapTokenHash, mintBootstrapToken } from '../core/auth/bootstrap-token';
 import { seal } from '../core/auth/seal';
@@ -220,9 +218,7 @@ export function createCapacityActivities({ db, settings, sealingKey }: CapacityD
         return { ok: true, orderId: r.orderId };
       } catch (err) {
         // Rejected by the validator, failed by the handler, or the order's workflow has closed: refused.
-        // A closed order workflow: the SDK's WorkflowNotFoundError, or the server's NOT_FOUND (gRPC code 5) for an
-        // update to an execution that already completed — by type and code, never by message text.
-        const closed = err instanceof WorkflowNotFoundError || (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND);
+        const closed = isWorkflowClosed(err);
         if (!(err instanceof WorkflowUpdateFailedError) && !closed) throw err;
         const cause = (err as { cause?: { message?: string } }).cause?.message ?? 'the launch order is closed';
         return { ok: false, status: 403, detail: `Bootstrap token rejected: ${cause}` };

@@ -4,7 +4,6 @@
  */
 import {
   WorkflowFailedError,
-  WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
@@ -12,6 +11,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import type { OrderView } from '../core/capacity';
 import { HttpError, notFound } from '../core/errors';
+import { isWorkflowClosed } from '../core/temporal/workflow-closed';
 import {
   CapacityFailure,
   capacityDispatchWorkflowId,
@@ -45,7 +45,7 @@ const typeOf = (err: unknown): string | undefined => {
 /** Maps a launch-order Update failure to HTTP: rejected/closed/unavailable are answers, anything else is a 500. */
 function orderError(err: unknown, closedDetail: string): HttpError | null {
   // The order's workflow has closed (fulfilled by its agent, failed): the route already knows the row exists.
-  if (err instanceof WorkflowNotFoundError) return new HttpError(409, closedDetail);
+  if (isWorkflowClosed(err)) return new HttpError(409, closedDetail);
   if (err instanceof WorkflowUpdateFailedError) {
     const t = typeOf(err);
     if (t === CapacityFailure.OrderUnavailable) return new HttpError(409, (err.cause as Error).message);
@@ -54,9 +54,6 @@ function orderError(err: unknown, closedDetail: string): HttpError | null {
     return msg === 'Capacity launch order not found' ? notFound(msg) : new HttpError(409, msg);
   }
   if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return null;
-  if (/workflow execution already completed/i.test(String((err as Error).message))) {
-    return new HttpError(409, closedDetail);
-  }
   return null;
 }
 

@@ -2,7 +2,8 @@
  * Temporal calls of the deploy/undeploy routes and of the agent `deployed` callback, by workflow name and
  * business id (`deployment:<id>`); only contracts are imported. Part of WorkflowGateway (api/temporal.ts).
  */
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { type Client } from '@temporalio/client';
+import { isWorkflowClosed } from '../core/temporal/workflow-closed';
 import {
   DEPLOYMENT_WORKFLOW,
   UNDEPLOY_AGENT_WORKFLOW,
@@ -35,9 +36,7 @@ export interface DeploymentGateway {
   undeployAgent(input: UndeployAgentInput, requestId: string): Promise<UndeployAgentResult>;
 }
 
-const notRunning = (err: unknown) =>
-  err instanceof WorkflowNotFoundError ||
-  /workflow execution already completed|not found/i.test(String((err as Error)?.message ?? ''));
+const notRunning = isWorkflowClosed;
 
 export interface DeploymentGatewayOptions {
   /** How long a deploy request waits for the placement answer before answering 202 pending. Default 15 s. */
