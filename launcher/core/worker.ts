@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { normalizeDatacenter } from './config';
-import { CpClient, type OrderView } from './cp-client';
+import { CpClient, CpHttpError, type OrderView } from './cp-client';
 import { parseNodeSize } from './presets';
 import { pidAlive } from './state';
 import { launchVm, newVmName, readTail, removeVm, type LauncherContext } from './vm';
@@ -96,7 +96,11 @@ async function fulfil(
   const fail = async (error: string): Promise<OrderOutcome> => {
     o.log(`order ${order.order_id} failed: ${error.slice(-12_000)}`);
     if (vmName) await removeVm(ctx, vmName, { timeoutMs: 5_000 }).catch(() => undefined);
-    await cp.updateOrder(order.order_id, { status: 'failed', vm_name: vmName, error: compact(error, 450) });
+    // The outcome stands even when the CP cannot take the report (down, or the order closed meanwhile): the lease
+    // then re-queues the order, and this run still ends with a failed order instead of an unexplained error.
+    await cp
+      .updateOrder(order.order_id, { status: 'failed', vm_name: vmName, error: compact(error, 450) })
+      .catch((err: Error) => o.log(`could not report order ${order.order_id} failed: ${err.message}`));
     return { order_id: order.order_id, status: 'failed', vm_name: vmName, error: compact(error, 450) };
   };
   try {
@@ -133,7 +137,7 @@ async function fulfil(
         return null;
       });
       if (agent) {
-        await cp.updateOrder(order.order_id, { status: 'fulfilled', vm_name: vmName });
+        await reportFulfilled(cp, o, order.order_id, vmName);
         return { order_id: order.order_id, status: 'fulfilled', vm_name: vmName, agent_id: agent.agent_id };
       }
       const rec = ctx.state.load(vmName);
@@ -157,5 +161,23 @@ async function fulfil(
     }
   } catch (err) {
     return await fail((err as Error).message);
+  }
+}
+
+/**
+ * The agent registered with the order's token, which already fulfilled the order on the CP and closed it, so the
+ * CP answers this report 409. Only this launcher can report on its claimed order and the agent is there, so a 409
+ * here means "already fulfilled" (decided on the status, never on the message). Any other failure of the report
+ * is logged, not fatal: the VM's agent is registered, and removing the VM over a lost report would undo that.
+ */
+async function reportFulfilled(cp: CpClient, o: WorkerOptions, orderId: string, vmName: string): Promise<void> {
+  try {
+    await cp.updateOrder(orderId, { status: 'fulfilled', vm_name: vmName });
+  } catch (err) {
+    if (err instanceof CpHttpError && err.status === 409) {
+      o.log(`order ${orderId} was already fulfilled by its agent (the CP closed it at registration)`);
+    } else {
+      o.log(`could not report order ${orderId} fulfilled (its agent is registered): ${(err as Error).message}`);
+    }
   }
 }

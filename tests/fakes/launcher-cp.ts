@@ -1,12 +1,14 @@
 /**
- * A small fake control plane speaking the wire format the launcher uses (api.md §2, §11, §12), until the capacity
- * issue lands and the launcher can be tested against the real one:
+ * A small fake control plane speaking the wire format the launcher uses (api.md §2, §11, §12), for the worker's
+ * edge cases (lease expiry, wrong keys) that are slow or awkward to stage on the real one:
  * - `POST /api/v1/launchers/capacity/orders/claim` (Bearer launcher key, else 401/403): oldest open order matching
- *   `{datacenter, node_size}` → claimed with a fresh 43-char bootstrap token and `claim_expires_at`.
+ *   `{datacenter, node_size}` → claimed with a fresh 43-char bootstrap token and `claim_expires_at`; none → 204.
  * - `POST /api/v1/launchers/capacity/orders/:id` `{status, vm_name, error}`: 422 on a bad status, 404 when unknown
- *   or claimed by someone else; applies background.md §6.4.
+ *   or claimed by someone else, 409 once closed (failed, or fulfilled by its agent); applies background.md §6.4.
  * - `POST /api/v1/agents/register` `{vm_name, node_size, bootstrap_token}`: the token must be an issued, unused
- *   order token (403 otherwise); creates the agent (status `undeployed`, verified false: insecure-local).
+ *   order token (403 otherwise); creates the agent (status `undeployed`, verified false: insecure-local) and, as the
+ *   real CP does, fulfils and closes the order.
+ * tests/launcher/worker-real-cp.test.ts runs the same worker against the real control plane.
  * - `GET /api/v1/agents[?vm_name=]` (substring), `DELETE /api/v1/agents/:id` and `POST /api/v1/admin/trusted-mrtds`
  *   (Bearer admin token).
  */
@@ -155,7 +157,10 @@ export async function startFakeLauncherCp(opts: { launcherKey: string; adminToke
         const order = cp.orders.find(
           (o) => o.status === 'open' && (!dc || o.datacenter === dc) && (!size || o.node_size === size),
         );
-        if (!order) return send(200, { claimed: false, order: null, bootstrap_token: null });
+        if (!order) {
+          res.writeHead(204);
+          return res.end();
+        }
         order.status = 'claimed';
         order.history.push('claimed');
         order.claimed_by_account_id = LAUNCHER_ACCOUNT;
@@ -174,6 +179,11 @@ export async function startFakeLauncherCp(opts: { launcherKey: string; adminToke
         const order = cp.orders.find((o) => o.order_id === m![1]);
         if (!order || (order.claimed_by_account_id && order.claimed_by_account_id !== LAUNCHER_ACCOUNT)) {
           return send(404, { detail: 'Capacity launch order not found' });
+        }
+        if (order.status === 'failed' || (order.status === 'fulfilled' && order.bootstrap_token_used)) {
+          return send(409, {
+            detail: `Capacity launch order ${order.order_id} is closed; it takes no further updates`,
+          });
         }
         order.status = status;
         order.history.push(status);
@@ -194,7 +204,17 @@ export async function startFakeLauncherCp(opts: { launcherKey: string; adminToke
         if (!untokened && (!order || (order.vm_name && order.vm_name !== body?.vm_name))) {
           return send(403, { detail: 'invalid bootstrap token' });
         }
-        if (order) order.bootstrap_token_used = true;
+        if (order) {
+          // The real CP: the token's registration fulfils the order and closes it (later reports get 409).
+          order.bootstrap_token_used = true;
+          Object.assign(order, {
+            status: 'fulfilled',
+            vm_name: String(body?.vm_name),
+            fulfilled_at: new Date().toISOString(),
+            claim_expires_at: null,
+          });
+          order.history.push('fulfilled');
+        }
         const agent_id = randomUUID();
         cp.agents.push({
           agent_id,

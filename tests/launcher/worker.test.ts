@@ -35,6 +35,8 @@ describe('ee worker', () => {
     const r = await worker('--one-shot', '--memory', '512M');
     expect(r.stderr).toContain('[worker] claimed order');
     expect(r.code).toBe(0);
+    // The registration closed the order (as the real CP does): the worker's own report is answered 409.
+    expect(r.stderr).toContain(`order ${order.order_id} was already fulfilled by its agent`);
     expect(order.history).toEqual(['open', 'claimed', 'provisioning', 'fulfilled']);
     const agent = cp.agents[0]!;
     expect(agent.bootstrap_token).toBe(order.bootstrap_token);
