@@ -320,13 +320,13 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     .option('--launcher-api-key <key>', 'launcher account API key (env LAUNCHER_API_KEY)')
     .option('--image <ref>', 'image every VM boots (env LAUNCHER_IMAGE)')
     .option('--intel-api-key <key>', 'ITA API key passed to the agents (env INTEL_API_KEY / ITA_API_KEY)')
-    .option('--providers <list>', 'enabled providers (env LAUNCHER_PROVIDERS)', 'baremetal')
+    .option('--providers <list>', 'enabled providers (env LAUNCHER_PROVIDERS; default baremetal)')
     .option('--datacenter <dc>', 'claim only this datacenter (env LAUNCHER_DATACENTER)')
     .option('--node-size <size>', `claim only this size: ${sizeList} (env LAUNCHER_NODE_SIZE)`)
-    .option('--poll-seconds <s>', 'seconds between claims when idle (min 2; env LAUNCHER_POLL_SECONDS)', '10')
+    .option('--poll-seconds <s>', 'seconds between claims when idle (min 2; env LAUNCHER_POLL_SECONDS; default 10)')
     .option('--register-timeout <s>', 'seconds an agent gets to register before the order fails', '600')
     .option('--one-shot', 'process at most one claim')
-    .option('--max-orders <n>', 'stop after this many orders, 0 = unlimited (env LAUNCHER_MAX_ORDERS)', '0')
+    .option('--max-orders <n>', 'stop after this many orders, 0 = unlimited (env LAUNCHER_MAX_ORDERS; default 0)')
     .option('--memory <size>', 'override the preset memory of every VM')
     .option('--vcpus <n>', 'override the preset vCPUs of every VM')
     .option('--no-tdx', 'plain guests (development): agents attest as insecure-local')
@@ -345,11 +345,12 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
         const datacenter = String(o.datacenter ?? e.LAUNCHER_DATACENTER ?? '');
         if (datacenter && !normalizeDatacenter(datacenter))
           throw usageError(`invalid --datacenter ${JSON.stringify(datacenter)}`);
-        const providers = String(e.LAUNCHER_PROVIDERS ?? o.providers)
+        // A flag beats its env variable, which beats the default.
+        const providers = String(o.providers ?? e.LAUNCHER_PROVIDERS ?? 'baremetal')
           .split(',')
           .map((s) => s.trim().toLowerCase())
           .filter(Boolean);
-        const pollS = parsePositiveInt(String(e.LAUNCHER_POLL_SECONDS ?? o.pollSeconds), '--poll-seconds', 2);
+        const pollS = parsePositiveInt(String(o.pollSeconds ?? e.LAUNCHER_POLL_SECONDS ?? '10'), '--poll-seconds', 2);
         const res = await runWorker(ctx(), {
           cpUrl,
           launcherKey: key,
@@ -361,7 +362,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
           pollMs: Number(e.EE_WORKER_POLL_MS) || pollS * 1000,
           registerTimeoutMs: parsePositiveInt(String(o.registerTimeout), '--register-timeout') * 1000,
           oneShot: Boolean(o.oneShot),
-          maxOrders: parsePositiveInt(String(e.LAUNCHER_MAX_ORDERS ?? o.maxOrders), '--max-orders', 0),
+          maxOrders: parsePositiveInt(String(o.maxOrders ?? e.LAUNCHER_MAX_ORDERS ?? '0'), '--max-orders', 0),
           memory: o.memory as string | undefined,
           vcpus: o.vcpus as string | undefined,
           tdx: o.tdx !== false,
@@ -391,7 +392,12 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
         return EXIT.ok;
       }
-      return EXIT.usage; // commander already printed `error: …`
+      // commander already printed `error: …` on stderr; --json still gets its one document on stdout.
+      if (argv.includes('--json')) {
+        const error = err.message.replace(/^error: /, '');
+        io.stdout(JSON.stringify({ error, remedy: null, exit_code: EXIT.usage }, null, 2) + '\n');
+      }
+      return EXIT.usage;
     }
     return printError(io, false, err);
   }

@@ -216,6 +216,20 @@ describe('bad input: a clear message, a documented exit code, never a stack trac
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown option '--bogus'");
     noStack(r.stderr);
+    // --json still gets one JSON document on stdout, for commander's own errors too.
+    const j = await t.run(['launch', t.image, '--bogus', '--json']);
+    expect(j.code).toBe(2);
+    expect(j.json()).toEqual({ error: "unknown option '--bogus'", remedy: null, exit_code: 2 });
+    const missing = await t.run(['logs', '--json']);
+    expect(missing.json()).toEqual({ error: "missing required argument 'vm'", remedy: null, exit_code: 2 });
+  });
+
+  it('every command but the UI takes --json', async () => {
+    for (const cmd of ['launch', 'list', 'logs', 'stop', 'rm', 'measure', 'preflight', 'worker']) {
+      const r = await t.run([cmd, '--help']);
+      expect(r.code, cmd).toBe(0);
+      expect(r.stdout, cmd).toMatch(/^\s+--json\s/m);
+    }
   });
 
   it('unknown node size → 2 (nothing booted)', async () => {

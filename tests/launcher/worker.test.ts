@@ -23,10 +23,14 @@ afterEach(async () => {
   t.close();
 });
 
-const worker = (...extra: string[]) =>
-  t.run(['worker', '--cp-url', cp.url, '--launcher-api-key', KEY, '--image', t.image, '--no-tdx', '--json', ...extra], {
-    EE_WORKER_POLL_MS: '100',
-  });
+const worker = (...extra: (string | Record<string, string>)[]) => {
+  const env = extra.find((x): x is Record<string, string> => typeof x === 'object') ?? {};
+  const args = extra.filter((x): x is string => typeof x === 'string');
+  return t.run(
+    ['worker', '--cp-url', cp.url, '--launcher-api-key', KEY, '--image', t.image, '--no-tdx', '--json', ...args],
+    { EE_WORKER_POLL_MS: '100', ...env },
+  );
+};
 
 describe('ee worker', () => {
   it('claims an order, launches it, and reports fulfilled once the agent registers with the order token', async () => {
@@ -134,6 +138,20 @@ describe('ee worker', () => {
     expect(r.json().outcomes.map((o: { status: string }) => o.status)).toEqual(['fulfilled', 'fulfilled']);
     const vms = (await t.run(['list', '--json'])).json().vms as { pid: number }[];
     expect(vms.every((v) => alive(v.pid))).toBe(true);
+  });
+
+  it('a flag beats its env variable (providers, max orders)', async () => {
+    t.qemu.registerWithCp(true);
+    cp.addOrder({ datacenter: 'baremetal:a', node_size: 'tiny' });
+    cp.addOrder({ datacenter: 'baremetal:b', node_size: 'tiny' });
+    const r = await worker('--max-orders', '1', '--providers', 'baremetal', '--poll-seconds', '2', {
+      LAUNCHER_MAX_ORDERS: '2',
+      LAUNCHER_PROVIDERS: 'gcp',
+      LAUNCHER_POLL_SECONDS: 'not a number',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().outcomes.map((o: { status: string }) => o.status)).toEqual(['fulfilled']);
+    expect(cp.orders.map((o) => o.status)).toEqual(['fulfilled', 'open']);
   });
 
   it('a wrong launcher key → 1 with the CP’s answer; missing flags → 2', async () => {
