@@ -1,8 +1,9 @@
 /**
  * The real `ee worker` process (launcher/bin/ee.mjs) against the real control plane (Temporal + worker + Koa API,
  * SQLite), with the fake QEMU on PATH acting as the guest: it reads the agent config the launcher put on the kernel
- * cmdline (or on the config-drive ISO) and runs the real ee-agent with it (insecure-local attestation, which this CP
- * allows; fake cloudflared on PATH, the stack's fake Cloudflare). An admin reconcile queues a baremetal launch order;
+ * cmdline (or on the config-drive ISO) and runs the real ee-agent with it (fake cloudflared on PATH, the stack's fake
+ * Cloudflare): plain guests attest insecure-local, which this CP allows; TDX guests (a fake TDX host) attest through
+ * the fake configfs-tsm and the fake Intel Trust Authority. An admin reconcile queues a baremetal launch order;
  * the worker claims it, reports provisioning, launches, and the agent registers with the order's bootstrap token,
  * which fulfils the order and binds the agent to it. The token is one-time; a VM whose QEMU dies fails its order
  * with QEMU's message.
@@ -12,10 +13,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { bootstrapTokenHash } from '../../core/auth/bootstrap-token';
 import { createFakeBins, type FakeBins } from '../fakes/bin';
-import { countAgents, startAgentWorld, type AgentWorld } from '../helpers/agents';
+import { startFakeTsm, type FakeTsm } from '../fakes/tsm-kernel';
+import { countAgents, MRTD, RTMRS, startAgentWorld, type AgentWorld } from '../helpers/agents';
 import { decodeHistory } from '../helpers/histories';
 import { configOf, launcherEnv, type LauncherEnv } from './helpers';
 
@@ -25,6 +27,7 @@ let bins: FakeBins;
 let tmp: string;
 let agentBundle: string;
 let launcher: { id: string; key: string };
+let tsm: FakeTsm;
 
 interface Proc {
   code: number | null;
@@ -48,8 +51,8 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, limitMs = 90_0
   });
 }
 
-/** `ee worker` as its own process, claiming one order of `datacenter`. */
-const eeWorker = (datacenter: string, env: Record<string, string> = {}) =>
+/** `ee worker` as its own process, claiming one order of `datacenter`; plain guests unless `tdx`. */
+const eeWorker = (datacenter: string, o: { env?: Record<string, string>; tdx?: boolean } = {}) =>
   run(
     process.execPath,
     [
@@ -61,7 +64,7 @@ const eeWorker = (datacenter: string, env: Record<string, string> = {}) =>
       launcher.key,
       '--image',
       t.image,
-      '--no-tdx',
+      ...(o.tdx ? ['--intel-api-key', w.ita.apiKey] : ['--no-tdx']),
       '--datacenter',
       datacenter,
       '--max-orders',
@@ -72,7 +75,7 @@ const eeWorker = (datacenter: string, env: Record<string, string> = {}) =>
       '512M',
       '--json',
     ],
-    { ...t.env, EE_WORKER_POLL_MS: '200', ...env } as NodeJS.ProcessEnv,
+    { ...t.env, EE_WORKER_POLL_MS: '200', ...o.env } as NodeJS.ProcessEnv,
   );
 
 const orderRow = (id: string) => w.stack.db('capacity_launch_orders').where({ order_id: id }).first();
@@ -122,9 +125,16 @@ beforeAll(async () => {
   t = launcherEnv();
   bins = createFakeBins();
   // The guest image: the real agent, its local paths laid under what the launcher configured.
+  tsm = startFakeTsm({ mrtd: MRTD, rtmrs: RTMRS, version: 5 });
   t.qemu.bootAgent({
     command: [process.execPath, agentBundle],
-    image: { retry_initial_seconds: 0.2, retry_max_seconds: 1 },
+    // What a TDX guest has: configfs-tsm (the fake's directory) and an ITA endpoint (the fake Trust Authority).
+    image: {
+      retry_initial_seconds: 0.2,
+      retry_max_seconds: 1,
+      tsm_report_dir: tsm.root,
+      ita_api_url: `${w.ita.url}/appraisal/v1`,
+    },
     env: { PATH: bins.path, HOME: tmp },
   });
 });
@@ -137,6 +147,7 @@ afterAll(async () => {
     t.close();
   }
   bins?.close();
+  tsm?.close();
   await w?.close();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
@@ -190,12 +201,17 @@ describe('ee worker against the real control plane', () => {
     expect(bootstrapTokenHash(w.stack.deps.sealingKey, token)).toBe(row.bootstrap_token_hash);
     // The agent's log on the serial console shows the registration; the token itself never appears in it (the
     // fake firmware's own `fake-guest:` lines print the decoded config, so they are left out).
-    const agentLog = (await t.run(['logs', vmName])).stdout
-      .split('\n')
-      .filter((l) => !l.startsWith('fake-guest:'))
-      .join('\n');
-    expect(agentLog).toContain(`registered as agent ${outcome.agent_id}`);
-    expect(agentLog).not.toContain(token);
+    // The CP lists the agent a moment before the agent has read its answer: wait for the log line.
+    const agentLog = async () =>
+      (await t.run(['logs', vmName])).stdout
+        .split('\n')
+        .filter((l) => !l.startsWith('fake-guest:'))
+        .join('\n');
+    await vi.waitFor(async () => expect(await agentLog()).toContain(`registered as agent ${outcome.agent_id}`), {
+      timeout: 10_000,
+    });
+    expect(await agentLog()).not.toContain(token);
+    expect(r.stdout + r.stderr).not.toContain(token);
 
     // The worker reported provisioning with its VM name, then the agent's registration consumed the token; the
     // worker's own `fulfilled` report found the order already closed by it (the workflow ends with the token).
@@ -237,7 +253,7 @@ describe('ee worker against the real control plane', () => {
 
   it('a config too long for the cmdline reaches the agent on the config-drive ISO', async () => {
     const orderId = await queueOrder('baremetal:lab-b');
-    const r = await eeWorker('baremetal:lab-b', { EASYENCLAVE_MAX_CMDLINE_BYTES: '120' });
+    const r = await eeWorker('baremetal:lab-b', { env: { EASYENCLAVE_MAX_CMDLINE_BYTES: '120' } });
     expect(r.code, r.stderr).toBe(0);
     const [outcome] = JSON.parse(r.stdout).outcomes;
     expect(outcome).toMatchObject({ order_id: orderId, status: 'fulfilled' });
@@ -250,6 +266,23 @@ describe('ee worker against the real control plane', () => {
       row.bootstrap_token_hash,
     );
     expect(row).toMatchObject({ status: 'fulfilled', agent_id: outcome.agent_id, vm_name: outcome.vm_name });
+  }, 120_000);
+
+  it('a TDX guest: the agent attests through configfs-tsm and ITA and registers verified for the order', async () => {
+    const orderId = await queueOrder('baremetal:lab-d');
+    const r = await eeWorker('baremetal:lab-d', { tdx: true });
+    expect(r.code, r.stderr).toBe(0);
+    const [outcome] = JSON.parse(r.stdout).outcomes;
+    expect(outcome).toMatchObject({ order_id: orderId, status: 'fulfilled' });
+    const argv = t.qemu.boots().at(-1)!;
+    expect(argv[argv.indexOf('-object') + 1]).toMatch(/^tdx-guest,id=tdx0,/);
+    const cfg = configOf(argv)!;
+    expect(cfg).toMatchObject({ vm_name: outcome.vm_name, intel_api_key: w.ita.apiKey });
+    expect(cfg.attestation).toBeUndefined();
+    const agent = await w.stack.db('agents').where({ agent_id: outcome.agent_id }).first();
+    expect(agent).toMatchObject({ vm_name: outcome.vm_name, status: 'undeployed', mrtd: MRTD });
+    expect(Boolean(agent.verified)).toBe(true);
+    expect(await orderRow(orderId)).toMatchObject({ status: 'fulfilled', agent_id: outcome.agent_id });
   }, 120_000);
 
   it('a launch that fails (QEMU exits non-zero) fails the order with QEMU’s message', async () => {
