@@ -6,7 +6,7 @@
  * the fake configfs-tsm and the fake Intel Trust Authority. An admin reconcile queues a baremetal launch order;
  * the worker claims it, reports provisioning, launches, and the agent registers with the order's bootstrap token,
  * which fulfils the order and binds the agent to it. The token is one-time; a VM whose QEMU dies fails its order
- * with QEMU's message.
+ * with QEMU's message; a plain guest holding a live token is still refused while insecure-local agents are off.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { bootstrapTokenHash } from '../../core/auth/bootstrap-token';
 import { createFakeBins, type FakeBins } from '../fakes/bin';
 import { startFakeTsm, type FakeTsm } from '../fakes/tsm-kernel';
-import { countAgents, MRTD, RTMRS, startAgentWorld, type AgentWorld } from '../helpers/agents';
+import { countAgents, MRTD, RTMRS, setSetting, startAgentWorld, type AgentWorld } from '../helpers/agents';
 import { decodeHistory } from '../helpers/histories';
 import { configOf, launcherEnv, type LauncherEnv } from './helpers';
 
@@ -52,7 +52,10 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, limitMs = 90_0
 }
 
 /** `ee worker` as its own process, claiming one order of `datacenter`; plain guests unless `tdx`. */
-const eeWorker = (datacenter: string, o: { env?: Record<string, string>; tdx?: boolean } = {}) =>
+const eeWorker = (
+  datacenter: string,
+  o: { env?: Record<string, string>; tdx?: boolean; registerTimeout?: number } = {},
+) =>
   run(
     process.execPath,
     [
@@ -70,13 +73,21 @@ const eeWorker = (datacenter: string, o: { env?: Record<string, string>; tdx?: b
       '--max-orders',
       '1',
       '--register-timeout',
-      '60',
+      String(o.registerTimeout ?? 60),
       '--memory',
       '512M',
       '--json',
     ],
     { ...t.env, EE_WORKER_POLL_MS: '200', ...o.env } as NodeJS.ProcessEnv,
   );
+
+/** The guest's agent once more with the same config, on a wiped data disk, giving up after one attempt. */
+function rerunAgent(configPath: string, name: string): Promise<Proc> {
+  const f = join(tmp, `${name}.json`);
+  const cfg = JSON.parse(readFileSync(configPath, 'utf8'));
+  writeFileSync(f, JSON.stringify({ ...cfg, data_dir: join(tmp, name), admin_port: 0, registration_max_attempts: 1 }));
+  return run(process.execPath, [agentBundle], { PATH: bins.path, HOME: tmp, EASYENCLAVE_CONFIG: f });
+}
 
 const orderRow = (id: string) => w.stack.db('capacity_launch_orders').where({ order_id: id }).first();
 
@@ -199,9 +210,9 @@ describe('ee worker against the real control plane', () => {
     const token = String(guest!.config.bootstrap_token);
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(bootstrapTokenHash(w.stack.deps.sealingKey, token)).toBe(row.bootstrap_token_hash);
-    // The agent's log on the serial console shows the registration; the token itself never appears in it (the
+    // The agent's log on the serial console shows the registration (the CP lists the agent a moment before the
+    // agent has read its answer, hence the wait); the token never appears in it, nor in the worker's output (the
     // fake firmware's own `fake-guest:` lines print the decoded config, so they are left out).
-    // The CP lists the agent a moment before the agent has read its answer: wait for the log line.
     const agentLog = async () =>
       (await t.run(['logs', vmName])).stdout
         .split('\n')
@@ -233,17 +244,7 @@ describe('ee worker against the real control plane', () => {
     expect(health.status).toBe(200);
 
     // The token is one-time: the same guest config registering again (a wiped data disk) is refused.
-    const again = join(tmp, 'again.json');
-    const cfg = JSON.parse(readFileSync(guest!.agent_config_path!, 'utf8'));
-    writeFileSync(
-      again,
-      JSON.stringify({ ...cfg, data_dir: join(tmp, 'again'), admin_port: 0, registration_max_attempts: 1 }),
-    );
-    const second = await run(process.execPath, [agentBundle], {
-      PATH: bins.path,
-      HOME: tmp,
-      EASYENCLAVE_CONFIG: again,
-    });
+    const second = await rerunAgent(guest!.agent_config_path!, 'again');
     expect(second.code).toBe(3);
     expect(second.stdout + second.stderr).toContain('403');
     expect(second.stdout + second.stderr).toContain('Bootstrap token already used');
@@ -312,5 +313,32 @@ describe('ee worker against the real control plane', () => {
       json: { status: 'fulfilled' },
     });
     expect(late.status).toBe(409);
+  }, 120_000);
+
+  it('attack: a plain guest holding a live order token is refused while insecure-local agents are not allowed', async () => {
+    await setSetting(w, 'operational.allow_insecure_local_agents', 'false');
+    try {
+      const orderId = await queueOrder('baremetal:lab-e');
+      const agentsBefore = await countAgents(w);
+      const r = await eeWorker('baremetal:lab-e', { registerTimeout: 6 });
+      const [outcome] = JSON.parse(r.stdout).outcomes;
+      expect(outcome).toMatchObject({ order_id: orderId, status: 'failed' });
+      expect(outcome.error).toBe(`agent ${outcome.vm_name} did not register within 6 s`);
+      // The guest's agent was told why (the worker removed the VM, its serial log with it; the boot log stays).
+      const guest = t.qemu.guests().find((g) => g.vm_name === outcome.vm_name)!;
+      expect(guest.config).toMatchObject({ attestation: 'insecure-local', bootstrap_token: expect.any(String) });
+      // Nothing was created and the token was not consumed by the refused attempts.
+      expect(await countAgents(w)).toBe(agentsBefore);
+      const row = await orderRow(orderId);
+      expect(row).toMatchObject({ status: 'failed', agent_id: null, bootstrap_token_used_at: null });
+      // The CP's answer, as the agent got it: 403 naming the setting.
+      const refused = await rerunAgent(guest.agent_config_path!, 'refused');
+      expect(refused.code).toBe(3);
+      expect(refused.stdout + refused.stderr).toContain(
+        'insecure-local attestation refused: the setting operational.allow_insecure_local_agents is false',
+      );
+    } finally {
+      await setSetting(w, 'operational.allow_insecure_local_agents', 'true');
+    }
   }, 120_000);
 });
