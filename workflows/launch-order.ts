@@ -119,8 +119,14 @@ export async function launchOrder(input: LaunchOrderInput): Promise<LaunchOrderR
       }),
     {
       validator: (r) => {
-        if (s.claimedBy && s.claimedBy !== r.launcherId) throw new Error('Capacity launch order not found');
-        if (input.fulfiller !== 'launcher') throw new Error('Capacity launch order not found');
+        // Typed, so the API maps it to 404 without reading the message.
+        if ((s.claimedBy && s.claimedBy !== r.launcherId) || input.fulfiller !== 'launcher') {
+          throw ApplicationFailure.create({
+            message: 'Capacity launch order not found',
+            type: CapacityFailure.OrderNotFound,
+            nonRetryable: true,
+          });
+        }
       },
     },
   );

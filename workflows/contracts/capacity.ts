@@ -16,6 +16,8 @@ export const ORPHAN_CLEANUP_WORKFLOW = 'orphanCleanup';
 export const CapacityFailure = {
   /** The order is not in a state that takes this call (claimed by someone else, closed, not open). */
   OrderUnavailable: 'OrderUnavailable',
+  /** Not this caller's order (claimed by another launcher, or not fulfilled by launchers): answered as a 404. */
+  OrderNotFound: 'OrderNotFound',
   /** A bootstrap token that does not match the order, was used, or whose lease lapsed. */
   BootstrapTokenRejected: 'BootstrapTokenRejected',
   /** GCP refused the instance for every machine type (permanent for this claim). */
