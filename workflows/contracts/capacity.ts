@@ -10,7 +10,6 @@ export const LAUNCH_ORDER_WORKFLOW = 'launchOrder';
 export const CAPACITY_RECONCILE_WORKFLOW = 'capacityReconcile';
 export const CAPACITY_DISPATCH_WORKFLOW = 'capacityDispatch';
 export const CAPACITY_PURCHASE_WORKFLOW = 'capacityPurchase';
-export const ORPHAN_CLEANUP_WORKFLOW = 'orphanCleanup';
 
 /** The closed set of capacity failures (ApplicationFailure `type`), mapped to HTTP in api/capacity-gateway.ts. */
 export const CapacityFailure = {
@@ -23,12 +22,15 @@ export const CapacityFailure = {
   /** GCP refused the instance for every machine type (permanent for this claim). */
   GcpInsertFailed: 'GcpInsertFailed',
   GcpNotConfigured: 'GcpNotConfigured',
+  /** The external provisioner refused the order (4xx: bad token or signature, not configured, refused). */
+  ProvisionerRejected: 'ProvisionerRejected',
   InsufficientFunds: 'InsufficientFunds',
   AccountNotFound: 'AccountNotFound',
 } as const;
 export type CapacityFailureType = (typeof CapacityFailure)[keyof typeof CapacityFailure];
 
-export type Fulfiller = 'launcher' | 'gcp';
+/** Who fulfils an order: launchers claim it, the built-in GCP path, or the external provisioner webhook. */
+export type Fulfiller = 'launcher' | 'gcp' | 'provisioner';
 
 export interface LaunchOrderInput {
   orderId: string;
