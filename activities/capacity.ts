@@ -60,10 +60,14 @@ export function createCapacityActivities({ db, settings, sealingKey }: CapacityD
   const gcpConfigured = async () =>
     (await settings.get('gcp.project_id')).trim() !== '' &&
     (await settings.get('gcp.service_account_key')).trim() !== '';
-  /** GCP datacenters go to the built-in fulfiller when it is configured; everything else waits for a launcher. */
+  /**
+   * GCP datacenters go to the built-in fulfiller when it is configured; the rest to the external provisioner when
+   * provisioner.webhook_url is set (dispatched by the order's workflow); otherwise they wait for a launcher.
+   */
   const fulfillerFor = async () => {
     const gcp = await gcpConfigured();
-    return (dc: string): Fulfiller => (gcp && isGcpDatacenter(dc) ? 'gcp' : 'launcher');
+    const provisioner = (await settings.get('provisioner.webhook_url')).trim() !== '';
+    return (dc: string): Fulfiller => (gcp && isGcpDatacenter(dc) ? 'gcp' : provisioner ? 'provisioner' : 'launcher');
   };
 
   return {

@@ -7,7 +7,9 @@ import { createAgentLifecycleActivities } from './agent-lifecycle';
 import { createAttestationVerifier, type TrustEnv } from './attestation';
 import { createBillingActivities } from './billing';
 import { createCapacityActivities } from './capacity';
+import { createCloudAdminActivities } from './cloud-admin';
 import { createGcpActivities } from './gcp';
+import { createProvisionerActivities } from './provisioner';
 import { createStripeActivities } from './stripe';
 import { createCloudflareActivities } from './cloudflare';
 import { createDeploymentsDbActivities } from './deployments-db';
@@ -35,6 +37,8 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   const cloudflare = createCloudflareActivities({ settings: deps.settings, fetch: deps.fetch });
   const verifier = createAttestationVerifier(deps);
+  const gcp = createGcpActivities(deps);
+  const provisioner = createProvisionerActivities(deps);
   return {
     ...createAdminDbActivities(deps),
     ...createBillingActivities(deps),
@@ -47,7 +51,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createRegistrationActivities({ ...deps, verifier, cloudflare }),
     ...createAgentLifecycleActivities({ ...deps, verifier }),
     ...createCapacityActivities(deps),
-    ...createGcpActivities(deps),
+    ...gcp,
+    ...provisioner,
+    ...createCloudAdminActivities({ db: deps.db, settings: deps.settings, cloudflare, gcp, provisioner }),
   };
 }
 

@@ -24,6 +24,7 @@ import { billingRoutes } from './routes/billing';
 import { codecRoutes } from './routes/codec';
 import { capacityRoutes } from './routes/capacity';
 import { launcherRoutes } from './routes/launchers';
+import { adminCloudRoutes } from './routes/admin-cloud';
 import { revenueShareRoutes } from './routes/revenue-shares';
 import { stripeRoutes } from './routes/stripe';
 import { adminBillingRoutes } from './routes/admin-billing';
@@ -71,6 +72,7 @@ export function createApp(deps: AppDeps): Koa {
   codecRoutes(routes, deps);
   capacityRoutes(routes, deps);
   launcherRoutes(routes, deps);
+  adminCloudRoutes(routes, deps);
   docsRoutes(router, registry);
 
   app.use(errorMiddleware(deps.logger));

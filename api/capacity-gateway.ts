@@ -48,10 +48,11 @@ function orderError(err: unknown, closedDetail: string): HttpError | null {
   if (isWorkflowClosed(err)) return new HttpError(409, closedDetail);
   if (err instanceof WorkflowUpdateFailedError) {
     const t = typeOf(err);
-    if (t === CapacityFailure.OrderUnavailable) return new HttpError(409, (err.cause as Error).message);
-    // Validator rejection: the message is the answer (`Capacity launch order not found` for another launcher's order).
     const msg = (err.cause as Error | undefined)?.message ?? err.message;
-    return msg === 'Capacity launch order not found' ? notFound(msg) : new HttpError(409, msg);
+    // Another launcher's order (or one launchers do not fulfil): typed by the validator, answered as not found.
+    if (t === CapacityFailure.OrderNotFound) return notFound('Capacity launch order not found');
+    // Closed or not in a state that takes the call (typed or a plain validator rejection): a conflict.
+    return new HttpError(409, msg);
   }
   if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return null;
   return null;

@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import { createAgentGateway, type AgentGateway } from './agent-gateway';
 import { createCatalogGateway, type CatalogGateway } from './catalog-gateway';
 import { createCapacityGateway, type CapacityGateway } from './capacity-gateway';
+import { createCloudGateway, type CloudGateway } from './cloud-gateway';
 import { createBillingGateway, type BillingGateway } from './billing-gateway';
 import { workflowRunner } from './run-workflow';
 import { temporalReachable } from './temporal-availability';
@@ -32,6 +33,7 @@ export interface WorkflowGateway {
   agents: AgentGateway;
   catalog: CatalogGateway;
   capacity: CapacityGateway;
+  cloud: CloudGateway;
   billing: BillingGateway;
   changeSetting(input: ChangeSettingInput, requestId: string): Promise<ChangeSettingResult>;
   changeTrustedMrtd(input: ChangeTrustedMrtdInput, requestId: string): Promise<ChangeTrustedMrtdResult>;
@@ -51,6 +53,7 @@ export function createWorkflowGateway(
     agents: createAgentGateway(client, taskQueue),
     catalog: createCatalogGateway(client, taskQueue),
     capacity: createCapacityGateway(client, taskQueue),
+    cloud: createCloudGateway(client, taskQueue),
     billing: createBillingGateway(client, taskQueue),
     changeSetting: (input, requestId) =>
       run(CHANGE_SETTING_WORKFLOW, changeSettingWorkflowId(input.key, requestId), input),

@@ -45,7 +45,7 @@ export interface OrderInstance {
   bootstrapToken: string;
 }
 
-/** The config file the agent reads at boot (`/etc/easyenclave/config.json`), §3.2 plus `vm_name`. */
+/** The config the agent reads at boot (`/etc/easyenclave/config.json`, agent/README.md keys), §3.2 plus `vm_name`. */
 export function agentConfig(o: OrderInstance, s: GcpInstanceSettings): Record<string, unknown> {
   const cfg: Record<string, unknown> = {
     mode: 'agent',
@@ -59,23 +59,29 @@ export function agentConfig(o: OrderInstance, s: GcpInstanceSettings): Record<st
     vm_name: o.name,
     bootstrap_order_id: o.orderId,
     bootstrap_token: o.bootstrapToken,
-    disconnect_self_terminate_seconds: 300,
   };
   if (s.networkName) cfg.easyenclave_network_name = s.networkName;
   if (s.itaApiKey) cfg.intel_api_key = s.itaApiKey;
   return cfg;
 }
 
-const LAUNCHER_UNIT = `[Unit]
-Description=TDX VM Launcher Service
+/** Where the agent image ships the single-file agent bundle (`npm run build:agent` → dist/ee-agent.mjs). */
+export const AGENT_BUNDLE_PATH = '/opt/easyenclave/ee-agent.mjs';
+export const AGENT_CONFIG_PATH = '/etc/easyenclave/config.json';
+export const AGENT_UNIT_NAME = 'ee-agent.service';
+
+/** The TypeScript agent (agent/README.md) as a systemd service reading the config cloud-init wrote. */
+const AGENT_UNIT = `[Unit]
+Description=easyenclave agent
 After=network-online.target docker.service
 Wants=network-online.target docker.service
+ConditionPathExists=${AGENT_BUNDLE_PATH}
 
 [Service]
 Type=simple
 User=root
-WorkingDirectory=/opt/launcher
-ExecStart=/usr/bin/python3 /opt/launcher/launcher.py
+Environment=NODE_ENV=production
+ExecStart=/usr/bin/env node ${AGENT_BUNDLE_PATH} --config ${AGENT_CONFIG_PATH}
 Restart=on-failure
 RestartSec=5
 StandardOutput=journal+console
@@ -85,56 +91,38 @@ StandardError=journal+console
 WantedBy=multi-user.target
 `;
 
-/** §3.3, in its order: packages, the config + launcher unit, the bootstrap commands, the final message. */
-export function cloudInit(
-  config: Record<string, unknown>,
-  launcherRepo = 'easyenclave/easyenclave',
-  ref = 'main',
-): string {
+/**
+ * §3.3's shape (packages, write_files, runcmd, final_message) for the TypeScript agent: the image ships the agent
+ * bundle and Node, so nothing is downloaded from GitHub at boot (v1 fetched launcher.py, unmeasured); cloud-init
+ * writes the agent config (0600: it holds the one-time bootstrap token) and the unit, then starts it. Docker and
+ * cloudflared (the agent runs the workload and the tunnel with them) stay best-effort installs for images without them.
+ */
+export function cloudInit(config: Record<string, unknown>): string {
   const doc = {
     package_update: true,
-    packages: [
-      'ca-certificates',
-      'curl',
-      'gnupg',
-      'lsb-release',
-      'python3',
-      'python3-requests',
-      'python3-psutil',
-      'docker.io',
-      'docker-compose-plugin',
-    ],
+    packages: ['ca-certificates', 'curl', 'gnupg', 'lsb-release', 'docker.io', 'docker-compose-plugin'],
     write_files: [
       {
-        path: '/etc/easyenclave/config.json',
-        permissions: '0644',
+        path: AGENT_CONFIG_PATH,
+        permissions: '0600',
         owner: 'root:root',
         content: `${JSON.stringify(config, null, 2)}\n`,
       },
       {
-        path: '/etc/systemd/system/tdx-launcher.service',
+        path: `/etc/systemd/system/${AGENT_UNIT_NAME}`,
         permissions: '0644',
         owner: 'root:root',
-        content: LAUNCHER_UNIT,
+        content: AGENT_UNIT,
       },
     ],
     runcmd: [
-      ['mkdir', '-p', '/opt/launcher', '/home/tdx', '/etc/easyenclave'],
-      [
-        'curl',
-        '-fsSL',
-        `https://raw.githubusercontent.com/${launcherRepo}/${ref}/infra/launcher/launcher.py`,
-        '-o',
-        '/opt/launcher/launcher.py',
-      ],
-      ['chmod', '+x', '/opt/launcher/launcher.py'],
+      ['mkdir', '-p', '/etc/easyenclave', '/data/ee-agent', '/data/workload'],
       ['systemctl', 'enable', '--now', 'docker'],
-      'apt-get install -y docker-compose || true',
-      'curl -fsSL -o /tmp/cloudflared.deb https://github.com/cloudflare/cloudflared/releases/latest/download/cloudflared-linux-amd64.deb && dpkg -i /tmp/cloudflared.deb || true',
+      'command -v cloudflared >/dev/null || (curl -fsSL -o /tmp/cloudflared.deb https://github.com/cloudflare/cloudflared/releases/latest/download/cloudflared-linux-amd64.deb && dpkg -i /tmp/cloudflared.deb) || true',
       ['systemctl', 'daemon-reload'],
-      ['systemctl', 'enable', '--now', 'tdx-launcher.service'],
+      ['systemctl', 'enable', '--now', AGENT_UNIT_NAME],
     ],
-    final_message: 'EasyEnclave launcher bootstrap complete',
+    final_message: 'EasyEnclave agent bootstrap complete',
   };
   return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
 }

@@ -21,3 +21,8 @@ export { launchOrder } from './launch-order';
 export { capacityReconcile } from './capacity-reconcile';
 export { capacityDispatch } from './capacity-dispatch';
 export { capacityPurchase } from './capacity-purchase';
+export { cloudAdmin } from './cloud-admin';
+export { orphanCleanup } from './orphan-cleanup';
+export { agentCleanup } from './agent-cleanup';
+export { staleAgentsCleanup } from './stale-agents-cleanup';
+export { gcpReaper } from './gcp-reaper';

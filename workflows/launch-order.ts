@@ -10,6 +10,7 @@ import {
 import { Mutex } from 'async-mutex';
 import type { CapacityActivities } from '../activities/capacity';
 import type { GcpActivities } from '../activities/gcp';
+import type { ProvisionerActivities } from '../activities/provisioner';
 import { instanceName, type OrderView } from '../core/capacity';
 import {
   CapacityFailure,
@@ -32,8 +33,23 @@ const gcp = proxyActivities<GcpActivities>({
   retry: { maximumAttempts: 20, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
+// One call per attempt bounded by provisioner.timeout_seconds; transient failures (network, 5xx, 429) are retried
+// with the same Idempotency-Key, a 4xx refusal (ProvisionerRejected) fails the order.
+const provisioner = proxyActivities<ProvisionerActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: {
+    maximumAttempts: 8,
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: [CapacityFailure.ProvisionerRejected],
+  },
+});
+
 /** The built-in fulfiller's claimant id (v1's literal). */
 const CP_INTERNAL_LAUNCHER = 'cp-internal-launcher';
+/** Claimant id of orders handed to the external provisioner webhook. */
+const EXTERNAL_PROVISIONER = 'external-provisioner';
 /** A GCP order whose VMs never register is failed after this many claims instead of looping forever. */
 const MAX_GCP_CLAIMS = 3;
 
@@ -119,8 +135,14 @@ export async function launchOrder(input: LaunchOrderInput): Promise<LaunchOrderR
       }),
     {
       validator: (r) => {
-        if (s.claimedBy && s.claimedBy !== r.launcherId) throw new Error('Capacity launch order not found');
-        if (input.fulfiller !== 'launcher') throw new Error('Capacity launch order not found');
+        // Typed, so the API maps it to 404 without reading the message.
+        if ((s.claimedBy && s.claimedBy !== r.launcherId) || input.fulfiller !== 'launcher') {
+          throw ApplicationFailure.create({
+            message: 'Capacity launch order not found',
+            type: CapacityFailure.OrderNotFound,
+            nonRetryable: true,
+          });
+        }
       },
     },
   );
@@ -163,44 +185,58 @@ export async function launchOrder(input: LaunchOrderInput): Promise<LaunchOrderR
     s.leaseUntil = 0;
   };
 
-  /** The built-in fulfiller's claim: token (sealed for cloud-init), claim row, instance name, insert. */
-  const fulfilViaGcp = async () => {
-    if (s.claims >= MAX_GCP_CLAIMS) return fail(`no agent registered after ${s.claims} GCP launches`);
+  /**
+   * A built-in claim (GCP insert, or the external provisioner's webhook): token (sealed for the VM), claim row,
+   * instance name, then the launch. A permanent refusal of the launch fails the order.
+   */
+  const fulfilBuiltIn = async () => {
+    const via = input.fulfiller === 'gcp' ? 'GCP' : 'provisioner';
+    if (s.claims >= MAX_GCP_CLAIMS) return fail(`no agent registered after ${s.claims} ${via} launches`);
+    const claimant = input.fulfiller === 'gcp' ? CP_INTERNAL_LAUNCHER : EXTERNAL_PROVISIONER;
     const minted = await db.mintSealedBootstrapToken();
     const at = Date.now();
     await db.orderClaim({
       orderId,
-      claimedBy: CP_INTERNAL_LAUNCHER,
+      claimedBy: claimant,
       tokenHash: minted.tokenHash,
       at: iso(at),
       expiresAt: iso(at + leaseSeconds * 1000),
     });
     s.claims++;
-    Object.assign(s, { status: 'claimed', claimedBy: CP_INTERNAL_LAUNCHER, tokenHash: minted.tokenHash });
+    Object.assign(s, { status: 'claimed', claimedBy: claimant, tokenHash: minted.tokenHash });
     s.leaseUntil = at + leaseSeconds * 1000;
     // Chosen once per claim and recorded before the insert, so a retried insert names the same VM.
     const name = instanceName(orderId, input.nodeSize, uuid4().replace(/-/g, ''));
-    await db.orderReport({
-      orderId,
-      status: 'provisioning',
-      claimedBy: CP_INTERNAL_LAUNCHER,
-      vmName: name,
-      at: iso(Date.now()),
-    });
+    await db.orderReport({ orderId, status: 'provisioning', claimedBy: claimant, vmName: name, at: iso(Date.now()) });
     Object.assign(s, { status: 'provisioning', vmName: name });
     try {
-      await gcp.insertGcpInstance({
-        orderId,
-        claimNo: s.claims,
-        name,
-        datacenter: input.datacenter,
-        nodeSize: input.nodeSize,
-        token: minted.token,
-      });
+      if (input.fulfiller === 'gcp') {
+        await gcp.insertGcpInstance({
+          orderId,
+          claimNo: s.claims,
+          name,
+          datacenter: input.datacenter,
+          nodeSize: input.nodeSize,
+          token: minted.token,
+        });
+      } else {
+        await provisioner.dispatchProvisionerOrder({
+          orderId,
+          claimNo: s.claims,
+          datacenter: input.datacenter,
+          nodeSize: input.nodeSize,
+          vmName: name,
+          reason: 'capacity-launch-order',
+          token: minted.token,
+        });
+      }
     } catch (err) {
       const cause = err instanceof ActivityFailure ? err.cause : undefined;
-      if (cause instanceof ApplicationFailure && cause.type === CapacityFailure.GcpInsertFailed) {
-        return fail(cause.message);
+      if (
+        cause instanceof ApplicationFailure &&
+        (cause.type === CapacityFailure.GcpInsertFailed || cause.type === CapacityFailure.ProvisionerRejected)
+      ) {
+        return fail(cause.message.slice(0, 450));
       }
       throw err;
     }
@@ -230,7 +266,7 @@ export async function launchOrder(input: LaunchOrderInput): Promise<LaunchOrderR
       continue;
     }
     if (s.status === 'open') {
-      if (input.fulfiller === 'gcp') await lock.runExclusive(fulfilViaGcp);
+      if (input.fulfiller !== 'launcher') await lock.runExclusive(fulfilBuiltIn);
       else await condition(() => s.status !== 'open');
       continue;
     }

@@ -484,6 +484,14 @@ export const SETTINGS: readonly SettingDef[] = [
     'Bearer token for the cleanup webhook (falls back to webhook_token).',
     true,
   ),
+  def(
+    'provisioner.signing_secret',
+    'provisioner',
+    'AGENT_PROVISIONER_SIGNING_SECRET',
+    '',
+    "HMAC-SHA256 key of the X-EasyEnclave-Signature header on every provisioner call (blank: the call's bearer token).",
+    true,
+  ),
   // GCP (built-in launch-order fulfilment with @google-cloud/compute; v1 read these from the environment only)
   def('gcp.project_id', 'provisioner', 'GCP_PROJECT_ID', '', 'GCP project of built-in fulfilment (with a key).'),
   def(

@@ -80,6 +80,20 @@ describe('targets', () => {
     );
     expect(again.status).toBe(404);
     expect((await w.api.get('/api/v1/admin/agents/capacity/orders?status=bogus', { token: w.admin })).status).toBe(422);
+    // The admin reconcile validates each target the same way, before any workflow runs: nothing is queued.
+    for (const t of [
+      { datacenter: 'baremetal:lab-x', node_size: 'huge', min_count: 1 },
+      { datacenter: 'baremetal:lab-x', node_size: 'tiny', min_count: -1 },
+      { datacenter: 'lab x!', node_size: 'tiny', min_count: 1 },
+    ]) {
+      const r = await w.api.post('/api/v1/admin/agents/capacity/reconcile', {
+        token: w.admin,
+        json: { targets: [t], dispatch: true },
+      });
+      expect(r.status, JSON.stringify(t)).toBe(422);
+      expect(r.body.detail).toBeDefined();
+    }
+    expect(await orderCount()).toBe(0);
   });
 });
 

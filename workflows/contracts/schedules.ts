@@ -69,4 +69,12 @@ export const SCHEDULES: readonly ScheduleDef[] = [
     everyMs: 30 * 1000,
     description: 'Fill warm-pool reservations and queue launch orders for dispatching pools (every 30 s)',
   },
+  {
+    scheduleId: 'gcp-reaper',
+    workflowType: 'gcpReaper',
+    workflowId: 'gcp-reaper',
+    everyMs: 60 * 1000,
+    description:
+      'Delete VMs of stale fulfilled GCP orders and orphaned managed instances (background.md §4; every 60 s, no-op without GCP)',
+  },
 ];

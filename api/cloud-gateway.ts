@@ -1,0 +1,54 @@
+/**
+ * Temporal calls of the admin cloud routes (part of WorkflowGateway, api/temporal.ts): each request runs one short
+ * workflow and answers its result; refusals the workflow returns become `{ detail }` with their status here.
+ */
+import type { Client } from '@temporalio/client';
+import { HttpError } from '../core/errors';
+import {
+  AGENT_CLEANUP_WORKFLOW,
+  CLOUD_ADMIN_WORKFLOW,
+  ORPHAN_CLEANUP_WORKFLOW,
+  STALE_AGENTS_CLEANUP_WORKFLOW,
+  agentCleanupWorkflowId,
+  cloudAdminWorkflowId,
+  orphanCleanupWorkflowId,
+  staleAgentsCleanupWorkflowId,
+  type AgentCleanupInput,
+  type CloudAdminOp,
+  type CloudAdminResult,
+  type OrphanCleanupInput,
+  type StaleAgentsCleanupInput,
+} from '../workflows/contracts/cloud';
+import type { agentCleanup } from '../workflows/agent-cleanup';
+import type { orphanCleanup } from '../workflows/orphan-cleanup';
+import type { staleAgentsCleanup } from '../workflows/stale-agents-cleanup';
+import { workflowRunner } from './run-workflow';
+
+type Result<F extends (...a: never[]) => Promise<unknown>> = Awaited<ReturnType<F>>;
+
+export interface CloudGateway {
+  /** The view, or throws the workflow's refusal as an HttpError. */
+  admin(input: CloudAdminOp, requestId: string): Promise<Record<string, unknown>>;
+  orphanCleanup(input: OrphanCleanupInput, requestId: string): Promise<Result<typeof orphanCleanup>>;
+  agentCleanup(input: AgentCleanupInput, requestId: string): Promise<Result<typeof agentCleanup>>;
+  staleAgentsCleanup(input: StaleAgentsCleanupInput, requestId: string): Promise<Result<typeof staleAgentsCleanup>>;
+}
+
+export function createCloudGateway(client: Client, taskQueue: string): CloudGateway {
+  const run = workflowRunner(client, taskQueue);
+  return {
+    async admin(input, requestId) {
+      const r = await run<CloudAdminResult>(CLOUD_ADMIN_WORKFLOW, cloudAdminWorkflowId(input.op, requestId), input, {
+        workflowExecutionTimeout: '2 minutes',
+      });
+      if (!r.ok) throw new HttpError(r.status, r.detail);
+      const { ok: _ok, ...view } = r;
+      return view;
+    },
+    orphanCleanup: (input, requestId) => run(ORPHAN_CLEANUP_WORKFLOW, orphanCleanupWorkflowId(requestId), input),
+    agentCleanup: (input, requestId) =>
+      run(AGENT_CLEANUP_WORKFLOW, agentCleanupWorkflowId(input.agentId, requestId), input),
+    staleAgentsCleanup: (input, requestId) =>
+      run(STALE_AGENTS_CLEANUP_WORKFLOW, staleAgentsCleanupWorkflowId(requestId), input),
+  };
+}
