@@ -172,8 +172,8 @@ describe('dashboard as an admin', () => {
     await page.locator('input[name=password]').fill(ADMIN_PASSWORD);
     await page.locator('button[name=login]').click();
     await page.locator('h1', { hasText: 'Agents' }).waitFor();
-    expect(await page.evaluate(() => localStorage.length)).toBe(0);
-    expect(await page.evaluate(() => sessionStorage.getItem('ee.session'))).toMatch(/.{20,}/);
+    expect(await w.localStorageSize()).toBe(0);
+    expect(await w.storedToken()).toMatch(/.{20,}/);
   });
 
   it('agents: every agent with status, verification, owner and its workflow link', async () => {
@@ -339,7 +339,7 @@ describe('dashboard as an admin', () => {
 
   it('clean-up: the dry run comes first; a failure shows the API’s detail', async () => {
     await nav('Clean-up', 'Cloud clean-up');
-    const token = (await page.evaluate(() => sessionStorage.getItem('ee.session')))!;
+    const token = (await w.storedToken())!;
     const probe = await http(stack.url).post('/api/v1/admin/cleanup/orphans', { token, json: { dry_run: true } });
     expect(await page.locator('button[name=cleanup-run]').count()).toBe(0);
     if (probe.status === 200) {
@@ -359,11 +359,11 @@ describe('dashboard as an admin', () => {
   });
 
   it('sign-out ends the session', async () => {
-    const token = (await page.evaluate(() => sessionStorage.getItem('ee.session')))!;
+    const token = (await w.storedToken())!;
     expect((await http(stack.url).get('/auth/me', { token })).status).toBe(200);
     await page.locator('button[name=logout]').click();
     await page.locator('input[name=password]').waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem('ee.session'))).toBeNull();
+    expect(await w.storedToken()).toBeNull();
     expect((await http(stack.url).get('/auth/me', { token })).status).toBe(401);
     await page.reload();
     await page.locator('input[name=password]').waitFor();

@@ -73,7 +73,7 @@ describe('dashboard as a GitHub tenant', () => {
     const url = new URL(page.url());
     expect(url.pathname).toBe('/admin');
     expect(url.search).toBe('');
-    const token = await page.evaluate(() => sessionStorage.getItem('ee.session'));
+    const token = await w.storedToken();
     const me = await http(stack.url).get('/auth/me', { token: token! });
     expect(me.body).toMatchObject({ auth_method: 'github_oauth', is_admin: false, github_login: 'octocat' });
     // Only the tenant pages are offered.
@@ -111,7 +111,7 @@ describe('dashboard as a GitHub tenant', () => {
     expect(await page.locator('tr[data-register]').count()).toBe(0);
     await w.screenshot('forbidden-agent');
     // The baseline endpoint the page uses is owner-or-admin too.
-    const token = (await page.evaluate(() => sessionStorage.getItem('ee.session')))!;
+    const token = (await w.storedToken())!;
     const baseline = await http(stack.url).get(`/api/v1/me/agents/${theirs.agent}/baseline`, { token });
     expect(baseline).toMatchObject({ status: 403, body: { detail: 'Not authorized for this agent' } });
     // Admin pages are not rendered for a tenant (and their API refuses the session).
@@ -121,7 +121,7 @@ describe('dashboard as a GitHub tenant', () => {
   });
 
   it('sign-out ends the GitHub session', async () => {
-    const token = (await page.evaluate(() => sessionStorage.getItem('ee.session')))!;
+    const token = (await w.storedToken())!;
     await page.locator('button[name=logout]').click();
     await page.locator('button[name=github-login]').waitFor();
     expect((await http(stack.url).get('/auth/me', { token })).status).toBe(401);

@@ -22,6 +22,10 @@ export interface WatchedPage {
   expectHttpError(path: string, status: number): void;
   /** Throws if any unexpected console error or page error happened; clears the list. */
   assertClean(): void;
+  /** The session token the app keeps in this tab's sessionStorage (null when signed out). */
+  storedToken(): Promise<string | null>;
+  /** How many entries the app left in localStorage (it must leave none). */
+  localStorageSize(): Promise<number>;
   screenshot(name: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -61,6 +65,9 @@ export async function watchedPage(browser: Browser, prefix: string): Promise<Wat
       const found = errors.splice(0);
       if (found.length > 0) throw new Error(`browser reported errors:\n${found.join('\n')}`);
     },
+    // Strings, not functions: they run in the page, whose globals the Node type-check does not know.
+    storedToken: () => page.evaluate<string | null>("sessionStorage.getItem('ee.session')"),
+    localStorageSize: () => page.evaluate<number>('localStorage.length'),
     async screenshot(name) {
       const file = join(SCREENSHOT_DIR, `${prefix}-${name}.png`);
       await page.screenshot({ path: file, fullPage: true });
