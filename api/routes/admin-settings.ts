@@ -65,7 +65,7 @@ export function adminSettingsRoutes(routes: Routes, deps: AppDeps): void {
       responses: {
         200: { description: 'Saved', schema: z.object({ key: z.string(), status: z.literal('saved') }) },
         404: { description: 'Unknown setting' },
-        422: { description: 'Missing value, or a value the setting’s kind refuses (boolean, integer, rate limit)' },
+        422: { description: 'Missing value, or a value the setting’s kind refuses (boolean, number, rate limit)' },
       },
     },
     async ({ params, body }, ctx) => {

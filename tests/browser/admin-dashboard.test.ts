@@ -276,7 +276,7 @@ describe('dashboard as an admin', () => {
     await row().locator('input[name=value]').fill('two days');
     w.expectHttpError('/api/v1/admin/settings/operational.agent_stale_hours', 422);
     await row().locator('button[name=save]').click();
-    expect(await row().locator('.error').textContent()).toBe('operational.agent_stale_hours must be an integer');
+    expect(await row().locator('.error').textContent()).toBe('operational.agent_stale_hours must be a number');
     await w.screenshot('settings-refused');
     await row().locator('input[name=value]').fill('48');
     await row().locator('button[name=save]').click();
