@@ -283,6 +283,9 @@ describe('dashboard as an admin', () => {
     await row().locator('.badge-db').waitFor();
     expect(await row().locator('td.value').textContent()).toBe('48');
     await w.screenshot('settings');
+    await row().locator('button[name=reset]').click();
+    await row().locator('.badge-default').waitFor();
+    expect(await row().locator('td.value').textContent()).toBe('24');
   });
 
   it('trusted MRTDs: a malformed one shows the detail; add and remove', async () => {
@@ -356,6 +359,17 @@ describe('dashboard as an admin', () => {
       expect(await page.locator('button[name=cleanup-run]').count()).toBe(0);
       await w.screenshot('cleanup');
     }
+  });
+
+  it('agent delete removes the agent and says so', async () => {
+    await nav('Agents', 'Agents');
+    await page.locator(`tr[data-agent="${ids.agentB}"] a`, { hasText: 'vm-bravo' }).click();
+    await page.locator('button[name=delete-agent]').click();
+    await page.locator('p.result', { hasText: 'Agent deleted.' }).waitFor();
+    expect(await stack.db('agents').where({ agent_id: ids.agentB }).first()).toBeUndefined();
+    await nav('Agents', 'Agents');
+    await page.locator(`tr[data-agent="${ids.agentA}"]`).waitFor();
+    expect(await page.locator(`tr[data-agent="${ids.agentB}"]`).count()).toBe(0);
   });
 
   it('sign-out ends the session', async () => {
