@@ -35,12 +35,14 @@ import { agentAdminRoutes } from './routes/agents-admin';
 import { attestationRoutes } from './routes/attestation';
 import { authRoutes } from './routes/auth';
 import { deployRoutes } from './routes/deploy';
+import { dashboardRoutes } from './routes/dashboard';
 import { docsRoutes } from './routes/docs';
 import { githubAuthRoutes } from './routes/github-auth';
 import { healthRoutes } from './routes/health';
 import { logRoutes } from './routes/logs';
 import { meRoutes } from './routes/me';
 import { trustedMrtdRoutes } from './routes/trusted-mrtds';
+import { webRoutes } from './routes/web';
 
 export function createApp(deps: AppDeps): Koa {
   // proxy off: X-Forwarded-For is believed only from api.trusted_proxies (api/middleware/client-ip.ts).
@@ -73,7 +75,9 @@ export function createApp(deps: AppDeps): Koa {
   capacityRoutes(routes, deps);
   launcherRoutes(routes, deps);
   adminCloudRoutes(routes, deps);
+  dashboardRoutes(routes, deps);
   docsRoutes(router, registry);
+  webRoutes(router);
 
   app.use(errorMiddleware(deps.logger));
   app.use(clientIpMiddleware(deps.settings));

@@ -36,6 +36,13 @@ export interface RuntimeConfig {
     SYSTEM_AGENT_MRTD?: string;
     SYSTEM_PROXY_MRTD?: string;
   };
+  /** The RTMR baselines the attestation policy enforces (core/attestation/policy.ts parseRtmrProfiles), for display. */
+  trustedRtmrEnv: {
+    TRUSTED_AGENT_RTMRS?: string;
+    TRUSTED_PROXY_RTMRS?: string;
+    TRUSTED_AGENT_RTMRS_BY_SIZE?: string;
+    TRUSTED_PROXY_RTMRS_BY_SIZE?: string;
+  };
 }
 
 const str = (v: string | undefined) => (v ?? '').trim();
@@ -89,6 +96,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
       TRUSTED_PROXY_MRTDS: env.TRUSTED_PROXY_MRTDS,
       SYSTEM_AGENT_MRTD: env.SYSTEM_AGENT_MRTD,
       SYSTEM_PROXY_MRTD: env.SYSTEM_PROXY_MRTD,
+    },
+    trustedRtmrEnv: {
+      TRUSTED_AGENT_RTMRS: env.TRUSTED_AGENT_RTMRS,
+      TRUSTED_PROXY_RTMRS: env.TRUSTED_PROXY_RTMRS,
+      TRUSTED_AGENT_RTMRS_BY_SIZE: env.TRUSTED_AGENT_RTMRS_BY_SIZE,
+      TRUSTED_PROXY_RTMRS_BY_SIZE: env.TRUSTED_PROXY_RTMRS_BY_SIZE,
     },
   };
 }

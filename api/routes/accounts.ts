@@ -46,7 +46,7 @@ const AccountView = z.object({
   balance: z.number().describe('USD'),
   created_at: z.string(),
 });
-const TransactionView = z.object({
+export const TransactionView = z.object({
   transaction_id: z.string(),
   account_id: z.string(),
   amount: z.number().describe('USD, signed'),
@@ -72,7 +72,7 @@ function view(a: Account, balanceMicros: number): z.infer<typeof AccountView> {
   };
 }
 
-function txView(t: LedgerEntry): z.infer<typeof TransactionView> {
+export function txView(t: LedgerEntry): z.infer<typeof TransactionView> {
   return {
     transaction_id: t.transaction_id,
     account_id: t.account_id,

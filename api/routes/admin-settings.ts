@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { seal } from '../../core/auth/seal';
-import { notFound } from '../../core/errors';
+import { notFound, unprocessable } from '../../core/errors';
 import { SETTING_GROUPS, findSetting, maskSecret } from '../../core/settings/registry';
+import { settingValueProblem } from '../../core/settings/validate';
 import type { SettingValue } from '../../workflows/contracts/admin';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
@@ -51,7 +52,8 @@ export function adminSettingsRoutes(routes: Routes, deps: AppDeps): void {
     {
       method: 'put',
       path: '/api/v1/admin/settings/:key',
-      summary: 'Store a DB value for a setting (wins over env and default); runs a changeSetting workflow',
+      summary:
+        'Store a DB value for a setting (wins over env and default), checked against its kind; runs a changeSetting workflow',
       tag: 'admin',
       auth: 'admin',
       params: KeyParam,
@@ -63,12 +65,14 @@ export function adminSettingsRoutes(routes: Routes, deps: AppDeps): void {
       responses: {
         200: { description: 'Saved', schema: z.object({ key: z.string(), status: z.literal('saved') }) },
         404: { description: 'Unknown setting' },
-        422: { description: 'Missing value' },
+        422: { description: 'Missing value, or a value the setting’s kind refuses (boolean, number, rate limit)' },
       },
     },
     async ({ params, body }, ctx) => {
       const def = requireSetting(params.key);
       const plain = settingString(body.value);
+      const problem = settingValueProblem(def, plain);
+      if (problem) throw unprocessable(problem);
       const value: SettingValue = def.secret ? seal(deps.sealingKey, plain) : { plain };
       await runAdminWorkflow(deps, () =>
         deps.workflows.changeSetting(

@@ -338,6 +338,13 @@ export const SETTINGS: readonly SettingDef[] = [
     'Seconds /proxy/{service}/… waits for the service to start answering before it answers 504.',
   ),
   def(
+    'operational.temporal_ui_url',
+    'operational',
+    'TEMPORAL_UI_URL',
+    'http://127.0.0.1:8233',
+    'Temporal Web UI base URL the dashboard links each workflow-backed object to (empty = no links).',
+  ),
+  def(
     'operational.oci_insecure_registries',
     'operational',
     'OCI_INSECURE_REGISTRIES',

@@ -106,6 +106,12 @@ export interface FakeGithub {
   addUser(user: AddUserInput): string;
   /** Another one-time code for an existing user. */
   issueCode(login: string): string;
+  /**
+   * The user the browser is signed in to GitHub as: `GET /login/oauth/authorize` then approves at once and redirects
+   * to the redirect URI with a fresh code and the state, as github.com does for an app the user authorized before.
+   * `null` (the default) answers the authorize page 401.
+   */
+  signInAs(login: string | null): void;
   /** A valid API access token for an existing user (skip the code exchange). */
   accessTokenFor(login: string): string;
   /** Make every request to `path` answer `status` (JSON `{message}`); `null` clears. */
@@ -156,6 +162,7 @@ export async function startFakeGithub(options: FakeGithubOptions = {}): Promise<
   const requests: FakeGithubRequest[] = [];
   let nextId = 1000;
   let url = '';
+  let browserUser: string | null = null;
 
   function newCode(login: string): string {
     const code = randomBytes(10).toString('hex');
@@ -184,6 +191,18 @@ export async function startFakeGithub(options: FakeGithubOptions = {}): Promise<
 
     const failStatus = failures.get(u.pathname);
     if (failStatus !== undefined) return send(res, failStatus, { message: 'Injected failure' });
+
+    if (method === 'GET' && u.pathname === '/login/oauth/authorize') {
+      const q = u.searchParams;
+      if (q.get('client_id') !== clientId) return send(res, 404, { message: 'Not Found' });
+      if (!browserUser || !users.has(browserUser)) return send(res, 401, { message: 'Not signed in to GitHub' });
+      const back = new URL(q.get('redirect_uri') ?? redirectUri);
+      back.searchParams.set('code', newCode(browserUser));
+      back.searchParams.set('state', q.get('state') ?? '');
+      res.writeHead(302, { location: back.toString() });
+      res.end();
+      return;
+    }
 
     if (method === 'POST' && u.pathname === '/login/oauth/access_token') {
       const ct = req.headers['content-type'] ?? '';
@@ -369,6 +388,9 @@ export async function startFakeGithub(options: FakeGithubOptions = {}): Promise<
         orgs: [...(input.orgs ?? [])],
       });
       return newCode(input.login);
+    },
+    signInAs(login) {
+      browserUser = login;
     },
     issueCode(login) {
       if (!users.has(login)) throw new Error(`fake github: unknown user ${login}`);

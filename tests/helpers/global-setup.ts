@@ -1,7 +1,7 @@
 /**
  * Once per test run: start one real Temporal dev server (the pinned CLI, through
- * @temporalio/testing's local environment with an existing executable) and prebuild the
- * workflow bundle. Test files connect to it with their own task queue, database and API.
+ * @temporalio/testing's local environment with an existing executable), prebuild the
+ * workflow bundle and build the web dashboard (dist/web, served by every test API). Test files connect to it with their own task queue, database and API.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { buildWeb } from '../../scripts/build-web.mjs';
 import { ensureTool } from '../../scripts/tools.mjs';
 import { WORKFLOWS_PATH } from '../../bin/lib/worker';
 
@@ -21,6 +22,7 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cli = await ensureTool('temporal', { log: () => {} });
+  await buildWeb();
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: cli },
