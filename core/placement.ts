@@ -286,7 +286,8 @@ export function evaluatePlacement(input: PlacementInput): PlacementResult {
         a,
       );
     }
-    if (!a.hostname) {
+    // A local agent has no tunnel when the CP has no Cloudflare account: it is reached through AGENT_DIRECT_URL.
+    if (!a.hostname && !dev) {
       return fail(400, 'AGENT_NO_HOSTNAME', 'Agent does not have a tunnel hostname - cannot push deployment', a, a);
     }
     return {
@@ -354,7 +355,7 @@ export function evaluatePlacement(input: PlacementInput): PlacementResult {
       continue;
     }
     if (!dev) verifiedPolicyAgents += 1;
-    if (!a.hostname) {
+    if (!a.hostname && !dev) {
       issue('AGENT_NO_HOSTNAME', 'Agent has no hostname', a);
       continue;
     }

@@ -130,6 +130,9 @@ describe('placement of unverified-dev (insecure-local) agents', () => {
     expect(allowed([dev('d')], { agentId: 'd' }).candidates).toEqual([
       { agentId: 'd', expectedStatus: 'unverified-dev' },
     ]);
+    // No tunnel (a CP without Cloudflare): reached through AGENT_DIRECT_URL instead; a TDX agent still needs one.
+    expect(allowed([dev('d', { hostname: null })]).selected?.agent_id).toBe('d');
+    expect(allowed([agent('v', { hostname: null })]).error?.code).toBe('NO_ELIGIBLE_AGENTS');
     // Other rules still apply to it (a running dev agent is not taken over; an unverified TDX agent stays refused).
     expect(allowed([dev('d', { status: 'deployed', deployed_app: 'x' })]).eligible).toBe(false);
     expect(allowed([agent('u', { verified: false })]).error?.code).toBe('NO_ELIGIBLE_AGENTS');
