@@ -129,9 +129,12 @@ export interface PlacementInput {
   allowInsecureLocalAgents?: boolean;
 }
 
-/** Registered with insecure-local evidence: status `unverified-dev` until its first deploy, the label for good. */
-export function isUnverifiedDev(a: Pick<PlacementAgent, 'status' | 'verification_error'>): boolean {
-  return a.status === UNVERIFIED_DEV || a.verification_error === UNVERIFIED_DEV;
+/**
+ * Registered with insecure-local evidence: status `unverified-dev` until its first deploy, the verification label
+ * for good (a TDX re-registration sets verified and clears it).
+ */
+export function isUnverifiedDev(a: Pick<PlacementAgent, 'status' | 'verification_error' | 'verified'>): boolean {
+  return !a.verified && (a.status === UNVERIFIED_DEV || a.verification_error === UNVERIFIED_DEV);
 }
 
 const UNVERIFIED_DEV_REFUSED = `Agent is unverified-dev (insecure-local attestation, no TDX); it takes deployments only when ${ALLOW_INSECURE_LOCAL_SETTING} is true`;
