@@ -12,8 +12,16 @@
  * The agent's control secret: the CP keeps an argon2id hash for agent → CP calls and, since migration
  * 20261124010000, a copy sealed under the install sealing key in `agent_control_credentials.api_secret_sealed`.
  * It is unsealed here, per call, and sent as `X-Agent-Secret`; it never enters workflow history.
+ *
+ * `X-CP-Attestation` (attestation.md §9.3, agent.md §7.2) on deploy/undeploy, per `operational.cp_to_agent_attestation_mode`:
+ * the agent's single-use challenge nonce → this control plane's own TDX quote over the nonce's ASCII bytes
+ * (configfs-tsm) → base64url of `{nonce, quote_b64, mrtd, generated_at}`. Minted inside the activity on every
+ * attempt (a nonce is single use, so a retry needs a fresh one); it never enters workflow history. `optional`: any
+ * failure sends no header; `required`: a CP that cannot mint fails the call (`CpAttestationUnavailable`), a
+ * challenge the agent does not answer is retried like any agent call.
  */
 import { Context } from '@temporalio/activity';
+import { access } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import {
@@ -27,6 +35,7 @@ import {
   type AgentLogLine,
   type AgentStats,
 } from '../core/agent-client';
+import { mintCpQuote, TSM_REPORT_ROOT } from '../core/attestation/cp-quote';
 import { unseal } from '../core/auth/seal';
 import type { Logger } from '../core/logger';
 import type { AgentControlCredentialRow, AgentRow, DeploymentRow } from '../core/db/tables';
@@ -54,6 +63,8 @@ export const AgentFailureType = {
   SecretUnreadable: 'AgentSecretUnreadable',
   /** Missing agent id / deployment id in the activity input. */
   InvalidInput: 'AgentInvalidInput',
+  /** `cp_to_agent_attestation_mode=required` but this control plane cannot mint a TDX quote. */
+  CpAttestationUnavailable: 'CpAttestationUnavailable',
 } as const;
 export type AgentFailureType = (typeof AgentFailureType)[keyof typeof AgentFailureType];
 
@@ -144,9 +155,20 @@ export interface AgentActivityDeps {
   logger?: Logger;
   /** Overrides the per-call timeouts of background.md §9 (tests). */
   timeoutMs?: number;
+  /** configfs-tsm report directory of this control plane's own quotes (X-CP-Attestation). */
+  tsmRoot?: string;
 }
 
 const DIRECT_URL_SETTING = 'operational.agent_direct_url';
+const CP_ATTESTATION_SETTING = 'operational.cp_to_agent_attestation_mode';
+
+export type CpToAgentAttestationMode = 'required' | 'optional' | 'disabled';
+
+/** Unknown values count as `optional` (attestation.md §9.3). */
+export function cpToAgentAttestationMode(raw: string | null | undefined): CpToAgentAttestationMode {
+  const v = (raw ?? '').trim().toLowerCase();
+  return v === 'required' || v === 'disabled' ? v : 'optional';
+}
 
 export function createAgentActivities(deps: AgentActivityDeps) {
   const { db, settings, sealingKey } = deps;
@@ -208,6 +230,50 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     });
   }
 
+  /** The `X-CP-Attestation` value for the next deploy/undeploy call to this agent, or undefined (no header). */
+  async function cpAttestationFor(client: AgentClient, agentId: string): Promise<string | undefined> {
+    const mode = cpToAgentAttestationMode(await settings.get(CP_ATTESTATION_SETTING));
+    if (mode === 'disabled') return undefined;
+    const root = deps.tsmRoot ?? TSM_REPORT_ROOT;
+    // Capability first (attestation.md §9.3 step 2): a CP outside a TEE does not even ask the agent for a nonce.
+    const capable = await access(root).then(
+      () => true,
+      () => false,
+    );
+    if (!capable) {
+      if (mode === 'optional') return undefined;
+      throw ApplicationFailure.nonRetryable(
+        `CP->agent attestation required but control plane cannot mint TDX quotes: ${root} does not exist`,
+        AgentFailureType.CpAttestationUnavailable,
+      );
+    }
+    let nonce: string;
+    try {
+      nonce = (await client.controlChallenge()).nonce.trim();
+    } catch (err) {
+      if (mode === 'required') throw toFailure(err);
+      warn(`CP->agent attestation challenge of agent ${agentId} failed (sending none): ${(err as Error).message}`);
+      return undefined;
+    }
+    const q = await mintCpQuote(nonce, root);
+    if (!q.ok) {
+      if (mode === 'required') {
+        throw ApplicationFailure.nonRetryable(
+          `CP->agent attestation required but control plane cannot mint TDX quotes: ${q.error}`,
+          AgentFailureType.CpAttestationUnavailable,
+        );
+      }
+      return undefined;
+    }
+    const envelope = {
+      nonce,
+      quote_b64: q.quote_b64,
+      mrtd: q.measurements?.mrtd ?? '',
+      generated_at: new Date().toISOString(),
+    };
+    return Buffer.from(JSON.stringify(envelope), 'utf8').toString('base64url');
+  }
+
   return {
     /** Never throws for an unhealthy agent; throws only for bad input / no address / cancellation. */
     async agentHealth(input: AgentHealthInput): Promise<AgentHealthResult> {
@@ -246,8 +312,9 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       const deploymentId = requireId(input.deploymentId, 'deploymentId');
       const payload = await loadDeployPayload(agentId, deploymentId);
       const client = await clientFor(input, await loadSecret(agentId));
+      const cpAttestation = await cpAttestationFor(client, agentId);
       try {
-        await client.deploy(payload);
+        await client.deploy(payload, { cpAttestation });
         return { accepted: true, deploymentId, alreadyAccepted: false, status: 202 };
       } catch (err) {
         if (err instanceof AgentHttpError && err.status === 409) {
@@ -263,8 +330,10 @@ export function createAgentActivities(deps: AgentActivityDeps) {
 
     /** POST /api/undeploy; naturally idempotent (compose down on a stopped workload is a no-op). */
     async agentUndeploy(input: AgentTarget): Promise<AgentUndeployResult> {
-      const client = await clientFor(input, await loadSecret(requireId(input.agentId, 'agentId')));
-      const res = await guard(() => client.undeploy());
+      const agentId = requireId(input.agentId, 'agentId');
+      const client = await clientFor(input, await loadSecret(agentId));
+      const cpAttestation = await cpAttestationFor(client, agentId);
+      const res = await guard(() => client.undeploy({ cpAttestation }));
       return { undeployed: true, agentStatus: typeof res.status === 'string' ? res.status : 'undeployed' };
     },
   };

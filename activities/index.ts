@@ -31,6 +31,8 @@ export interface ActivityDeps {
   onChange?: () => void;
   /** Env trust baselines (TRUSTED_*_MRTDS, TRUSTED_*_RTMRS[_BY_SIZE]); the DB trust list is read per check. */
   trustEnv?: TrustEnv;
+  /** configfs-tsm report directory for this control plane's own quotes (X-CP-Attestation); default the kernel's. */
+  tsmRoot?: string;
 }
 
 /** All activities the worker registers, wired over injected clients. */
@@ -47,7 +49,13 @@ export function createActivities(deps: ActivityDeps) {
     ...createDeploymentsDbActivities(deps),
     ...createMeasurementActivities(deps),
     ...createServicesDbActivities(deps),
-    ...createAgentActivities({ db: deps.db, settings: deps.settings, sealingKey: deps.sealingKey, fetch: deps.fetch }),
+    ...createAgentActivities({
+      db: deps.db,
+      settings: deps.settings,
+      sealingKey: deps.sealingKey,
+      fetch: deps.fetch,
+      tsmRoot: deps.tsmRoot,
+    }),
     ...createRegistrationActivities({ ...deps, verifier, cloudflare }),
     ...createAgentLifecycleActivities({ ...deps, verifier }),
     ...createCapacityActivities(deps),

@@ -223,6 +223,16 @@ export interface AgentClient {
   deploy(payload: AgentDeployPayload, opts?: AgentControlOptions): Promise<AgentDeployAccepted>;
   /** Synchronous `compose down`; 2xx → done. */
   undeploy(opts?: AgentControlOptions): Promise<AgentUndeployed>;
+  /** GET /api/control/challenge (agent.md §7.2): a single-use nonce for the next `X-CP-Attestation`. */
+  controlChallenge(): Promise<AgentControlChallenge>;
+}
+
+/** 200 body of GET /api/control/challenge. */
+export interface AgentControlChallenge {
+  nonce: string;
+  ttl_seconds?: number;
+  issued_at?: string;
+  [key: string]: unknown;
 }
 
 interface CallSpec {
@@ -367,6 +377,25 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
         timeoutMs: timeout(AGENT_TIMEOUTS_MS.undeploy),
         ok: (s) => s >= 200 && s < 300,
       })) as AgentUndeployed;
+    },
+
+    async controlChallenge() {
+      const body = await call({
+        method: 'GET',
+        path: '/api/control/challenge',
+        auth: true,
+        timeoutMs: timeout(AGENT_TIMEOUTS_MS.health),
+        ok: (s) => s === 200,
+      });
+      if (typeof body.nonce !== 'string' || body.nonce.trim() === '') {
+        throw new AgentHttpError(
+          `agent GET ${baseUrl}/api/control/challenge → 200 without a nonce`,
+          'invalid_json',
+          200,
+          '',
+        );
+      }
+      return body as AgentControlChallenge;
     },
   };
 }

@@ -8,8 +8,12 @@
  *   when it runs a measuring enclave and the caller allowed that fallback (`AGENT_OCCUPIED` otherwise);
  * - an explicit agent_id may target a free agent the caller may use, or an upgrade of the same app — and an
  *   upgrade only of the caller's own running deployment (same account, or the same verified OIDC owner);
- * - there is no app catalog version check on `POST /api/v1/deploy` (the compose comes with the request).
+ * - there is no app catalog version check on `POST /api/v1/deploy` (the compose comes with the request);
+ * - `unverified-dev` agents (insecure-local attestation, `ee-agent --local`) prove nothing, so a workload never lands
+ *   on one (`AGENT_UNVERIFIED_DEV`) unless `operational.allow_insecure_local_agents` is true — the same switch that
+ *   let them register, on a developer's own control plane — and even then verified agents are preferred.
  */
+import { ALLOW_INSECURE_LOCAL_SETTING, UNVERIFIED_DEV } from './attestation/insecure-local';
 
 export const NODE_SIZES = ['tiny', 'standard', 'llm'] as const;
 
@@ -121,7 +125,19 @@ export interface PlacementInput {
   funds?: { balanceMicros: number; hourlyCostMicros: number };
   /** The caller as a deployment owner (account of the key or linked to the OIDC owner; the OIDC owner). */
   caller: DeploymentOwner;
+  /** `operational.allow_insecure_local_agents`: unverified-dev agents are eligible (development). Default false. */
+  allowInsecureLocalAgents?: boolean;
 }
+
+/**
+ * Registered with insecure-local evidence: status `unverified-dev` until its first deploy, the verification label
+ * for good (a TDX re-registration sets verified and clears it).
+ */
+export function isUnverifiedDev(a: Pick<PlacementAgent, 'status' | 'verification_error' | 'verified'>): boolean {
+  return !a.verified && (a.status === UNVERIFIED_DEV || a.verification_error === UNVERIFIED_DEV);
+}
+
+const UNVERIFIED_DEV_REFUSED = `Agent is unverified-dev (insecure-local attestation, no TDX); it takes deployments only when ${ALLOW_INSECURE_LOCAL_SETTING} is true`;
 
 /** True when `caller` is a party of the deployment `d` (same account, or same verified OIDC owner). */
 export function ownsDeployment(caller: DeploymentOwner, d: DeploymentOwner | null | undefined): boolean {
@@ -230,9 +246,12 @@ export function evaluatePlacement(input: PlacementInput): PlacementResult {
     if (!ownedBy(owner, a.github_owner)) return fail(403, 'AGENT_NOT_OWNED', 'Not authorized for this agent', a);
     const loc = locationIssue(a);
     if (loc) return fail(400, loc[0], loc[1], a);
+    const dev = isUnverifiedDev(a);
+    if (dev && !input.allowInsecureLocalAgents) return fail(403, 'AGENT_UNVERIFIED_DEV', UNVERIFIED_DEV_REFUSED, a, a);
     let candidate: PlacementCandidate;
-    if (a.status === 'undeployed') candidate = { agentId: a.agent_id, expectedStatus: 'undeployed' };
-    else if (a.status === 'deployed' && r.appName && a.deployed_app === r.appName) {
+    if (a.status === 'undeployed' || (dev && a.status === UNVERIFIED_DEV)) {
+      candidate = { agentId: a.agent_id, expectedStatus: a.status };
+    } else if (a.status === 'deployed' && r.appName && a.deployed_app === r.appName) {
       // An upgrade replaces a running workload: only its own deployer may do that (a same-named app of a stranger
       // on an agent the caller may use is still the stranger's workload).
       if (!ownsDeployment(input.caller, a.current_deployment)) {
@@ -261,7 +280,7 @@ export function evaluatePlacement(input: PlacementInput): PlacementResult {
         a,
       );
     }
-    if (!a.verified) {
+    if (!a.verified && !dev) {
       return fail(
         403,
         'AGENT_NOT_VERIFIED',
@@ -270,7 +289,8 @@ export function evaluatePlacement(input: PlacementInput): PlacementResult {
         a,
       );
     }
-    if (!a.hostname) {
+    // A local agent has no tunnel when the CP has no Cloudflare account: it is reached through AGENT_DIRECT_URL.
+    if (!a.hostname && !dev) {
       return fail(400, 'AGENT_NO_HOSTNAME', 'Agent does not have a tunnel hostname - cannot push deployment', a, a);
     }
     return {
@@ -290,9 +310,15 @@ export function evaluatePlacement(input: PlacementInput): PlacementResult {
       issue('AGENT_OWNER_MISMATCH', `Agent owner '${a.github_owner ?? 'none'}' does not match ${owner.label}`, a);
       continue;
     }
+    const dev = isUnverifiedDev(a);
+    if (dev && !input.allowInsecureLocalAgents) {
+      issue('AGENT_UNVERIFIED_DEV', UNVERIFIED_DEV_REFUSED, a);
+      continue;
+    }
     let candidate: PlacementCandidate;
-    if (a.status === 'undeployed') candidate = { agentId: a.agent_id, expectedStatus: 'undeployed' };
-    else if (a.status === 'deployed') {
+    if (a.status === 'undeployed' || (dev && a.status === UNVERIFIED_DEV)) {
+      candidate = { agentId: a.agent_id, expectedStatus: a.status };
+    } else if (a.status === 'deployed') {
       if (!isMeasurer(a)) {
         issue(
           'AGENT_OCCUPIED',
@@ -327,12 +353,12 @@ export function evaluatePlacement(input: PlacementInput): PlacementResult {
       issue(loc[0], loc[1], a);
       continue;
     }
-    if (!a.verified) {
+    if (!a.verified && !dev) {
       issue('AGENT_NOT_VERIFIED', 'Agent is not verified', a);
       continue;
     }
-    verifiedPolicyAgents += 1;
-    if (!a.hostname) {
+    if (!dev) verifiedPolicyAgents += 1;
+    if (!a.hostname && !dev) {
       issue('AGENT_NO_HOSTNAME', 'Agent has no hostname', a);
       continue;
     }
@@ -343,7 +369,9 @@ export function evaluatePlacement(input: PlacementInput): PlacementResult {
     eligible.push({ agent: a, candidate });
   }
   // Stable: free agents first, measuring-enclave fallbacks after them; registration order otherwise.
-  eligible.sort((x, y) => Number(x.agent.status !== 'undeployed') - Number(y.agent.status !== 'undeployed'));
+  // Verified agents always before unverified-dev ones (allowed in development only).
+  const rank = (a: PlacementAgent) => (isUnverifiedDev(a) ? 2 : 0) + (a.status === 'deployed' ? 1 : 0);
+  eligible.sort((x, y) => rank(x.agent) - rank(y.agent));
 
   if (eligible.length === 0) {
     if (warmPolicyInScope && verifiedPolicyAgents === 0) {
@@ -370,7 +398,7 @@ export function evaluatePlacement(input: PlacementInput): PlacementResult {
     reason:
       `agent ${chosen.agent_id} (${chosen.datacenter || 'no datacenter'}, ${chosen.node_size || 'any size'}) is the first of ` +
       `${eligible.length} eligible agent${eligible.length === 1 ? '' : 's'} usable by ${owner.label}` +
-      `${chosen.status === 'undeployed' ? ' (free agents first, then registration order)' : ' (measuring-enclave fallback)'}` +
+      `${chosen.status !== 'deployed' ? ' (free agents first, then registration order)' : ' (measuring-enclave fallback)'}` +
       `${others > 0 ? `; ${others} other${others === 1 ? '' : 's'} kept as fallbacks` : ''}` +
       `${issues.length > 0 ? `; ${issues.length} agent${issues.length === 1 ? '' : 's'} skipped (see issues)` : ''}`,
   };

@@ -11,13 +11,12 @@
  * A source that exists but does not parse is logged and skipped (v1). The chosen JSON is then validated once;
  * an invalid value is a ConfigError naming the key, never a silent default.
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { inflateSync } from 'node:zlib';
 import { z } from 'zod';
+import { configFromCmdline } from '../../core/agent-config-encoding';
+import { readConfigDrive } from './config-drive';
 import type { AgentLogger } from './log';
 
 export class ConfigError extends Error {
@@ -181,43 +180,14 @@ export function parseConfig(raw: unknown, env: Record<string, string | undefined
 
 // ---------- sources ----------
 
-/** Decodes base64 with v1's tolerance: missing padding, standard then URL-safe alphabet. */
-function decodeB64(value: string): Buffer {
-  const padded = value + '='.repeat((4 - (value.length % 4)) % 4);
-  const std = /^[A-Za-z0-9+/]*=*$/.test(padded);
-  const url = /^[A-Za-z0-9_-]*=*$/.test(padded);
-  if (!std && !url) throw new Error('not base64');
-  return Buffer.from(padded, std ? 'base64' : 'base64url');
-}
-
 function jsonObject(text: string): Record<string, unknown> {
   const v = JSON.parse(text) as unknown;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
   return v as Record<string, unknown>;
 }
 
-/** The config carried on a kernel command line, or null. Undecodable parameters are reported and skipped. */
-export function configFromCmdline(
-  cmdline: string,
-  warn: (m: string) => void = () => {},
-): Record<string, unknown> | null {
-  const params = cmdline.split(/\s+/).filter(Boolean);
-  const tries: [prefix: string, decode: (v: string) => string][] = [
-    ['easyenclave.configz=', (v) => inflateSync(decodeB64(v)).toString('utf8')],
-    ['easyenclave.config=', (v) => decodeB64(v).toString('utf8')],
-  ];
-  for (const [prefix, decode] of tries) {
-    for (const p of params) {
-      if (!p.startsWith(prefix)) continue;
-      try {
-        return jsonObject(decode(p.slice(prefix.length)));
-      } catch (err) {
-        warn(`ignoring kernel parameter ${prefix.slice(0, -1)}: ${(err as Error).message}`);
-      }
-    }
-  }
-  return null;
-}
+/** The config carried on a kernel command line (the launcher's encoding, core/agent-config-encoding.ts), or null. */
+export { configFromCmdline };
 
 export interface ConfigSources {
   env: Record<string, string | undefined>;
@@ -227,7 +197,7 @@ export interface ConfigSources {
   cmdlinePath?: string;
   /** Candidate config-drive devices (default: env EASYENCLAVE_CONFIG_DRIVE, /dev/sr0, /dev/sr1, /dev/cdrom, /dev/cdrom0). */
   configDrives?: string[];
-  /** Reads config.json from a drive; default mounts it read-only. Returns null when it has none. */
+  /** Reads config.json from a drive; default: agent/core/config-drive.ts (ISO 9660, no mount). Null when it has none. */
   readDrive?: (device: string) => string | null;
   log?: AgentLogger;
 }
@@ -243,22 +213,6 @@ function regularFile(path: string): boolean {
     return statSync(path).isFile();
   } catch {
     return false;
-  }
-}
-
-function mountAndRead(device: string): string | null {
-  const dir = mkdtempSync(join(tmpdir(), 'ee-config-drive-'));
-  try {
-    const m = spawnSync('mount', ['-o', 'ro', device, dir], { timeout: 10_000, stdio: 'ignore' });
-    if (m.status !== 0) return null;
-    try {
-      const f = join(dir, 'config.json');
-      return existsSync(f) ? readFileSync(f, 'utf8') : null;
-    } finally {
-      spawnSync('umount', [dir], { timeout: 10_000, stdio: 'ignore' });
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -281,7 +235,7 @@ export function loadRawConfig(s: ConfigSources): LoadedConfig {
     '/dev/cdrom',
     '/dev/cdrom0',
   ];
-  const readDrive = s.readDrive ?? mountAndRead;
+  const readDrive = s.readDrive ?? ((d: string) => readConfigDrive(d));
   for (const d of drives) {
     if (!existsSync(d)) continue;
     try {

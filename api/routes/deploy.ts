@@ -262,6 +262,7 @@ async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promi
     enabledTargets: targets.filter((t) => toBool(t.enabled)),
     funds,
     caller: { account_id: caller.account?.account_id ?? null, github_owner: caller.oidcOwner },
+    allowInsecureLocalAgents: await settingBool(deps.settings, 'operational.allow_insecure_local_agents'),
   });
 }
 

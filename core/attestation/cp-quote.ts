@@ -29,7 +29,29 @@ export function measurementsOf(quote: Uint8Array): CpMeasurements | null {
   return { mrtd: at(136, 184), rtmr0: at(328, 376), rtmr1: at(376, 424), rtmr2: at(424, 472), rtmr3: at(472, 520) };
 }
 
-export async function mintCpQuote(nonce: string | null | undefined, root = TSM_REPORT_ROOT): Promise<CpQuoteResult> {
+/**
+ * The kernel produces `outblob` synchronously on read; a provider that is slower (or a test's fake kernel in another
+ * process) gets up to `waitMs` before the read counts as failed.
+ */
+async function readOutblob(path: string, waitMs: number): Promise<Uint8Array> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const q = await readFile(path);
+      if (q.length > 0) return new Uint8Array(q);
+      if (Date.now() >= deadline) throw new Error(`${path} is empty`);
+    } catch (e) {
+      if (Date.now() >= deadline) throw e;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function mintCpQuote(
+  nonce: string | null | undefined,
+  root = TSM_REPORT_ROOT,
+  outblobWaitMs = 5000,
+): Promise<CpQuoteResult> {
   try {
     await access(root);
   } catch {
@@ -41,7 +63,7 @@ export async function mintCpQuote(nonce: string | null | undefined, root = TSM_R
     const inblob = Buffer.alloc(REPORT_DATA_SIZE);
     Buffer.from(nonce ?? '', 'utf8').copy(inblob, 0, 0, REPORT_DATA_SIZE);
     await writeFile(join(dir, 'inblob'), inblob);
-    const quote = new Uint8Array(await readFile(join(dir, 'outblob')));
+    const quote = await readOutblob(join(dir, 'outblob'), outblobWaitMs);
     return { ok: true, quote_b64: Buffer.from(quote).toString('base64'), measurements: measurementsOf(quote) };
   } catch (e) {
     return { ok: false, error: `TDX attestation failed: ${e instanceof Error ? e.message : String(e)}` };

@@ -328,7 +328,7 @@ export const SETTINGS: readonly SettingDef[] = [
     'operational',
     'ALLOW_INSECURE_LOCAL_AGENTS',
     'false',
-    'Development only: accept agents registering with insecure-local attestation (no TDX, ee-agent --local); they are recorded as unverified-dev, never verified.',
+    'Development only: accept agents registering with insecure-local attestation (no TDX, ee-agent --local); they are recorded as unverified-dev, never verified, and take deployments only while this is true (after every verified agent).',
   ),
   def(
     'operational.proxy_timeout_seconds',

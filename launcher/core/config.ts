@@ -1,9 +1,10 @@
 /**
  * The config object a VM boots with and how it reaches the guest (launcher.md §3, agent.md §2). The agent reads
  * `easyenclave.configz=<base64 zlib JSON>`, then `easyenclave.config=<base64 JSON>` from /proc/cmdline, or
- * `config.json` on a config-drive ISO; this module produces exactly that. Pure: no files, no processes.
+ * `config.json` on a config-drive ISO; this module produces exactly that (the cmdline encoding itself is shared with
+ * the agent: core/agent-config-encoding.ts). Pure: no files, no processes.
  */
-import { deflateSync } from 'node:zlib';
+import { compactJson, encodeConfigParam, type EncodedParam } from '../../core/agent-config-encoding';
 import type { NodeSize } from './presets';
 
 export type VmMode = 'agent' | 'control-plane' | 'measure';
@@ -16,28 +17,7 @@ export const DEFAULT_BASE_CMDLINE = 'console=ttyS0,115200';
 
 type Env = Record<string, string | undefined>;
 
-/** Compact JSON with non-ASCII escaped as \uXXXX, byte-identical to v1's `json.dumps(separators=(",", ":"))`. */
-export function compactJson(value: unknown): string {
-  return JSON.stringify(value).replace(
-    /[\u007f-\uffff]/g,
-    (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),
-  );
-}
-
-export interface EncodedParam {
-  key: 'easyenclave.configz' | 'easyenclave.config';
-  value: string;
-}
-
-/** configz (zlib level 9) when strictly shorter than plain base64, else config (§3.2). */
-export function encodeConfigParam(config: LaunchConfig): EncodedParam {
-  const json = Buffer.from(compactJson(config), 'utf8');
-  const plain = json.toString('base64');
-  const z = deflateSync(json, { level: 9 }).toString('base64');
-  return z.length < plain.length
-    ? { key: 'easyenclave.configz', value: z }
-    : { key: 'easyenclave.config', value: plain };
-}
+export { compactJson, encodeConfigParam, type EncodedParam };
 
 export interface KernelCmdline {
   cmdline: string;

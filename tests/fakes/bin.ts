@@ -1,7 +1,7 @@
 /**
  * Fake `docker`, `cloudflared` and `systemctl` executables for agent tests: small Node scripts in a temp directory
  * the test puts first on PATH. Each invocation appends one JSON line `{argv, cwd, env, compose?}` to
- * `<dir>/<name>.log`. Behaviour:
+ * `<dir>/<name>.log` (`env`: docker's whole environment, the others' TUNNEL_TOKEN). Behaviour:
  * - docker: `compose … up` writes `<dir>/running` (and fails with the text of `<dir>/fail-compose-up` as stderr,
  *   exit 1, when that file exists); `compose … down` removes it; `compose … logs -f` prints a line and waits;
  *   `ps` lists `ee-workload-web-1` while running; `logs` prints two lines; the compose file in use is recorded.
@@ -41,6 +41,7 @@ const log = () => fs.appendFileSync(path.join(dir, ${JSON.stringify(name + '.log
 `;
 
 const DOCKER = `
+rec.env = { ...process.env };
 const f = argv.indexOf('-f');
 if (argv[0] === 'compose' && f >= 0 && fs.existsSync(argv[f + 1])) rec.compose = fs.readFileSync(argv[f + 1], 'utf8');
 log();

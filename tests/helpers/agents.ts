@@ -32,7 +32,7 @@ export interface AgentWorld {
  * tested as shipped in tests/integration/trust-attestation.test.ts.
  */
 export async function startAgentWorld(
-  opts: { cloudflare?: boolean; env?: Record<string, string> } = {},
+  opts: { cloudflare?: boolean; env?: Record<string, string>; tsmRoot?: string } = {},
 ): Promise<AgentWorld> {
   const ita = await startFakeIntelTa();
   const cf = await startFakeCloudflare();
@@ -46,6 +46,7 @@ export async function startAgentWorld(
           CLOUDFLARE_API_URL: cf.url,
         };
   const stack = await startStack({
+    tsmRoot: opts.tsmRoot,
     env: {
       ITA_JWKS_URL: ita.jwksUrl,
       ITA_ISSUER: ita.issuer,

@@ -7,6 +7,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Knex } from 'knex';
 import { inject } from 'vitest';
 import type { AppDeps } from '../../api/deps';
@@ -48,6 +50,8 @@ export interface StackOptions {
   gateway?: DeploymentGatewayOptions;
   /** Sealing keys of the install (default: one fresh random key). */
   keys?: KeyRing;
+  /** The control plane's own configfs-tsm directory (a tests/fakes/tsm-kernel.ts root), for X-CP-Attestation. */
+  tsmRoot?: string;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -82,6 +86,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         sealingKey,
         onChange: () => settings.invalidate(),
         trustEnv: env,
+        tsmRoot: opts.tsmRoot ?? join(tmpdir(), `no-tsm-${taskQueue}`),
       },
       options: { shutdownGraceTime: '1 second' },
     });

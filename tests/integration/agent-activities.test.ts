@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApplicationFailure, type Logger as TemporalLogger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { expectNonRetryable, failure } from '../helpers/activity-failures';
 import {
   AgentFailureType,
@@ -17,6 +17,9 @@ import { silentLogger, type Logger } from '../../core/logger';
 import type { SettingsReader } from '../../core/settings/types';
 import { createTestDb, type TestDb } from '../helpers/databases';
 import { startFakeAgent, type FakeAgentServer } from '../fakes/agent';
+import { startFakeTsm, type FakeTsm } from '../fakes/tsm-kernel';
+import { RTMRS } from '../helpers/agents';
+import { quoteFromBase64 } from '../../core/attestation/tdx-quote';
 
 const AGENT = '3f2b8c1e-6a4d-4e1f-9b7a-0c5d2e8f1a34';
 const OTHER_AGENT = '9a1d7e44-0b2c-4c3e-8f5a-6d7e8f901b23';
@@ -55,8 +58,16 @@ function expectRetryable(err: unknown) {
   expect((err as Error).name).toBe(AgentFailureType.Unavailable);
 }
 
-function build(opts: { timeoutMs?: number } = {}) {
-  acts = createAgentActivities({ db: t.db, settings, sealingKey, logger, timeoutMs: opts.timeoutMs });
+/** Default: a control plane outside a TEE (no configfs-tsm), as on a laptop. */
+function build(opts: { timeoutMs?: number; tsmRoot?: string } = {}) {
+  acts = createAgentActivities({
+    db: t.db,
+    settings,
+    sealingKey,
+    logger,
+    timeoutMs: opts.timeoutMs,
+    tsmRoot: opts.tsmRoot ?? '/nonexistent/tsm/report',
+  });
 }
 
 async function seedAgent(agentId: string, secret: string | null, sealedWith = sealingKey) {
@@ -107,7 +118,10 @@ beforeEach(async (ctx) => {
   t = await createTestDb('sqlite');
   ctx.onTestFinished(() => t.destroy());
   sealingKey = randomKeyRing();
-  values = { 'operational.agent_direct_url': fake.directUrlTemplate };
+  values = {
+    'operational.agent_direct_url': fake.directUrlTemplate,
+    'operational.cp_to_agent_attestation_mode': 'optional',
+  };
   logger = silentLogger();
   build();
   env = new MockActivityEnvironment(undefined, { logger: quiet });
@@ -315,6 +329,74 @@ describe('agentDeploy', () => {
     } finally {
       await new Promise<void>((r) => cp.close(() => r()));
     }
+  });
+});
+
+describe('X-CP-Attestation on deploy/undeploy (operational.cp_to_agent_attestation_mode)', () => {
+  const CP_MRTD = 'cc'.repeat(48);
+  let tsm: FakeTsm | undefined;
+  afterEach(() => tsm?.close());
+  const deploy = () => run(acts.agentDeploy, { agentId: AGENT, hostname: HOST, deploymentId: DEPLOYMENT });
+  const headerOf = (path: string) => agentRequests(path)[0]?.headers['x-cp-attestation'] as string | undefined;
+
+  it('optional on a CP outside a TEE: no challenge, no header, the deploy goes through (v1 behaviour)', async () => {
+    expect(await deploy()).toMatchObject({ accepted: true });
+    expect(agentRequests('/api/control/challenge')).toHaveLength(0);
+    expect(headerOf('/api/deploy')).toBeUndefined();
+  });
+
+  it('required on a CP that cannot mint a quote: fails non-retryably before the agent is called', async () => {
+    values['operational.cp_to_agent_attestation_mode'] = 'required';
+    const err = await failure(deploy());
+    expectNonRetryable(err, AgentFailureType.CpAttestationUnavailable);
+    expect((err as Error).message).toContain('control plane cannot mint TDX quotes');
+    expect(fake.requests.filter((r) => r.path.startsWith('/api/'))).toHaveLength(0);
+  });
+
+  it('with a TSM: challenge → own quote over the nonce ASCII → envelope on deploy and undeploy', async () => {
+    values['operational.cp_to_agent_attestation_mode'] = 'required';
+    tsm = startFakeTsm({ mrtd: CP_MRTD, rtmrs: RTMRS });
+    build({ tsmRoot: tsm.root });
+    await deploy();
+    await run(acts.agentUndeploy, { agentId: AGENT, hostname: HOST });
+    const challenges = agentRequests('/api/control/challenge');
+    expect(challenges).toHaveLength(2);
+    expect(challenges[0]!.headers['x-agent-secret']).toBe(SECRET);
+    const nonces: string[] = [];
+    for (const path of ['/api/deploy', '/api/undeploy']) {
+      const header = headerOf(path)!;
+      expect(header).toMatch(/^[A-Za-z0-9_-]+$/); // base64url without padding
+      const env = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'));
+      expect(Object.keys(env)).toEqual(['nonce', 'quote_b64', 'mrtd', 'generated_at']);
+      expect(env.mrtd).toBe(CP_MRTD);
+      const q = quoteFromBase64(env.quote_b64);
+      expect(q.mrtd).toBe(CP_MRTD);
+      expect(Buffer.from(q.reportData, 'hex').toString('ascii')).toBe(env.nonce);
+      nonces.push(env.nonce);
+    }
+    expect(nonces[0]).not.toBe(nonces[1]); // a fresh nonce per call
+  });
+
+  it('required: a challenge the agent fails with 5xx is retryable; optional: it just sends no header', async () => {
+    tsm = startFakeTsm({ mrtd: CP_MRTD, rtmrs: RTMRS });
+    build({ tsmRoot: tsm.root });
+    values['operational.cp_to_agent_attestation_mode'] = 'required';
+    fake.failNext(1, 503, { pathIncludes: '/api/control/challenge' });
+    expectRetryable(await failure(deploy()));
+    expect(agentRequests('/api/deploy')).toHaveLength(0);
+    values['operational.cp_to_agent_attestation_mode'] = 'optional';
+    fake.failNext(1, 404, { pathIncludes: '/api/control/challenge' });
+    expect(await deploy()).toMatchObject({ accepted: true });
+    expect(headerOf('/api/deploy')).toBeUndefined();
+  });
+
+  it('disabled: never asks for a challenge, even with a TSM', async () => {
+    tsm = startFakeTsm({ mrtd: CP_MRTD, rtmrs: RTMRS });
+    build({ tsmRoot: tsm.root });
+    values['operational.cp_to_agent_attestation_mode'] = 'disabled';
+    await deploy();
+    expect(agentRequests('/api/control/challenge')).toHaveLength(0);
+    expect(headerOf('/api/deploy')).toBeUndefined();
   });
 });
 

@@ -1,10 +1,13 @@
 /**
  * `insecure-local` registration (development without TDX): refused by a control plane with default settings,
  * accepted when `operational.allow_insecure_local_agents` is true — and then recorded as `unverified-dev`, never
- * verified. The last case runs the real agent process with `--local` against that control plane.
+ * verified. The last cases run the real agent process with `--local` against that control plane: a deploy does not
+ * land on it unless the same setting is on (then it runs there, through the deployment workflow).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -25,14 +28,19 @@ describe('insecure-local agents', () => {
   let tmp: string;
   let bins: FakeBins;
   let agent: ChildProcess | undefined;
+  let agentUrl = '';
+  let workload: Server;
 
   beforeAll(async () => {
-    w = await startAgentWorld({ env: { NONCE_ENFORCEMENT_MODE: 'required' } });
+    w = await startAgentWorld({ env: { NONCE_ENFORCEMENT_MODE: 'required', DEPLOY_CALLBACK_TIMEOUT_SECONDS: '60' } });
     tmp = mkdtempSync(join(tmpdir(), 'agent-local-'));
     bins = createFakeBins();
+    workload = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((r) => workload.listen(0, '127.0.0.1', () => r()));
   });
   afterAll(async () => {
     agent?.kill('SIGKILL');
+    await new Promise((r) => workload?.close(r));
     bins?.close();
     await w?.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -91,10 +99,24 @@ describe('insecure-local agents', () => {
       logLevel: 'silent',
     });
     let out = '';
+    const config = join(tmp, 'config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        workload_port: (workload.address() as AddressInfo).port,
+        health_timeout_seconds: 10,
+        retry_initial_seconds: 0.2,
+        retry_max_seconds: 1,
+      }),
+    );
     agent = spawn(
       process.execPath,
       [bundle, '--local', '--cp-url', w.stack.url, '--data-dir', join(tmp, 'data'), '--port', '0'],
-      { env: { PATH: bins.path, VM_NAME: 'dev-laptop-agent' }, cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        env: { PATH: bins.path, VM_NAME: 'dev-laptop-agent', EASYENCLAVE_CONFIG: config },
+        cwd: tmp,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     agent.stderr!.on('data', (c: Buffer) => (out += c.toString()));
     const until = Date.now() + 30_000;
@@ -109,5 +131,62 @@ describe('insecure-local agents', () => {
     expect(Boolean(row.verified)).toBe(false);
     const health = (await (await fetch(`${url}/api/health`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ vm_name: 'dev-laptop-agent', attestation_provider: 'insecure-local' });
+    agentUrl = url!;
+  });
+
+  const deployer = async (name: string) => {
+    const acct = await w.api.post('/api/v1/accounts', { json: { name, account_type: 'deployer' } });
+    await w.api.post(`/api/v1/accounts/${acct.body.account_id}/deposit`, { token: w.admin, json: { amount: 50 } });
+    return acct.body.api_key as string;
+  };
+  const compose = 'services:\n  web:\n    image: ghcr.io/example/web@sha256:' + 'cd'.repeat(32) + '\n';
+  const devAgent = () => w.stack.db('agents').where({ vm_name: 'dev-laptop-agent' }).first();
+
+  it('attack: with the setting off, a deploy does not land on the (healthy, reachable) unverified-dev agent', async () => {
+    // Reachable and healthy, so only its trust level can keep a deployment off it.
+    await setSetting(w, 'operational.agent_direct_url', agentUrl);
+    await w.stack.client.workflow.execute('agentHealthSweep', {
+      taskQueue: w.stack.taskQueue,
+      workflowId: `sweep-local-${Date.now()}`,
+      args: [],
+    });
+    expect(await devAgent()).toMatchObject({ status: 'unverified-dev', health_status: 'healthy' });
+    await setSetting(w, 'operational.allow_insecure_local_agents', 'false');
+    const key = await deployer('victim');
+    const res = await w.api.post('/api/v1/deploy', { token: key, json: { compose, app_name: 'web' } });
+    expect(res.status, res.text).toBe(503);
+    expect(res.body.detail).toMatch(/^No eligible agents available for deployment/);
+    const dry = await w.api.post('/api/v1/deploy', { token: key, json: { compose, app_name: 'web', dry_run: true } });
+    expect(dry.body.issues).toContainEqual(expect.objectContaining({ code: 'AGENT_UNVERIFIED_DEV' }));
+    const agentId = (await devAgent()).agent_id as string;
+    const explicit = await w.api.post('/api/v1/deploy', {
+      token: key,
+      json: { compose, app_name: 'web', agent_id: agentId },
+    });
+    expect(explicit.status, explicit.text).toBe(403);
+    expect(await w.stack.db('deployments').where({ agent_id: agentId }).first()).toBeUndefined();
+    expect(bins.calls('docker').some((c) => c.argv.includes('up'))).toBe(false);
+  });
+
+  it('with operational.allow_insecure_local_agents on, a local developer deploys onto the local agent', async () => {
+    await setSetting(w, 'operational.allow_insecure_local_agents', 'true');
+    const key = await deployer('local-dev');
+    // By id: the other unverified-dev agents of this file (registered over HTTP above) share the direct URL.
+    const agentId = (await devAgent()).agent_id as string;
+    const res = await w.api.post('/api/v1/deploy', {
+      token: key,
+      json: { compose, app_name: 'web', agent_id: agentId },
+    });
+    expect(res.status, res.text).toBe(202);
+    const id = res.body.deployment_id as string;
+    const until = Date.now() + 60_000;
+    let row = await w.stack.db('deployments').where({ deployment_id: id }).first();
+    while (!['running', 'failed'].includes(row?.status) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 200));
+      row = await w.stack.db('deployments').where({ deployment_id: id }).first();
+    }
+    expect(row.status, row.error).toBe('running');
+    expect(row.agent_id).toBe(agentId);
+    expect(bins.calls('docker').find((c) => c.argv.includes('up'))?.compose).toContain('cd'.repeat(32));
   });
 });

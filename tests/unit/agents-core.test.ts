@@ -68,7 +68,7 @@ describe('CP quote (attestation.md §10)', () => {
       error: 'TDX not available (control plane not in TEE)',
     });
     const dir = mkdtempSync(join(tmpdir(), 'tsm-'));
-    const r = await mintCpQuote('n', dir); // a plain directory: no outblob appears
+    const r = await mintCpQuote('n', dir, 100); // a plain directory: no outblob appears within 100 ms
     expect(r.ok).toBe(false);
     expect((r as { error: string }).error).toMatch(/^TDX attestation failed: /);
   });

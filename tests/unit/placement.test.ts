@@ -97,3 +97,44 @@ describe('placement', () => {
     expect(sameAccount.eligible).toBe(true);
   });
 });
+
+describe('placement of unverified-dev (insecure-local) agents', () => {
+  const dev = (id: string, over: Partial<PlacementAgent> = {}) =>
+    agent(id, { status: 'unverified-dev', verified: false, verification_error: 'unverified-dev', ...over });
+
+  it('attack: with the default settings a deploy never lands on one, automatic or explicit', () => {
+    const auto = evaluatePlacement(input([dev('d')]));
+    expect(auto.eligible).toBe(false);
+    expect(auto.error).toMatchObject({ status: 503, code: 'NO_ELIGIBLE_AGENTS' });
+    expect(auto.error?.detail).toContain('operational.allow_insecure_local_agents');
+    expect(auto.issues.map((i) => i.code)).toEqual(['AGENT_UNVERIFIED_DEV', 'NO_ELIGIBLE_AGENTS']);
+    // Still refused after its first deploy freed it again (status undeployed, label kept).
+    const freed = evaluatePlacement(input([dev('d', { status: 'undeployed' })]));
+    expect(freed.error?.code).toBe('NO_ELIGIBLE_AGENTS');
+    const explicit = evaluatePlacement(input([dev('d')], { agentId: 'd' }));
+    expect(explicit.error).toMatchObject({ status: 403, code: 'AGENT_UNVERIFIED_DEV' });
+    expect(evaluatePlacement({ ...input([dev('d')]), allowInsecureLocalAgents: false }).eligible).toBe(false);
+  });
+
+  it('eligible when operational.allow_insecure_local_agents is true, after every verified agent', () => {
+    const allowed = (agents: PlacementAgent[], request: Partial<PlacementInput['request']> = {}) =>
+      evaluatePlacement({ ...input(agents, request), allowInsecureLocalAgents: true });
+    const only = allowed([dev('d')]);
+    expect(only.selected?.agent_id).toBe('d');
+    expect(only.candidates).toEqual([{ agentId: 'd', expectedStatus: 'unverified-dev' }]);
+    expect(allowed([dev('d', { status: 'undeployed' })]).candidates).toEqual([
+      { agentId: 'd', expectedStatus: 'undeployed' },
+    ]);
+    const mixed = allowed([dev('d'), agent('v')]);
+    expect(mixed.candidates.map((c) => c.agentId)).toEqual(['v', 'd']);
+    expect(allowed([dev('d')], { agentId: 'd' }).candidates).toEqual([
+      { agentId: 'd', expectedStatus: 'unverified-dev' },
+    ]);
+    // No tunnel (a CP without Cloudflare): reached through AGENT_DIRECT_URL instead; a TDX agent still needs one.
+    expect(allowed([dev('d', { hostname: null })]).selected?.agent_id).toBe('d');
+    expect(allowed([agent('v', { hostname: null })]).error?.code).toBe('NO_ELIGIBLE_AGENTS');
+    // Other rules still apply to it (a running dev agent is not taken over; an unverified TDX agent stays refused).
+    expect(allowed([dev('d', { status: 'deployed', deployed_app: 'x' })]).eligible).toBe(false);
+    expect(allowed([agent('u', { verified: false })]).error?.code).toBe('NO_ELIGIBLE_AGENTS');
+  });
+});
