@@ -44,7 +44,7 @@ describe('register-app and publish actions', () => {
     const again = await run('register-app', { name: 'web' });
     expect(again.code, again.stdout).toBe(0);
     expect(again.outputs).toMatchObject({ created: 'false', app_id: first.outputs.app_id });
-    const app = await (await fetch(`${stack.url}/api/v1/apps/web`)).json();
+    const app = (await (await fetch(`${stack.url}/api/v1/apps/web`)).json()) as any;
     expect(app).toMatchObject({ source_repo: 'octo-org/app', tags: ['demo', 'web'] });
     expect(app.maintainers).toContain('octo-org');
   });
@@ -63,7 +63,7 @@ describe('register-app and publish actions', () => {
     expect(r.code, r.stdout).toBe(0);
     expect(r.outputs).toMatchObject({ version: 'v1.0.0', status: 'published', rejection_reason: '' });
     expect(r.summary).toContain('| web | v1.0.0 | published |');
-    const v = await (await fetch(`${stack.url}/api/v1/apps/web/versions/v1.0.0`)).json();
+    const v = (await (await fetch(`${stack.url}/api/v1/apps/web/versions/v1.0.0`)).json()) as any;
     expect(v.source_tag).toBe('v1.0.0');
     expect(Buffer.from(v.pinned_compose, 'base64').toString()).toMatch(/@sha256:[0-9a-f]{64}/);
 
