@@ -8,6 +8,10 @@
  *   `measureMode`) and exits 0 ("poweroff");
  *   with `<dir>/register` present and `control_plane_url` in the config → POSTs
  *   `{vm_name, node_size, datacenter, bootstrap_token}` to `<cp>/api/v1/agents/register` (the "agent" registering);
+ *   with `guestAgent(spec)` set → boots a "guest" that runs the real agent: the config from the cmdline merged with
+ *   `spec.overrides` and `admin_port` = the host port QEMU's `hostfwd` forwards to :8081, written to
+ *   `<dir>/guest-<vm_name>.json` and passed as EASYENCLAVE_CONFIG to `spec.command`; its output goes to the serial
+ *   log, and SIGTERM ends it with the "VM";
  *   otherwise runs until SIGTERM/SIGKILL.
  * - SIGTERM is logged to the serial file and ends the process, unless `ignoreSigterm(true)`.
  * - With `<dir>/fail` present: prints its text to stderr and exits 1 at once (a QEMU argument error).
@@ -31,7 +35,19 @@ export interface FakeQemu {
   ignoreSigterm(on: boolean): void;
   /** Measure VMs print the measurements (`ok`), a `EASYENCLAVE_MEASURE_ERROR=` line (`error`) or nothing (`silent`). */
   measureMode(mode: 'ok' | 'error' | 'silent'): void;
+  /** Agent-mode guests run this agent command (null: they idle). */
+  guestAgent(spec: GuestAgentSpec | null): void;
   close(): void;
+}
+
+export interface GuestAgentSpec {
+  /** argv of the agent, e.g. [process.execPath, '--import', 'tsx', 'agent/main.ts']. */
+  command: string[];
+  cwd: string;
+  /** Environment of the agent process (PATH with fake docker/cloudflared, …). */
+  env: Record<string, string>;
+  /** Config keys the test environment needs on top of the launcher's config (fake TSM dir, ITA URL, dirs). */
+  overrides: Record<string, unknown>;
 }
 
 const SCRIPT = (dir: string) => `#!/usr/bin/env node
@@ -65,7 +81,26 @@ else if (config.mode === 'measure') {
   out('EASYENCLAVE_MEASUREMENTS=' + JSON.stringify(m));
   process.exit(0);
 }
-if (fs.existsSync(path.join(dir, 'register')) && config.control_plane_url) {
+const guestSpec = path.join(dir, 'guest-agent.json');
+if (config.mode !== 'measure' && fs.existsSync(guestSpec)) {
+  const spec = JSON.parse(fs.readFileSync(guestSpec, 'utf8'));
+  const netdev = opt('-netdev') || '';
+  const fwd = /hostfwd=tcp:127\\.0\\.0\\.1:(\\d+)-:8081/.exec(netdev);
+  const guest = { ...config, ...spec.overrides, ...(fwd ? { admin_port: Number(fwd[1]) } : {}) };
+  const file = path.join(dir, 'guest-' + (config.vm_name || 'vm') + '.json');
+  fs.writeFileSync(file, JSON.stringify(guest), { mode: 0o600 });
+  const { spawn } = require('node:child_process');
+  const child = spawn(spec.command[0], spec.command.slice(1), { cwd: spec.cwd, env: { ...spec.env, EASYENCLAVE_CONFIG: file }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const pipe = (c) => serial && fs.appendFileSync(serial, c);
+  child.stdout.on('data', pipe);
+  child.stderr.on('data', pipe);
+  out('fake-guest: agent started (pid ' + child.pid + ')');
+  child.on('exit', (code, sig) => { out('fake-guest: agent exited ' + (code === null ? sig : code)); process.exit(0); });
+  process.removeAllListeners('SIGTERM');
+  process.on('SIGTERM', () => { out('fake-guest: SIGTERM'); child.kill('SIGTERM'); setTimeout(() => { child.kill('SIGKILL'); process.exit(0); }, 3000).unref(); });
+  process.on('exit', () => { try { child.kill('SIGKILL'); } catch {} });
+}
+else if (fs.existsSync(path.join(dir, 'register')) && config.control_plane_url) {
   fetch(config.control_plane_url + '/api/v1/agents/register', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -98,6 +133,10 @@ export function createFakeQemu(): FakeQemu {
     ignoreSigterm: (on) =>
       on ? writeFileSync(join(dir, 'ignore-sigterm'), '1') : rmSync(join(dir, 'ignore-sigterm'), { force: true }),
     measureMode: (mode) => writeFileSync(join(dir, 'measure-mode'), mode),
+    guestAgent: (spec) =>
+      spec === null
+        ? rmSync(join(dir, 'guest-agent.json'), { force: true })
+        : writeFileSync(join(dir, 'guest-agent.json'), JSON.stringify(spec)),
     close: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
