@@ -9,7 +9,16 @@ const ioModules =
   '^(knex|better-sqlite3|pg|stripe|jose|koa|@koa/router|undici|axios|@google-cloud/.+|@node-rs/.+)(/.*)?$';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'data/**', 'dist/**', 'coverage/**', 'tests/fixtures/forbidden-workflows/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'data/**',
+      'dist/**',
+      '.github/actions/*/dist/**',
+      'coverage/**',
+      'tests/fixtures/forbidden-workflows/**',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts', '**/*.tsx'],

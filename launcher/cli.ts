@@ -3,11 +3,12 @@
  * Contract: machine output on stdout (`--json`: one JSON document), progress and diagnostics on stderr, exit codes
  * from core/errors.ts (documented in launcher/README.md), never a stack trace (EE_DEBUG=1 prints one).
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { normalizeDatacenter, normalizeOwner } from './core/config';
 import { CpClient } from './core/cp-client';
 import { EXIT, LauncherError, usageError } from './core/errors';
-import { measureImage } from './core/measure';
+import { compareExpected, measureImage } from './core/measure';
 import { preflightPassed, runPreflight, type Check } from './core/preflight';
 import { NODE_SIZES, formatMemory, parseNodeSize, parsePositiveInt } from './core/presets';
 import { StateDir, defaultStateDir, formatUptime } from './core/state';
@@ -260,6 +261,10 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       .argument('<image>', 'image directory or OCI reference'),
   )
     .option('--timeout <s>', 'seconds to wait for the measurement line', '180')
+    .option(
+      '--expected <file>',
+      'fail (exit 1) unless MRTD/RTMRs equal this image/expected-measurements output or trust bundle (checked before --approve)',
+    )
     .option('--approve', 'add the MRTD to the trusted baselines (admin API; needs --cp-url and --admin-token)')
     .option('--cp-url <url>', 'control plane for --approve (env EASYENCLAVE_CP_URL)')
     .option('--admin-token <token>', 'admin session token for --approve (env ADMIN_TOKEN)')
@@ -270,6 +275,14 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
         const adminToken = (o.adminToken as string | undefined) ?? io.env.ADMIN_TOKEN;
         if (o.approve && (!cpUrl || !adminToken)) throw usageError('--approve needs --cp-url and --admin-token');
         if (o.nodeSize !== undefined) parseNodeSize(String(o.nodeSize));
+        let expected: unknown = undefined;
+        if (o.expected) {
+          try {
+            expected = JSON.parse(readFileSync(String(o.expected), 'utf8'));
+          } catch (err) {
+            throw usageError(`--expected ${String(o.expected)}: ${(err as Error).message}`);
+          }
+        }
         const m = await measureImage(ctx(), {
           image,
           size: o.nodeSize as string | undefined,
@@ -279,14 +292,26 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
           accel: o.accel as 'auto' | 'kvm' | 'tcg',
           timeoutMs,
         });
+        if (expected !== undefined) {
+          const size = (o.nodeSize as string | undefined) ?? io.env.EASYENCLAVE_DEFAULT_SIZE ?? 'tiny';
+          const diff = compareExpected(m, expected, size);
+          if (diff.length) {
+            throw new LauncherError(
+              `measurements differ from ${String(o.expected)}:\n  ${diff.join('\n  ')}`,
+              EXIT.failed,
+              'the image, the host firmware or the boot model in image/MEASUREMENTS.md changed: do not approve',
+            );
+          }
+        }
         let approved = null;
         if (o.approve) {
           approved = await new CpClient(cpUrl!, adminToken).addTrustedMrtd(m.mrtd, `ee measure ${image}`);
         }
         out(
           Boolean(o.json),
-          { ...m, approved: approved !== null },
+          { ...m, approved: approved !== null, ...(expected !== undefined ? { expected: 'match' } : {}) },
           `MRTD  ${m.mrtd}\nRTMR0 ${m.rtmr0}\nRTMR1 ${m.rtmr1}\nRTMR2 ${m.rtmr2}\nRTMR3 ${m.rtmr3}` +
+            (expected !== undefined ? `\nmatches ${String(o.expected)}` : '') +
             (approved ? `\nadded to the trusted MRTDs of ${cpUrl}` : ''),
         );
       }),

@@ -3,7 +3,7 @@
  * `EASYENCLAVE_MEASUREMENTS=<json>` (or `EASYENCLAVE_MEASURE_ERROR=<cause>`) from the serial log, tear down.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LauncherError } from './errors';
+import { EXIT, LauncherError } from './errors';
 import { launchVm, removeVm, serialLog, type LauncherContext, type LaunchOptions } from './vm';
 
 export interface Measurements {
@@ -66,4 +66,25 @@ export async function measureImage(
   if (!scan) throw new LauncherError('could not capture MRTD: no EASYENCLAVE_MEASUREMENTS line before the timeout');
   if (scan.kind === 'error') throw new LauncherError(`measurement failed in the guest: ${scan.message}`);
   return scan.value;
+}
+
+/**
+ * Where a VM's measurements differ from the expected ones (image/expected-measurements output, or a trust bundle
+ * with `mrtds_by_size`/`rtmrs_by_size`) for node size `size`: one line per register. RTMR0 is compared only when
+ * the expectation has one (it cannot be computed from the image files).
+ */
+export function compareExpected(m: Measurements, expected: unknown, size: string): string[] {
+  const doc = (expected ?? {}) as Record<string, any>;
+  const regs: Record<string, unknown> = doc.rtmrs_by_size
+    ? { mrtd: doc.mrtds_by_size?.[size], ...(doc.rtmrs_by_size[size] ?? {}) }
+    : doc;
+  if (typeof regs.mrtd !== 'string')
+    throw new LauncherError(`the expected measurements have no MRTD for node size ${size}`, EXIT.usage);
+  const out: string[] = [];
+  for (const k of ['mrtd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'] as const) {
+    const want = regs[k];
+    if (typeof want !== 'string' || !want) continue;
+    if (want.toLowerCase() !== m[k].toLowerCase()) out.push(`${k}: measured ${m[k]}, expected ${want.toLowerCase()}`);
+  }
+  return out;
 }

@@ -1,11 +1,14 @@
 /**
  * Local fake of github.com (OAuth web flow), api.github.com (user, emails, orgs) and
- * token.actions.githubusercontent.com (OIDC JWKS + discovery), all on one 127.0.0.1 port.
+ * token.actions.githubusercontent.com (OIDC JWKS + discovery) and the Actions runtime's ID-token endpoint (what
+ * ACTIONS_ID_TOKEN_REQUEST_URL points at in a job with `permissions: id-token: write`), all on one 127.0.0.1 port.
  *
  *   const gh = await startFakeGithub();
  *   const code = gh.addUser({ login: 'octocat', orgs: ['octo-org'] });
  *   const token = await gh.signOidcToken({ repository: 'octo-org/app', repository_owner: 'octo-org' });
  *   ... point settings github_oauth.base_url / api_url at gh.url, github_oidc.jwks_url at gh.jwksUrl ...
+ *   const job = gh.actionsJob({ repository: 'octo-org/app' });   // a job's runtime: the two env vars
+ *   // GET job.requestUrl&audience=easyenclave, Authorization: Bearer job.requestToken → {"value": "<jwt>"}
  *   await gh.close();
  *
  * Tokens carry the real GitHub issuer by default (not this server's URL), so code under test is configured
@@ -91,6 +94,14 @@ export interface FakeGithubOptions {
   audience?: string;
 }
 
+/** A job's OIDC runtime: the values of ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN. */
+export interface FakeActionsJob {
+  requestUrl: string;
+  requestToken: string;
+  /** ID tokens minted for this job, in order, with the audience asked for. */
+  minted: { audience: string | null; token: string }[];
+}
+
 export interface FakeGithub {
   /** Base URL of this server (serves as github.com, api.github.com and the OIDC issuer's host). */
   url: string;
@@ -117,6 +128,12 @@ export interface FakeGithub {
   /** Make every request to `path` answer `status` (JSON `{message}`); `null` clears. */
   failPath(path: string, status: number | null): void;
   signOidcToken(claims?: OidcTokenClaims, opts?: SignOidcOptions): Promise<string>;
+  /**
+   * A job's ID-token runtime: `GET <requestUrl>&audience=<aud>` with `Authorization: Bearer <requestToken>` answers
+   * `{"count": 1, "value": "<jwt>"}` signed with the published key, `aud` = the audience asked for (GitHub's
+   * default without one: `https://github.com/<repository_owner>`), and these claims. Wrong bearer → 401.
+   */
+  actionsJob(claims?: OidcTokenClaims): FakeActionsJob;
   /** `alg: none` token with the same default claims. */
   unsignedToken(claims?: OidcTokenClaims): string;
   /** The published JWKS. */
@@ -160,6 +177,7 @@ export async function startFakeGithub(options: FakeGithubOptions = {}): Promise<
   const tokens = new Map<string, string>(); // access token → login
   const failures = new Map<string, number>();
   const requests: FakeGithubRequest[] = [];
+  const jobs = new Map<string, FakeActionsJob & { claims: OidcTokenClaims }>();
   let nextId = 1000;
   let url = '';
   let browserUser: string | null = null;
@@ -288,6 +306,21 @@ export async function startFakeGithub(options: FakeGithubOptions = {}): Promise<
       );
     }
 
+    const jobMatch = /^\/_apis\/distributedtask\/hubs\/Actions\/plans\/([^/]+)\/jobs\/([^/]+)\/idtoken$/.exec(
+      u.pathname,
+    );
+    if (method === 'GET' && jobMatch) {
+      const job = jobs.get(jobMatch[2]!);
+      const m = /^bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+      if (!job || m?.[1] !== job.requestToken) return send(res, 401, { message: 'Unauthorized' });
+      if (u.searchParams.get('api-version') !== '2.0') return send(res, 400, { message: 'api-version=2.0 required' });
+      const audience = u.searchParams.get('audience');
+      const owner = job.claims.repository_owner ?? (job.claims.repository ?? 'octo-org/octo-repo').split('/')[0];
+      const token = await signToken({ ...job.claims, aud: audience ?? `https://github.com/${owner}` }, {});
+      job.minted.push({ audience, token });
+      return send(res, 200, { count: 1, value: token });
+    }
+
     if (method === 'GET' && u.pathname === '/.well-known/jwks') {
       return send(res, 200, { keys: [publicJwk] });
     }
@@ -368,6 +401,19 @@ export async function startFakeGithub(options: FakeGithubOptions = {}): Promise<
     return key;
   }
 
+  async function signToken(claims: OidcTokenClaims, opts: SignOidcOptions): Promise<string> {
+    const alg = opts.alg ?? 'RS256';
+    const key =
+      alg !== 'RS256'
+        ? await keyForAlg(alg)
+        : opts.key === 'unpublished'
+          ? unpublished.privateKey
+          : published.privateKey;
+    return new SignJWT(buildClaims(claims, opts))
+      .setProtectedHeader({ alg, typ: 'JWT', kid: opts.kid ?? PUBLISHED_KID, x5t: 'fake' })
+      .sign(key);
+  }
+
   return {
     url,
     jwksUrl: `${url}/.well-known/jwks`,
@@ -404,17 +450,19 @@ export async function startFakeGithub(options: FakeGithubOptions = {}): Promise<
       if (status === null) failures.delete(path);
       else failures.set(path, status);
     },
-    async signOidcToken(claims = {}, opts = {}) {
-      const alg = opts.alg ?? 'RS256';
-      const key =
-        alg !== 'RS256'
-          ? await keyForAlg(alg)
-          : opts.key === 'unpublished'
-            ? unpublished.privateKey
-            : published.privateKey;
-      return new SignJWT(buildClaims(claims, opts))
-        .setProtectedHeader({ alg, typ: 'JWT', kid: opts.kid ?? PUBLISHED_KID, x5t: 'fake' })
-        .sign(key);
+    signOidcToken(claims = {}, opts = {}) {
+      return signToken(claims, opts);
+    },
+    actionsJob(claims = {}) {
+      const jobId = randomBytes(6).toString('hex');
+      const job = {
+        claims,
+        requestUrl: `${url}/_apis/distributedtask/hubs/Actions/plans/plan-${jobId}/jobs/${jobId}/idtoken?api-version=2.0`,
+        requestToken: `runtime-${randomBytes(16).toString('hex')}`,
+        minted: [] as { audience: string | null; token: string }[],
+      };
+      jobs.set(jobId, job);
+      return job;
     },
     unsignedToken(claims = {}) {
       return `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(buildClaims(claims, {}))}.`;

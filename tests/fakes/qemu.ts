@@ -26,6 +26,8 @@ export const FAKE_MRTD = 'ab'.repeat(48);
 
 export interface GuestAgentSpec {
   command: string[];
+  /** Working directory of the agent process (default: the fake QEMU's). */
+  cwd?: string;
   image?: Record<string, unknown>;
   env?: Record<string, string>;
 }
@@ -112,6 +114,7 @@ if (config.mode !== 'measure' && fs.existsSync(agentSpec)) {
   fs.writeFileSync(guest.agent_config_path, JSON.stringify(merged));
   agent = require('node:child_process').spawn(spec.command[0], spec.command.slice(1), {
     env: { ...(spec.env || {}), EASYENCLAVE_CONFIG: guest.agent_config_path },
+    cwd: spec.cwd || undefined,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   for (const s of [agent.stdout, agent.stderr]) s.on('data', (c) => serial && fs.appendFileSync(serial, c));
