@@ -14,6 +14,7 @@ import { AgentsPage } from './pages/agents';
 import { AppsPage } from './pages/apps';
 import { CapacityPage } from './pages/capacity';
 import { CleanupPage } from './pages/cleanup';
+import { CloudflarePage } from './pages/cloudflare';
 import { DeploymentsPage } from './pages/deployments';
 import { HomePage } from './pages/home';
 import { LoginPage } from './pages/login';
@@ -29,6 +30,7 @@ const ADMIN_NAV: [string, string][] = [
   ['settings', 'Settings'],
   ['mrtds', 'Trusted MRTDs'],
   ['capacity', 'Capacity'],
+  ['cloudflare', 'Cloudflare'],
   ['cleanup', 'Clean-up'],
 ];
 const TENANT_NAV: [string, string][] = [
@@ -76,6 +78,8 @@ function Page({ parts, session }: { parts: string[]; session: Session }) {
       return <MrtdsPage />;
     case 'capacity':
       return <CapacityPage />;
+    case 'cloudflare':
+      return <CloudflarePage />;
     case 'cleanup':
       return <CleanupPage />;
     default:

@@ -1,12 +1,14 @@
 /**
- * The dashboard in a real browser against the real stack (Temporal, worker, Koa, SQLite) as an admin: sign-in,
- * every page with the data seeded below, each admin action and its result, failed actions showing the API's
- * detail, sign-out ending the session. Any console or page error fails the test (tests/helpers/browser.ts).
+ * The dashboard in a real browser against the real stack (Temporal, worker, Koa, SQLite) and the fake Cloudflare as
+ * an admin: sign-in, every page with the data seeded below, each admin action and its result (the clean-up's plan
+ * and what it deleted, checked in the fake), failed actions showing the API's detail, sign-out ending the session.
+ * Any console or page error fails the test (tests/helpers/browser.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { appendLedgerEntry } from '../../core/stores/ledger';
+import { startFakeCloudflare, type FakeCloudflare, type FakeDnsRecord, type FakeTunnel } from '../fakes/cloudflare';
 import { launchBrowser, watchedPage, type WatchedPage } from '../helpers/browser';
 import { seedAccount, seedAgent, seedDeployment } from '../helpers/seed';
 import { ADMIN_PASSWORD, adminLogin, http, startStack, type Stack } from '../helpers/stack';
@@ -24,6 +26,10 @@ describe('dashboard as an admin', () => {
   let browser: Browser;
   let w: WatchedPage;
   let page: Page;
+  let cf: FakeCloudflare;
+  /** agentA's tunnel and CNAME: a live agent's, which no clean-up may touch. */
+  let liveTunnel: FakeTunnel;
+  let liveDns: FakeDnsRecord;
   const ids = {
     agentA: randomUUID(),
     agentB: randomUUID(),
@@ -44,17 +50,30 @@ describe('dashboard as an admin', () => {
   };
 
   beforeAll(async () => {
+    cf = await startFakeCloudflare();
     stack = await startStack({
       env: {
+        CLOUDFLARE_ACCOUNT_ID: cf.accountId,
+        CLOUDFLARE_ZONE_ID: cf.zoneId,
+        CLOUDFLARE_API_TOKEN: cf.apiToken,
+        CLOUDFLARE_API_URL: cf.url,
+        EASYENCLAVE_DOMAIN: cf.zoneName,
         TEMPORAL_UI_URL: TEMPORAL_UI,
         TRUSTED_AGENT_MRTDS: TRUSTED_MRTD,
         TRUSTED_AGENT_RTMRS: JSON.stringify(BASELINE),
       },
     });
     const db = stack.db;
+    liveTunnel = cf.seedTunnel({ name: `agent-${ids.agentA}` });
+    liveDns = cf.seedDnsRecord({
+      name: `agent-${ids.agentA}.${cf.zoneName}`,
+      content: `${liveTunnel.id}.cfargotunnel.com`,
+    });
     await seedAgent(db, {
       agent_id: ids.agentA,
       vm_name: 'vm-alpha',
+      tunnel_id: liveTunnel.id,
+      hostname: liveDns.name,
       mrtd: TRUSTED_MRTD,
       rtmrs: JSON.stringify({ ...BASELINE, rtmr1: DRIFTED_RTMR1 }),
       github_owner: 'octocat',
@@ -128,6 +147,7 @@ describe('dashboard as an admin', () => {
     await w?.close();
     await browser?.close();
     await stack?.close();
+    await cf?.close();
   });
 
   it('serves the app with a strict CSP, no-cache HTML and immutable hashed assets', async () => {
@@ -340,25 +360,89 @@ describe('dashboard as an admin', () => {
     await target.waitFor({ state: 'detached' });
   });
 
-  it('clean-up: the dry run comes first; a failure shows the API’s detail', async () => {
+  it('clean-up: the dry run lists exactly the orphan tunnel and its record; the real run deletes them, nothing else', async () => {
+    const ghost = cf.seedTunnel({ name: 'agent-ghost-1' });
+    const ghostDns = cf.seedDnsRecord({
+      name: `agent-ghost-1.${cf.zoneName}`,
+      content: `${ghost.id}.cfargotunnel.com`,
+    });
     await nav('Clean-up', 'Cloud clean-up');
-    const token = (await w.storedToken())!;
-    const probe = await http(stack.url).post('/api/v1/admin/cleanup/orphans', { token, json: { dry_run: true } });
+    expect(await page.locator('button[name=cleanup-run]').count()).toBe(0); // the dry run comes first
+
+    await page.locator('button[name=cleanup-dry-run]').click();
+    const plan = page.locator('.report[data-dry-run="true"]');
+    await plan.waitFor();
+    const rows = plan.locator('tr[data-plan]');
+    expect(await rows.count()).toBe(2);
+    const tunnelRow = plan.locator(`tr[data-plan="tunnel"][data-id="${ghost.id}"]`);
+    expect(await tunnelRow.textContent()).toContain('agent-ghost-1');
+    const dnsRow = plan.locator(`tr[data-plan="dns"][data-id="${ghostDns.id}"]`);
+    expect(await dnsRow.textContent()).toContain(`agent-ghost-1.${cf.zoneName}`);
+    expect(await plan.locator('dd.cf').textContent()).toBe('1 tunnel(s), 1 DNS record(s) would be deleted');
+    expect(await plan.locator('dd.gcp').textContent()).toBe('not configured');
+    expect(await plan.locator('dd.stale').textContent()).toBe('0 would be deleted');
+    // A dry run deletes nothing.
+    expect(cf.tunnels().map((t) => t.id)).toContain(ghost.id);
+    expect(cf.dnsRecords().map((r) => r.id)).toContain(ghostDns.id);
+    await w.screenshot('cleanup-plan');
+
+    await page.locator('button[name=cleanup-run]').click();
+    const result = page.locator('.report[data-dry-run="false"]');
+    await result.waitFor();
+    expect(await result.locator('dd.cf').textContent()).toBe('1 tunnel(s), 1 DNS record(s) deleted; 0 failed');
+    expect(await result.locator(`tr[data-plan="tunnel"][data-id="${ghost.id}"]`).count()).toBe(1);
+    expect(await result.locator('tr[data-plan]').count()).toBe(2);
+    await w.screenshot('cleanup');
+    // The fake: the orphans are gone, the live agent's tunnel and record survive.
+    expect(cf.tunnels().map((t) => t.id)).toEqual([liveTunnel.id]);
+    expect(cf.dnsRecords().map((r) => r.id)).toEqual([liveDns.id]);
+    expect((await stack.db('agents').where({ agent_id: ids.agentA }).first()).tunnel_id).toBe(liveTunnel.id);
+  });
+
+  it('clean-up: Cloudflare failing shows the API’s detail and offers no real run', async () => {
+    await page.reload();
+    await page.locator('h1', { hasText: 'Cloud clean-up' }).waitFor();
+    // Listing tunnels answers 500 on every attempt of the plan activity (3): the clean-up workflow fails.
+    cf.requests.length = 0;
+    cf.failNext(3, { status: 500, pathIncludes: '/cfd_tunnel', method: 'GET' });
+    w.expectHttpError('/api/v1/admin/cleanup/orphans', 500);
+    await page.locator('button[name=cleanup-dry-run]').click();
+    expect(await text('.action .error')).toBe('Internal Server Error');
+    expect(await page.locator('.report').count()).toBe(0);
     expect(await page.locator('button[name=cleanup-run]').count()).toBe(0);
-    if (probe.status === 200) {
-      // The endpoint exists: the report, then the real run.
-      await page.locator('button[name=cleanup-dry-run]').click();
-      await page.locator('.report[data-dry-run="true"]').waitFor();
-      await w.screenshot('cleanup');
-      await page.locator('button[name=cleanup-run]').click();
-      await page.locator('.report[data-dry-run="false"]').waitFor();
-    } else {
-      w.expectHttpError('/api/v1/admin/cleanup/orphans', probe.status);
-      await page.locator('button[name=cleanup-dry-run]').click();
-      expect(await text('.action .error')).toBe(probe.body.detail);
-      expect(await page.locator('button[name=cleanup-run]').count()).toBe(0);
-      await w.screenshot('cleanup');
-    }
+    expect(cf.requests.filter((r) => r.status === 500)).toHaveLength(3);
+    await w.screenshot('cleanup-failed');
+    expect(cf.tunnels().map((t) => t.id)).toEqual([liveTunnel.id]);
+  });
+
+  it('cloudflare: status, tunnels and records; an orphan record is deleted after confirmation', async () => {
+    const dangling = cf.seedDnsRecord({ name: `agent-gone.${cf.zoneName}`, content: 'deadbeef.cfargotunnel.com' });
+    await nav('Cloudflare', 'Cloudflare');
+    expect(await text('.cf-status dd.configured')).toBe('yes');
+    const tunnel = page.locator(`tr[data-tunnel="${liveTunnel.id}"]`);
+    await tunnel.waitFor();
+    expect(await tunnel.textContent()).toContain('vm-alpha');
+    expect(await tunnel.getAttribute('class')).toBeNull(); // not orphaned
+    const live = page.locator(`tr[data-record="${liveDns.id}"]`);
+    await live.waitFor();
+    expect(await live.getAttribute('class')).toBeNull();
+    const row = page.locator(`tr[data-record="${dangling.id}"]`);
+    expect(await row.getAttribute('class')).toBe('orphaned');
+    expect(await row.textContent()).toContain('deadbeef');
+
+    // Cancel keeps it; Confirm deletes it.
+    await row.locator('button[name=delete]').click();
+    expect(await row.locator('.confirm').textContent()).toContain(`Delete record agent-gone.${cf.zoneName}?`);
+    await w.screenshot('cloudflare-confirm');
+    await row.locator('button[name=cancel]').click();
+    await row.locator('button[name=delete]').waitFor();
+    expect(cf.dnsRecords().map((r) => r.id)).toContain(dangling.id);
+    await row.locator('button[name=delete]').click();
+    await row.locator('button[name=confirm-delete]').click();
+    await row.waitFor({ state: 'detached' });
+    expect(cf.dnsRecords().map((r) => r.id)).toEqual([liveDns.id]);
+    expect(cf.tunnels().map((t) => t.id)).toEqual([liveTunnel.id]);
+    await w.screenshot('cloudflare');
   });
 
   it('agent delete removes the agent and says so', async () => {
