@@ -152,6 +152,18 @@ export async function upsertCredential(
     .merge(['api_secret_hash', 'api_secret_prefix', 'api_secret_sealed', 'updated_at']);
 }
 
+/**
+ * Replaces a verified legacy secret hash with its HMAC form, only while the row still holds `fromHash` (a
+ * re-registration in between wins). `updated_at` is left alone: the secret itself did not change.
+ */
+export async function rehashCredential(db: Db, agentId: string, fromHash: string, toHash: string): Promise<boolean> {
+  return (
+    (await db('agent_control_credentials')
+      .where({ agent_id: agentId, api_secret_hash: fromHash })
+      .update({ api_secret_hash: toHash })) > 0
+  );
+}
+
 /** Credential, open reservations (→ expired) and row; true when the agent row existed. */
 export async function deleteAgentCascade(db: Knex, agentId: string): Promise<boolean> {
   return db.transaction(async (trx) => {

@@ -14,7 +14,7 @@ import type { DeploymentGatewayOptions } from '../../api/deployment-gateway';
 import { createWorkflowGateway } from '../../api/temporal';
 import { randomKeyRing, type KeyRing } from '../../core/auth/keyring';
 import { apiConnectionOptions } from '../../api/temporal-availability';
-import { hashSecret } from '../../core/auth/secrets';
+import { hashPassword } from '../../core/auth/secrets';
 import { VerifiedTokenCache } from '../../core/auth/token-cache';
 import { loadConfig } from '../../core/config';
 import { silentLogger } from '../../core/logger';
@@ -101,7 +101,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     workflows: createWorkflowGateway(client, taskQueue, opts.gateway),
     logger,
     config,
-    adminPasswordHash: await hashSecret(ADMIN_PASSWORD),
+    adminPasswordHash: await hashPassword(ADMIN_PASSWORD),
     credentialCache: new VerifiedTokenCache(),
     sealingKey,
     cpAttestation: async () => null,
