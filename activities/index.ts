@@ -4,6 +4,7 @@ import type { SettingsReader } from '../core/settings/types';
 import { createAdminDbActivities } from './admin-db';
 import { createAgentActivities } from './agent';
 import { createAgentLifecycleActivities } from './agent-lifecycle';
+import { createHealthSweepActivities } from './health-sweep';
 import { createAttestationVerifier, type TrustEnv } from './attestation';
 import { createBillingActivities } from './billing';
 import { createCapacityActivities } from './capacity';
@@ -15,6 +16,7 @@ import { createMeasurementActivities } from './measurement';
 import { createServicesDbActivities } from './services-db';
 import { createRegistrationActivities } from './registration';
 import type { KeyRing } from '../core/auth/keyring';
+import type { Metrics } from '../core/metrics';
 
 /** Clients every activity factory may draw from; the worker wires real ones, tests fakes. */
 export interface ActivityDeps {
@@ -29,6 +31,8 @@ export interface ActivityDeps {
   onChange?: () => void;
   /** Env trust baselines (TRUSTED_*_MRTDS, TRUSTED_*_RTMRS[_BY_SIZE]); the DB trust list is read per check. */
   trustEnv?: TrustEnv;
+  /** This process's Prometheus metrics (core/metrics.ts); absent → nothing is recorded. */
+  metrics?: Metrics;
 }
 
 /** All activities the worker registers, wired over injected clients. */
@@ -46,6 +50,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAgentActivities({ db: deps.db, settings: deps.settings, sealingKey: deps.sealingKey, fetch: deps.fetch }),
     ...createRegistrationActivities({ ...deps, verifier, cloudflare }),
     ...createAgentLifecycleActivities({ ...deps, verifier }),
+    ...createHealthSweepActivities(deps),
     ...createCapacityActivities(deps),
     ...createGcpActivities(deps),
   };
