@@ -3,9 +3,10 @@
  * spans API request → Temporal client start → workflow → activity, exported by OTLP/HTTP (JSON) to
  * `<endpoint>/v1/traces`. The provider is passed around, never registered globally, so two stacks in one test
  * process stay apart; only the context manager (AsyncLocalStorage, needed for parent/child spans across awaits)
- * is process-wide, as OpenTelemetry requires.
+ * and the W3C propagator are process-wide, as OpenTelemetry requires.
  */
-import { context, ROOT_CONTEXT, type Context, type ContextManager, type Tracer } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, type Context, type ContextManager, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
 import {
@@ -75,6 +76,8 @@ export function parseOtlpHeaders(text: string | undefined): Record<string, strin
 export function createTracing(opts: TracingOptions): Tracing {
   // Global by OpenTelemetry's design: the first one registered wins (a second call is refused, silently).
   context.setGlobalContextManager(new AlsContextManager());
+  // W3C trace context is how the Temporal interceptors carry a span across start → workflow → activity headers.
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   const resource = new Resource({ 'service.name': opts.serviceName ?? 'easyenclave' });
   const exporter = new OTLPTraceExporter({
     url: `${opts.endpoint.replace(/\/+$/, '')}/v1/traces`,

@@ -15,6 +15,7 @@ import {
   Worker,
   type WorkerOptions,
 } from '@temporalio/worker';
+import type { Context } from '@temporalio/activity';
 import { fileURLToPath } from 'node:url';
 import { createActivities, type ActivityDeps } from '../../activities';
 import type { Metrics } from '../../core/metrics';
@@ -80,6 +81,7 @@ function metricsSinks(metrics: Metrics | undefined): InjectedSinks<MetricsSinks>
 
 export async function createWorker(setup: WorkerSetup): Promise<Worker> {
   const tracing = setup.tracing;
+  const logger = setup.activityDeps.logger;
   return Worker.create({
     connection: setup.connection,
     namespace: setup.namespace,
@@ -90,13 +92,29 @@ export async function createWorker(setup: WorkerSetup): Promise<Worker> {
     ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     interceptors: {
       ...(setup.workflowBundle ? {} : { workflowModules: workflowInterceptorModules(tracing !== undefined) }),
-      ...(tracing
-        ? {
-            activity: [
-              (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer: tracing.tracer }) }),
-            ],
-          }
-        : {}),
+      activity: [
+        // Log lines of an activity carry its workflow id, run id and name (core/logger.ts).
+        (ctx) => ({
+          inbound: {
+            execute: (input, next) =>
+              logger.buffer.withContext(
+                {
+                  workflow_id: ctx.info.workflowExecution?.workflowId,
+                  run_id: ctx.info.workflowExecution?.runId,
+                  activity: ctx.info.activityType,
+                },
+                () => next(input),
+              ),
+          },
+        }),
+        ...(tracing
+          ? [
+              (ctx: Context) => ({
+                inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer: tracing.tracer }),
+              }),
+            ]
+          : []),
+      ],
     },
     sinks: {
       ...metricsSinks(setup.activityDeps.metrics),

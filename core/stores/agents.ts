@@ -125,6 +125,15 @@ export async function listAgents(db: Db, f: { status?: string; vm_name?: string 
   return (await q) as AgentDbRow[];
 }
 
+/** Agents per status (the `easyenclave_agents` gauge, read at scrape time). */
+export async function countAgentsByStatus(db: Db): Promise<Record<string, number>> {
+  const rows = (await db('agents').select('status').count({ n: '*' }).groupBy('status')) as {
+    status: string;
+    n: number | string;
+  }[];
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
 export async function updateAgent(db: Db, agentId: string, patch: Partial<AgentDbRow>): Promise<boolean> {
   return (await db('agents').where({ agent_id: agentId }).update(patch)) > 0;
 }

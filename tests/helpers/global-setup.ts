@@ -39,7 +39,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 const noop = () => {};
-const quietBundlerLogger = {
+export const quietBundlerLogger = {
   trace: noop,
   debug: noop,
   info: noop,
