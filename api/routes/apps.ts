@@ -455,7 +455,13 @@ export function measurementCallbackAuth(deps: AppDeps) {
       const cred = agent ? await getCredential(deps.db, agentId) : undefined;
       const token = parseBearer(ctx.get('authorization')) ?? '';
       const isMeasurer = (agent?.deployed_app ?? '').startsWith(MEASURER_APP_PREFIX);
-      if (!agent || !cred || !token || !isMeasurer || !(await checkAgentSecret(deps.db, deps.sealingKey, cred, token))) {
+      if (
+        !agent ||
+        !cred ||
+        !token ||
+        !isMeasurer ||
+        !(await checkAgentSecret(deps.db, deps.sealingKey, cred, token))
+      ) {
         throw unauthorized('Invalid measurer agent credential');
       }
       return next();

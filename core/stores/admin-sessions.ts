@@ -81,7 +81,9 @@ export async function rehashSessionToken(
   fromHash: string,
   toHash: string,
 ): Promise<boolean> {
-  return (await db('admin_sessions').where({ session_id: id, token_hash: fromHash }).update({ token_hash: toHash })) > 0;
+  return (
+    (await db('admin_sessions').where({ session_id: id, token_hash: fromHash }).update({ token_hash: toHash })) > 0
+  );
 }
 
 /** True when a row was removed. */

@@ -93,14 +93,18 @@ describe('accounts API', () => {
     const { account_id, api_key } = (await create('cached')).body;
     const cache = new VerifiedTokenCache();
     const now = new Date();
-    expect((await authenticateApiKey(stack.db, stack.deps.sealingKey, api_key, now, cache))?.account_id).toBe(account_id);
+    expect((await authenticateApiKey(stack.db, stack.deps.sealingKey, api_key, now, cache))?.account_id).toBe(
+      account_id,
+    );
     const hash = (await getAccount(stack.db, account_id))!.api_key_hash!;
     expect(cache.get(api_key, now.getTime())).toBe(apiKeyCacheId(account_id, hash));
     // Swap the stored hash for garbage: the cached verification alone must not let the key through.
     await stack.db('accounts').where({ account_id }).update({ api_key_hash: '$argon2id$v=19$m=19456,t=2,p=1$x$y' });
     expect(await authenticateApiKey(stack.db, stack.deps.sealingKey, api_key, now, cache)).toBeNull();
     await stack.db('accounts').where({ account_id }).update({ api_key_hash: hash });
-    expect((await authenticateApiKey(stack.db, stack.deps.sealingKey, api_key, now, cache))?.account_id).toBe(account_id);
+    expect((await authenticateApiKey(stack.db, stack.deps.sealingKey, api_key, now, cache))?.account_id).toBe(
+      account_id,
+    );
   });
 
   it('deposit is admin-only (a key cannot mint itself credit); delete refuses a non-zero balance', async () => {
