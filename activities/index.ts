@@ -4,6 +4,7 @@ import type { SettingsReader } from '../core/settings/types';
 import { createAdminDbActivities } from './admin-db';
 import { createAgentActivities } from './agent';
 import { createAgentLifecycleActivities } from './agent-lifecycle';
+import { createHealthSweepActivities } from './health-sweep';
 import { createAttestationVerifier, type TrustEnv } from './attestation';
 import { createBillingActivities } from './billing';
 import { createCapacityActivities } from './capacity';
@@ -17,6 +18,7 @@ import { createMeasurementActivities } from './measurement';
 import { createServicesDbActivities } from './services-db';
 import { createRegistrationActivities } from './registration';
 import type { KeyRing } from '../core/auth/keyring';
+import type { Metrics } from '../core/metrics';
 
 /** Clients every activity factory may draw from; the worker wires real ones, tests fakes. */
 export interface ActivityDeps {
@@ -33,6 +35,8 @@ export interface ActivityDeps {
   trustEnv?: TrustEnv;
   /** configfs-tsm report directory for this control plane's own quotes (X-CP-Attestation); default the kernel's. */
   tsmRoot?: string;
+  /** This process's Prometheus metrics (core/metrics.ts); absent → nothing is recorded. */
+  metrics?: Metrics;
 }
 
 /** All activities the worker registers, wired over injected clients. */
@@ -58,6 +62,7 @@ export function createActivities(deps: ActivityDeps) {
     }),
     ...createRegistrationActivities({ ...deps, verifier, cloudflare }),
     ...createAgentLifecycleActivities({ ...deps, verifier }),
+    ...createHealthSweepActivities(deps),
     ...createCapacityActivities(deps),
     ...gcp,
     ...provisioner,

@@ -15,7 +15,7 @@ import {
 import { nonceFromReportData } from '../core/attestation/report-data';
 import { checkNonce, normalizeNonceMode } from '../core/attestation/policy';
 import { seal, unseal } from '../core/auth/seal';
-import { hashSecret, randomToken, tokenPrefix } from '../core/auth/secrets';
+import { hashToken, randomToken, tokenPrefix } from '../core/auth/secrets';
 import { nowIso } from '../core/db/tables';
 import { settingBool, settingInt } from '../core/settings/read';
 import type { SettingsReader } from '../core/settings/types';
@@ -211,7 +211,7 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
 
     /**
      * Writes the agent (fresh row, or the fast path's contact bump) with consistent tunnel fields, and rotates the
-     * control secret: argon2id hash for agent → CP auth plus a sealed copy for CP → agent calls. The secret is
+     * control secret: HMAC-SHA-256 (core/auth/secrets.ts) for agent → CP auth plus a sealed copy for CP → agent calls. The secret is
      * minted here and leaves only sealed; a retried attempt mints another and the last completed attempt wins.
      */
     async persistAgentRegistration(
@@ -251,7 +251,7 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
       }
       const secret = randomToken(48);
       await upsertCredential(db, input.agentId, {
-        hash: await hashSecret(secret),
+        hash: hashToken(sealingKey, secret),
         prefix: tokenPrefix(secret),
         sealed: seal(sealingKey, secret).sealed,
       });

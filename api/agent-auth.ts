@@ -1,10 +1,10 @@
 /**
  * `agent-control` auth (api.md §0.1, fixed): the agent is loaded first (404), then `Authorization: Bearer <secret>`
- * is ALWAYS required and checked against the argon2id hash — there is no legacy "no stored secret" bypass. Verified
+ * is ALWAYS required and checked against the stored HMAC (or a legacy argon2id hash, then migrated) — there is no legacy "no stored secret" bypass. Verified
  * secrets are remembered briefly under the credential's version (updated_at), so a rotated secret stops at once.
  */
 import type { Context } from 'koa';
-import { verifySecret } from '../core/auth/secrets';
+import { checkAgentSecret } from '../core/auth/agent-secrets';
 import { toIso } from '../core/db/tables';
 import { notFound, unauthorized } from '../core/errors';
 import { getAgent, getCredential, type AgentDbRow } from '../core/stores/agents';
@@ -34,7 +34,7 @@ export function agentGuard(deps: AppDeps): Guard {
     const version = `agent:${agentId}:${toIso(cred.updated_at)}:${cred.api_secret_prefix}`;
     const nowMs = deps.now().getTime();
     if (deps.credentialCache.get(secret, nowMs) !== version) {
-      if (!(await verifySecret(cred.api_secret_hash, secret))) throw unauthorized(INVALID);
+      if (!(await checkAgentSecret(deps.db, deps.sealingKey, cred, secret))) throw unauthorized(INVALID);
       deps.credentialCache.set(secret, version, nowMs);
     }
     ctx.state.agent = agent;

@@ -1,6 +1,7 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
- * and bin/ decides where it listens. Middleware order: errors → client IP → codec CORS → CORS → body → service
+ * and bin/ decides where it listens. Middleware order: request metrics → tracing span → request id → errors →
+ * /metrics → client IP → codec CORS → CORS → body → service
  * proxy → measurement-callback signature → allowed methods → routes.
  */
 import Router from '@koa/router';
@@ -15,6 +16,9 @@ import { clientIpMiddleware } from './middleware/client-ip';
 import { codecCorsMiddleware } from './middleware/codec-cors';
 import { corsMiddleware } from './middleware/cors';
 import { errorMiddleware } from './middleware/errors';
+import { metricsEndpointMiddleware, requestMetricsMiddleware } from './middleware/metrics';
+import { requestIdMiddleware } from './middleware/request-id';
+import { tracingMiddleware } from './middleware/tracing';
 import { createRateLimiter } from './middleware/rate-limit';
 import { accountRoutes } from './routes/accounts';
 import { appRoutes, measurementCallbackAuth } from './routes/apps';
@@ -49,7 +53,8 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
   const router = new Router();
   const registry = new OpenApiRegistry();
-  const routes = new Routes(router, registry, createGuards(deps), createRateLimiter(deps));
+  const guards = createGuards(deps);
+  const routes = new Routes(router, registry, guards, createRateLimiter(deps));
 
   healthRoutes(routes, deps);
   authRoutes(routes, deps);
@@ -79,7 +84,12 @@ export function createApp(deps: AppDeps): Koa {
   docsRoutes(router, registry);
   webRoutes(router);
 
+  // Outermost: the latency of every request, with its final status (after the error middleware mapped it).
+  if (deps.metrics) app.use(requestMetricsMiddleware(deps.metrics));
+  if (deps.tracing) app.use(tracingMiddleware(deps.tracing));
+  app.use(requestIdMiddleware(deps.logger));
   app.use(errorMiddleware(deps.logger));
+  if (deps.metrics) app.use(metricsEndpointMiddleware(deps, deps.metrics, guards.admin));
   app.use(clientIpMiddleware(deps.settings));
   app.use(codecCorsMiddleware(deps.settings));
   app.use(corsMiddleware());

@@ -41,7 +41,7 @@ export async function verifiedOidcClaims(deps: AppDeps, token: string): Promise<
 
 export function createAccountGuards(deps: AppDeps): Record<'apiKey' | 'launcherKey' | 'oidc' | 'deployer', Guard> {
   const withKey = async (ctx: Context, key: string) => {
-    const account = await authenticateApiKey(deps.db, key, deps.now(), deps.credentialCache);
+    const account = await authenticateApiKey(deps.db, deps.sealingKey, key, deps.now(), deps.credentialCache);
     if (!account) throw unauthorized('Invalid API key');
     ctx.state.account = account;
   };

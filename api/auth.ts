@@ -23,7 +23,7 @@ declare module 'koa' {
 export function createGuards(deps: AppDeps): Partial<Guards> & Pick<Guards, 'none' | 'session' | 'admin'> {
   const session: Guard = async (ctx) => {
     const token = bearerToken(ctx);
-    const result = await authenticateSession(deps.db, token, deps.now(), deps.credentialCache);
+    const result = await authenticateSession(deps.db, deps.sealingKey, token, deps.now(), deps.credentialCache);
     if (!result.ok) throw unauthorized(result.detail);
     ctx.state.session = result.session;
     ctx.state.isAdmin = isAdminSession(result.session, deps.config.admin.githubLogins);

@@ -5,6 +5,8 @@ import type { Logger } from '../core/logger';
 import type { SettingsService } from '../core/settings/service';
 import type { WorkflowGateway } from './temporal';
 import type { KeyRing } from '../core/auth/keyring';
+import type { Metrics } from '../core/metrics';
+import type { Tracing } from '../core/tracing';
 
 /** Everything a request handler may touch; built by bin/ (or a test) and passed to createApp. */
 export interface AppDeps {
@@ -22,4 +24,8 @@ export interface AppDeps {
   /** Latest control-plane attestation for /health, or null when the CP cannot mint quotes. */
   cpAttestation: () => Promise<{ quote_b64: string; mrtd: string; generated_at: string } | null>;
   now: () => Date;
+  /** Prometheus metrics of this process (GET /metrics, request latency); absent → none. */
+  metrics?: Metrics;
+  /** OpenTelemetry tracing (OTEL_EXPORTER_OTLP_ENDPOINT); absent → no spans. */
+  tracing?: Tracing;
 }

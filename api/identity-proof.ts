@@ -35,7 +35,13 @@ export async function proveIdentity(deps: AppDeps, body: z.output<typeof Identit
     const claims = await verifiedOidcClaims(deps, body.github_oidc_token);
     return { kind: 'github_oidc', org: claims.repository_owner };
   }
-  const r = await authenticateSession(deps.db, body.github_session_token!, deps.now(), deps.credentialCache);
+  const r = await authenticateSession(
+    deps.db,
+    deps.sealingKey,
+    body.github_session_token!,
+    deps.now(),
+    deps.credentialCache,
+  );
   if (!r.ok) throw unauthorized(`Invalid GitHub session token: ${r.detail}`);
   const s = r.session;
   if (s.auth_method !== 'github_oauth' || !s.github_login) {

@@ -9,13 +9,13 @@
  */
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
-import { createWorker, WORKFLOWS_PATH } from '../bin/lib/worker';
+import { bundleWorkflows, createWorker } from '../bin/lib/worker';
 import { randomKeyRing } from '../core/auth/keyring';
 import { dataConverterFor } from '../core/temporal/codec';
 import { createDb } from '../core/db/connection';
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     const settings = new SettingsService(db, { env: { BILLING_PLATFORM_ACCOUNT_ID: platform } });
     const taskQueue = `bench-${randomUUID()}`;
     const sealingKey = randomKeyRing();
-    const workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+    const workflowBundle = await bundleWorkflows({ logger: quiet });
     const connection = await NativeConnection.connect({ address: env.address });
     const worker = await createWorker({
       connection,

@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { dataConverterFor } from '../core/temporal/codec';
 import { apiConnectionOptions } from '../api/temporal-availability';
 import { buildAppDeps, listen } from './lib/api-server';
-import { openRuntime } from './lib/runtime';
+import { clientInterceptorsOf, openRuntime } from './lib/runtime';
 
 async function main(): Promise<void> {
   const runtime = await openRuntime({ migrate: false });
@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     connection,
     namespace: runtime.config.temporal.namespace,
     dataConverter: dataConverterFor(runtime.sealingKey),
+    ...clientInterceptorsOf(runtime),
   });
   const deps = await buildAppDeps(runtime, client, (m) => process.stdout.write(`${m}\n`));
   const api = await listen(deps, runtime.config.api.host, runtime.config.api.port);

@@ -11,7 +11,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { dataConverterFor } from '../core/temporal/codec';
 import { ensureTool } from '../scripts/tools.mjs';
 import { buildAppDeps, listen } from './lib/api-server';
-import { activityDepsOf, logSettings, openRuntime } from './lib/runtime';
+import { activityDepsOf, clientInterceptorsOf, logSettings, openRuntime } from './lib/runtime';
 import { ensureSchedules } from './lib/schedules';
 import { apiConnectionOptions } from '../api/temporal-availability';
 import { superviseDevServer, type SupervisedDevServer } from './lib/dev-server-supervisor';
@@ -50,6 +50,7 @@ async function main(): Promise<number> {
       connection,
       namespace: config.temporal.namespace,
       dataConverter: dataConverterFor(runtime.sealingKey),
+      ...clientInterceptorsOf(runtime),
     });
 
     const workerConnection = await NativeConnection.connect({ address });
@@ -60,6 +61,7 @@ async function main(): Promise<number> {
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       activityDeps: activityDepsOf(runtime),
+      tracing: runtime.tracing,
     });
     const workerRun = worker.run();
     cleanups.push(async () => {

@@ -9,6 +9,30 @@ import { dataConverterFor } from '../core/temporal/codec';
 import { activityDepsOf, openRuntime } from './lib/runtime';
 import { ensureSchedules } from './lib/schedules';
 import { createWorker } from './lib/worker';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { Metrics } from '../core/metrics';
+
+/** GET /metrics on its own port, behind `Bearer <METRICS_TOKEN>` when one is set (bind it to a private address). */
+async function serveMetrics(metrics: Metrics, port: number, token: string | null): Promise<Server> {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  const server = createServer((req, res) => {
+    const given = /^bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '';
+    if (token !== null && !timingSafeEqual(digest(given), digest(token))) {
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"detail":"Invalid metrics token"}');
+      return;
+    }
+    if (req.url !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"detail":"Not Found"}');
+      return;
+    }
+    void metrics.registry
+      .metrics()
+      .then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text));
+  });
+  await new Promise<void>((resolve) => server.listen(port, process.env.METRICS_HOST ?? '127.0.0.1', resolve));
+  return server;
+}
 
 async function main(): Promise<void> {
   const runtime = await openRuntime({ migrate: false });
@@ -22,6 +46,7 @@ async function main(): Promise<void> {
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     activityDeps: activityDepsOf(runtime),
+    tracing: runtime.tracing,
     ...(bundlePath ? { workflowBundle: { code: await readFile(bundlePath, 'utf8') } } : {}),
   });
   const clientConnection = await Connection.connect({ address });
@@ -36,10 +61,15 @@ async function main(): Promise<void> {
   );
   await clientConnection.close();
   logger.info(`worker polling ${config.temporal.taskQueue} on ${address}`);
+  // The worker's own metrics (workflow starts/failures, billing totals, sweep duration) when METRICS_PORT is set.
+  const metricsServer = process.env.METRICS_PORT
+    ? await serveMetrics(runtime.metrics, Number(process.env.METRICS_PORT), config.observability.metricsToken)
+    : undefined;
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await worker.run();
+  metricsServer?.close();
   await connection.close();
   await runtime.close();
 }

@@ -30,6 +30,18 @@ export interface RuntimeConfig {
   gitSha: string | null;
   admin: { passwordHash?: string; password?: string; githubLogins: string[] };
   gcp: { projectId: string; serviceAccountKey: string };
+  observability: {
+    /** METRICS_TOKEN: a bearer token a Prometheus scraper may use on GET /metrics (admin sessions always may). */
+    metricsToken: string | null;
+    /** OTEL_EXPORTER_OTLP_ENDPOINT: OTLP/HTTP base URL; unset → no tracing. */
+    otlpEndpoint: string | null;
+    /** OTEL_EXPORTER_OTLP_HEADERS (`k=v,k2=v2`, e.g. a collector API key). */
+    otlpHeaders: string | null;
+    /** OTEL_SERVICE_NAME; default easyenclave. */
+    serviceName: string;
+    /** LOG_FORMAT: `json` (pino, one object a line) or `text`; default json in production, text otherwise. */
+    logFormat: 'json' | 'text';
+  };
   trustedMrtdEnv: {
     TRUSTED_AGENT_MRTDS?: string;
     TRUSTED_PROXY_MRTDS?: string;
@@ -90,6 +102,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
     gcp: {
       projectId: str(env.GCP_PROJECT_ID),
       serviceAccountKey: str(env.GCP_SERVICE_ACCOUNT_KEY),
+    },
+    observability: {
+      metricsToken: orNull(env.METRICS_TOKEN),
+      otlpEndpoint: orNull(env.OTEL_EXPORTER_OTLP_ENDPOINT),
+      otlpHeaders: orNull(env.OTEL_EXPORTER_OTLP_HEADERS),
+      serviceName: str(env.OTEL_SERVICE_NAME) || 'easyenclave',
+      logFormat:
+        str(env.LOG_FORMAT).toLowerCase() === 'json' ||
+        (str(env.LOG_FORMAT) === '' && (environment === 'prod' || environment === 'production'))
+          ? 'json'
+          : 'text',
     },
     trustedMrtdEnv: {
       TRUSTED_AGENT_MRTDS: env.TRUSTED_AGENT_MRTDS,

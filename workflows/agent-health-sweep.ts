@@ -1,9 +1,19 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { continueAsNew, executeChild, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { AgentActivities, AgentHealthResult } from '../activities/agent';
 import type { AgentLifecycleActivities } from '../activities/agent-lifecycle';
+import type { HealthSweepActivities } from '../activities/health-sweep';
+import { agentHealthSweepBatch } from './agent-health-sweep-batch';
 import type { AgentHealthSweepResult } from './contracts/agents';
+import {
+  HEALTH_SWEEP_DEFAULTS,
+  HEALTH_SWEEP_MAX_BATCH,
+  healthSweepBatchId,
+  sweepOption,
+  type AgentHealthSweepInput,
+  type AgentHealthSweepReport,
+} from './contracts/health-sweep';
 
-const db = proxyActivities<AgentLifecycleActivities>({
+const db = proxyActivities<AgentLifecycleActivities & HealthSweepActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5, initialInterval: '200 ms' },
 });
@@ -13,15 +23,23 @@ const probe = proxyActivities<Pick<AgentActivities, 'agentHealth'>>({
   retry: { maximumAttempts: 1 },
 });
 
-/** Concurrent probes per batch: bounded so a large fleet does not flood the worker or the history. */
+/** Concurrent probes per batch of the pre-batching sweep (kept for runs started before the patch). */
 const BATCH = 16;
 
 /**
  * Started every 30 s by the `agent-health-sweep` schedule (background.md §2.1): GET /api/health on every agent with
  * a hostname, health_status/unhealthy_since/last_health_check (and last contact) recorded, and in pull mode the
  * returned attestation re-verified under the full trust policy.
+ *
+ * Runs that began before `health-sweep-batches` kept every probe in one history (~3.6 events per agent: the
+ * 51,200-event cap near 14,000 agents); they replay on the old path. New runs page through the fleet and fan out
+ * to `agentHealthSweepBatch` children, continuing-as-new every `batchesPerRun` children
+ * (workflows/contracts/health-sweep.ts), so every history stays bounded whatever the fleet size.
  */
-export async function agentHealthSweep(): Promise<AgentHealthSweepResult> {
+export async function agentHealthSweep(
+  input: AgentHealthSweepInput = {},
+): Promise<AgentHealthSweepResult | AgentHealthSweepReport> {
+  if (patched('health-sweep-batches')) return batchedSweep(input);
   const { targets } = await db.listHealthTargets({});
   let healthy = 0;
   let attested = 0;
@@ -47,4 +65,64 @@ export async function agentHealthSweep(): Promise<AgentHealthSweepResult> {
     }
   }
   return { checked: targets.length, healthy, attested };
+}
+
+async function batchedSweep(input: AgentHealthSweepInput): Promise<AgentHealthSweepReport> {
+  const d = HEALTH_SWEEP_DEFAULTS;
+  const batchSize = sweepOption(input.batchSize, d.batchSize, HEALTH_SWEEP_MAX_BATCH);
+  const probeConcurrency = sweepOption(input.probeConcurrency, d.probeConcurrency, 256);
+  const parallelBatches = sweepOption(input.parallelBatches, d.parallelBatches, 64);
+  const batchesPerRun = Math.max(parallelBatches, sweepOption(input.batchesPerRun, d.batchesPerRun, 1000));
+  const info = workflowInfo();
+  const p = input.progress ?? {
+    afterAgentId: null,
+    batches: 0,
+    runs: 1,
+    startedAtMs: info.startTime.getTime(),
+    checked: 0,
+    healthy: 0,
+    attested: 0,
+  };
+  let runBatches = 0;
+  for (;;) {
+    const page = await db.listHealthTargetPage({ afterAgentId: p.afterAgentId, limit: batchSize * parallelBatches });
+    const chunks: (typeof page.targets)[] = [];
+    for (let i = 0; i < page.targets.length; i += batchSize) chunks.push(page.targets.slice(i, i + batchSize));
+    const results = await Promise.all(
+      chunks.map((targets, j) =>
+        executeChild(agentHealthSweepBatch, {
+          workflowId: healthSweepBatchId(info.workflowId, p.batches + j),
+          args: [{ targets, probeConcurrency }],
+        }),
+      ),
+    );
+    for (const r of results) {
+      p.checked += r.checked;
+      p.healthy += r.healthy;
+      p.attested += r.attested;
+    }
+    p.batches += chunks.length;
+    runBatches += chunks.length;
+    if (page.nextAfterAgentId === null) break;
+    p.afterAgentId = page.nextAfterAgentId;
+    if (runBatches + parallelBatches > batchesPerRun) {
+      // Progress (a cursor and counters) is all that crosses: the new run's history starts empty.
+      await continueAsNew<typeof agentHealthSweep>({
+        batchSize,
+        probeConcurrency,
+        parallelBatches,
+        batchesPerRun,
+        progress: { ...p, runs: p.runs + 1 },
+      });
+    }
+  }
+  const { durationMs } = await db.reportHealthSweep({
+    startedAtMs: p.startedAtMs,
+    checked: p.checked,
+    healthy: p.healthy,
+    attested: p.attested,
+    batches: p.batches,
+    runs: p.runs,
+  });
+  return { checked: p.checked, healthy: p.healthy, attested: p.attested, batches: p.batches, runs: p.runs, durationMs };
 }

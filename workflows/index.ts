@@ -10,6 +10,7 @@ export { undeployAgent } from './undeploy';
 export { registerAgent } from './register-agent';
 export { agentEntity } from './agent-entity';
 export { agentHealthSweep } from './agent-health-sweep';
+export { agentHealthSweepBatch } from './agent-health-sweep-batch';
 export { agentStaleCleanup } from './agent-stale-cleanup';
 export { deleteAgent } from './delete-agent';
 export { resetAgent } from './reset-agent';

@@ -130,7 +130,7 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
     },
     async ({ body }) => {
       const name = body.name.trim();
-      const { key, hash, prefix } = await newApiKey();
+      const { key, hash, prefix } = newApiKey(deps.sealingKey);
       try {
         const a = await insertAccount(deps.db, {
           account_id: randomUUID(),
@@ -251,7 +251,7 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
     },
     async ({ params }, ctx) => {
       const me = requireSelf(ctx, params.account_id, 'Cannot rotate API key for other accounts');
-      const { key, hash, prefix } = await newApiKey();
+      const { key, hash, prefix } = newApiKey(deps.sealingKey);
       if (!(await replaceApiKey(deps.db, me.account_id, hash, prefix))) throw notFound('Account not found');
       forget(me);
       return {

@@ -28,7 +28,7 @@ import { catalogCaller, maintains } from '../catalog-caller';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 import { parseBearer } from '../http/bearer';
-import { verifySecret } from '../../core/auth/secrets';
+import { checkAgentSecret } from '../../core/auth/agent-secrets';
 import { getAgent, getCredential } from '../../core/stores/agents';
 
 const MAX_COMPOSE_BYTES = 1024 * 1024;
@@ -455,7 +455,13 @@ export function measurementCallbackAuth(deps: AppDeps) {
       const cred = agent ? await getCredential(deps.db, agentId) : undefined;
       const token = parseBearer(ctx.get('authorization')) ?? '';
       const isMeasurer = (agent?.deployed_app ?? '').startsWith(MEASURER_APP_PREFIX);
-      if (!agent || !cred || !token || !isMeasurer || !(await verifySecret(cred.api_secret_hash, token))) {
+      if (
+        !agent ||
+        !cred ||
+        !token ||
+        !isMeasurer ||
+        !(await checkAgentSecret(deps.db, deps.sealingKey, cred, token))
+      ) {
         throw unauthorized('Invalid measurer agent credential');
       }
       return next();

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { authenticateSession, createAdminSession, isAdminSession } from '../../core/auth/admin-sessions';
 import { githubOAuthConfigured, passwordLoginAllowed } from '../../core/auth/login-policy';
-import { verifySecret } from '../../core/auth/secrets';
+import { verifyPassword } from '../../core/auth/secrets';
 import { forbidden, unauthorized } from '../../core/errors';
 import { RATE_LIMITS } from '../../core/rate-limit';
 import { deleteSession } from '../../core/stores/admin-sessions';
@@ -57,13 +57,14 @@ export function authRoutes(routes: Routes, deps: AppDeps): void {
         await perIp.refund();
         throw err;
       }
-      if (!(await verifySecret(deps.adminPasswordHash, body.password))) {
+      if (!(await verifyPassword(deps.adminPasswordHash, body.password))) {
         deps.logger.warn(`failed admin password login from ${ctx.ip}`);
         throw unauthorized('Invalid password');
       }
       await Promise.all([perIp.refund(), perAccount.refund()]);
       const { token, session } = await createAdminSession(
         deps.db,
+        deps.sealingKey,
         { authMethod: 'password', ipAddress: ctx.ip },
         deps.now(),
       );
@@ -83,7 +84,7 @@ export function authRoutes(routes: Routes, deps: AppDeps): void {
     async (_input, ctx) => {
       const token = parseBearer(ctx.get('authorization'));
       if (token !== null) {
-        const found = await authenticateSession(deps.db, token, deps.now(), deps.credentialCache);
+        const found = await authenticateSession(deps.db, deps.sealingKey, token, deps.now(), deps.credentialCache);
         if (found.ok) {
           await deleteSession(deps.db, found.session.session_id);
           deps.credentialCache.forgetId(found.session.session_id);

@@ -114,6 +114,7 @@ export function githubAuthRoutes(routes: Routes, deps: AppDeps): void {
       }
       const { token } = await createAdminSession(
         deps.db,
+        deps.sealingKey,
         { authMethod: 'github_oauth', ipAddress: ctx.ip, github },
         deps.now(),
       );

@@ -6,7 +6,7 @@
  */
 import type { Knex } from 'knex';
 import { githubOAuthConfigured, passwordLoginAllowed } from '../../core/auth/login-policy';
-import { hashSecret, isArgon2Hash, randomToken } from '../../core/auth/secrets';
+import { hashPassword, isArgon2Hash, randomToken } from '../../core/auth/secrets';
 import type { RuntimeConfig } from '../../core/config';
 import type { Logger } from '../../core/logger';
 import type { SettingsReader } from '../../core/settings/types';
@@ -28,13 +28,13 @@ export async function resolveAdminPasswordHash(opts: {
     }
     return config.admin.passwordHash;
   }
-  if (config.admin.password) return hashSecret(config.admin.password);
+  if (config.admin.password) return hashPassword(config.admin.password);
   if (!(await passwordLoginAllowed(opts.settings, config.production))) return null;
   if ((await githubOAuthConfigured(opts.settings)) && config.admin.githubLogins.length > 0) return null;
 
   const plain = randomToken(16);
   const { value, created } = await getOrCreateInternalValue(opts.db, 'generated_admin_password_hash', () =>
-    hashSecret(plain),
+    hashPassword(plain),
   );
   if (created) {
     opts.announce(`Generated admin password (shown once; set ADMIN_PASSWORD to choose your own): ${plain}`);

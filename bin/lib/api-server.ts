@@ -23,6 +23,8 @@ export async function buildAppDeps(runtime: Runtime, client: Client, announce: (
     // configfs-tsm quote, re-minted at most every 5 min (background.md §2.4); null outside a TEE.
     cpAttestation: cachedCpAttestation(),
     now: () => new Date(),
+    metrics: runtime.metrics,
+    tracing: runtime.tracing,
   };
 }
 

@@ -8,7 +8,12 @@ import { githubOAuthConfigured } from '../../core/auth/login-policy';
 import { loadConfig, type RuntimeConfig } from '../../core/config';
 import { createDb } from '../../core/db/connection';
 import { migrateLatest } from '../../core/db/migrate';
-import { LogBuffer, Logger } from '../../core/logger';
+import { LogBuffer, Logger, pinoSink } from '../../core/logger';
+import { createMetrics, type Metrics } from '../../core/metrics';
+import { countAgentsByStatus } from '../../core/stores/agents';
+import { createTracing, parseOtlpHeaders, type Tracing } from '../../core/tracing';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
+import type { ClientOptions } from '@temporalio/client';
 import { settingBool } from '../../core/settings/read';
 import { SettingsService, describeSettings } from '../../core/settings/service';
 import { loadSealingKeys } from './sealing-key';
@@ -20,6 +25,10 @@ export interface Runtime {
   db: Knex;
   settings: SettingsService;
   sealingKey: KeyRing;
+  /** This process's Prometheus metrics (API /metrics; the worker's with METRICS_PORT). */
+  metrics: Metrics;
+  /** Set when OTEL_EXPORTER_OTLP_ENDPOINT is. */
+  tracing?: Tracing;
   close(): Promise<void>;
 }
 
@@ -27,8 +36,19 @@ export async function openRuntime(
   opts: { env?: NodeJS.ProcessEnv; migrate?: boolean; logger?: Logger } = {},
 ): Promise<Runtime> {
   const config = loadConfig(opts.env ?? process.env);
-  const logger = opts.logger ?? new Logger(new LogBuffer());
+  const logger =
+    opts.logger ??
+    new Logger(config.observability.logFormat === 'json' ? new LogBuffer(2000, pinoSink()) : new LogBuffer());
   const db = createDb(config.database);
+  const metrics = createMetrics({ agentsByStatus: () => countAgentsByStatus(db) });
+  const o = config.observability;
+  const tracing = o.otlpEndpoint
+    ? createTracing({
+        endpoint: o.otlpEndpoint,
+        serviceName: o.serviceName,
+        headers: parseOtlpHeaders(o.otlpHeaders ?? ''),
+      })
+    : undefined;
   try {
     if (opts.migrate !== false) {
       const ran = await migrateLatest(db);
@@ -40,8 +60,21 @@ export async function openRuntime(
     });
     await enforceProductionAuthPolicy(config, settings);
     const sealingKey = await loadSealingKeys({ config, env: opts.env ?? process.env, db, logger });
-    return { config, logger, db, settings, sealingKey, close: () => db.destroy() };
+    return {
+      config,
+      logger,
+      db,
+      settings,
+      sealingKey,
+      metrics,
+      tracing,
+      close: async () => {
+        await tracing?.shutdown();
+        await db.destroy();
+      },
+    };
   } catch (err) {
+    await tracing?.shutdown();
     await db.destroy();
     throw err;
   }
@@ -73,5 +106,13 @@ export function activityDepsOf(runtime: Runtime): ActivityDeps {
     onChange: () => runtime.settings.invalidate(),
     // Env trust baselines (TRUSTED_*_MRTDS, TRUSTED_*_RTMRS[_BY_SIZE]) are injected, never read by activities.
     trustEnv: process.env,
+    metrics: runtime.metrics,
   };
+}
+
+/** Temporal client interceptors of a runtime: the OpenTelemetry start/signal spans when tracing is on. */
+export function clientInterceptorsOf(runtime: Runtime): Pick<ClientOptions, 'interceptors'> {
+  return runtime.tracing
+    ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: runtime.tracing.tracer })] } }
+    : {};
 }

@@ -1,6 +1,7 @@
 /**
- * Admin/GitHub sessions: 24 h bearer tokens (32 random bytes, base64url), stored as an
- * argon2id hash and looked up by their first 12 characters.
+ * Admin/GitHub sessions: 24 h bearer tokens (32 random bytes, base64url), stored as HMAC-SHA-256 under the
+ * install's key (core/auth/secrets.ts) and looked up by their first 12 characters. Sessions stored as argon2id by
+ * earlier releases still work and are rewritten as HMAC on their next successful use.
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -8,10 +9,12 @@ import {
   deleteSession,
   findSessionsByPrefix,
   insertSession,
+  rehashSessionToken,
   touchSession,
   type AdminSession,
 } from '../stores/admin-sessions';
-import { hashSecret, randomToken, tokenPrefix, verifySecret } from './secrets';
+import type { KeyRing } from './keyring';
+import { hashToken, randomToken, tokenPrefix, verifyToken } from './secrets';
 import type { VerifiedTokenCache } from './token-cache';
 
 export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
@@ -25,13 +28,14 @@ export interface NewSession {
 
 export async function createAdminSession(
   db: Knex,
+  keys: KeyRing,
   input: NewSession,
   now: Date,
 ): Promise<{ token: string; session: AdminSession }> {
   const token = randomToken(32);
   const session: AdminSession = {
     session_id: randomUUID(),
-    token_hash: await hashSecret(token),
+    token_hash: hashToken(keys, token),
     token_prefix: tokenPrefix(token),
     created_at: now.toISOString(),
     expires_at: new Date(now.getTime() + SESSION_TTL_MS).toISOString(),
@@ -53,6 +57,7 @@ export type SessionLookup = { ok: true; session: AdminSession } | { ok: false; d
 /** Resolve a bearer token to its live session; expired sessions are deleted on sight. */
 export async function authenticateSession(
   db: Knex,
+  keys: KeyRing,
   token: string,
   now: Date,
   cache?: VerifiedTokenCache,
@@ -60,8 +65,13 @@ export async function authenticateSession(
   const candidates = await findSessionsByPrefix(db, tokenPrefix(token));
   const cachedId = cache?.get(token, now.getTime());
   for (const s of candidates) {
-    const verified = cachedId === s.session_id || (await verifySecret(s.token_hash, token));
-    if (!verified) continue;
+    if (cachedId !== s.session_id) {
+      const check = await verifyToken(keys, s.token_hash, token);
+      if (!check.ok) continue;
+      if (check.rehash && (await rehashSessionToken(db, s.session_id, s.token_hash, check.rehash))) {
+        s.token_hash = check.rehash;
+      }
+    }
     if (now.getTime() > Date.parse(s.expires_at)) {
       await deleteSession(db, s.session_id);
       cache?.forgetId(s.session_id);

@@ -1,24 +1,27 @@
 /**
- * Account API keys (attestation.md §8, v2 hashing): `ee_live_` + 24 random bytes base64url (32 chars), stored as
- * an argon2id hash and found by its first 12 characters. Verification results are cached under a SHA-256 digest
- * (VerifiedTokenCache) so a busy client does not pay argon2 per request; the row is still loaded every time, so a
- * rotate or delete takes effect at once (and the cache entry is dropped too).
+ * Account API keys (attestation.md §8): `ee_live_` + 24 random bytes base64url (32 chars), stored as HMAC-SHA-256
+ * under the install's key (core/auth/secrets.ts) and found by their first 12 characters. Keys stored as argon2id
+ * by earlier releases still work and are rewritten as HMAC on their next successful use. Verification results are
+ * cached under a SHA-256 digest (VerifiedTokenCache); the row is still loaded every time, so a rotate or delete
+ * takes effect at once (and the cache entry is dropped too).
  */
 import type { Knex } from 'knex';
-import { findAccountsByKeyPrefix, type Account } from '../stores/accounts';
-import { hashSecret, randomToken, tokenPrefix, verifySecret } from './secrets';
+import { findAccountsByKeyPrefix, rehashApiKey, type Account } from '../stores/accounts';
+import type { KeyRing } from './keyring';
+import { hashToken, randomToken, tokenPrefix, verifyToken } from './secrets';
 import type { VerifiedTokenCache } from './token-cache';
 
 export const API_KEY_PREFIX = 'ee_live_';
 
-export async function newApiKey(): Promise<{ key: string; hash: string; prefix: string }> {
+export function newApiKey(keys: KeyRing): { key: string; hash: string; prefix: string } {
   const key = `${API_KEY_PREFIX}${randomToken(24)}`;
-  return { key, hash: await hashSecret(key), prefix: tokenPrefix(key) };
+  return { key, hash: hashToken(keys, key), prefix: tokenPrefix(key) };
 }
 
 /** The account owning `key`, or null. Prefix collisions are handled by checking every candidate. */
 export async function authenticateApiKey(
   db: Knex,
+  keys: KeyRing,
   key: string,
   now: Date,
   cache?: VerifiedTokenCache,
@@ -28,11 +31,13 @@ export async function authenticateApiKey(
   const cachedId = cache?.get(key, now.getTime());
   for (const a of candidates) {
     if (!a.api_key_hash) continue;
-    const id = apiKeyCacheId(a.account_id, a.api_key_hash);
-    const ok = cachedId === id || (await verifySecret(a.api_key_hash, key));
-    if (!ok) continue;
-    cache?.set(key, id, now.getTime());
-    return a;
+    if (cachedId === apiKeyCacheId(a.account_id, a.api_key_hash)) return a;
+    const check = await verifyToken(keys, a.api_key_hash, key);
+    if (!check.ok) continue;
+    let hash = a.api_key_hash;
+    if (check.rehash && (await rehashApiKey(db, a.account_id, a.api_key_hash, check.rehash))) hash = check.rehash;
+    cache?.set(key, apiKeyCacheId(a.account_id, hash), now.getTime());
+    return { ...a, api_key_hash: hash };
   }
   return null;
 }

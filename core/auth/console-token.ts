@@ -2,7 +2,7 @@
  * Console relay token `eea1` (spec/attestation.md §9.4): an HMAC-SHA256 over the base64url payload keyed with the
  * agent's control secret, which the agent verifies locally. Pure apart from randomness for the `jti`.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** SEED: console tokens live 900–3600 s (v1 accepted 60). */
 export const CONSOLE_TTL_MIN = 900;
@@ -60,7 +60,9 @@ export function verifyConsoleToken(token: string, secret: string, nowMs: number)
   const [v, payloadB64, sig] = token.split('.');
   if (v !== 'eea1' || !payloadB64 || !sig) return null;
   const want = createHmac('sha256', Buffer.from(secret, 'utf8')).update(payloadB64, 'ascii').digest('base64url');
-  if (want !== sig) return null;
+  const a = Buffer.from(want, 'ascii');
+  const b = Buffer.from(sig, 'ascii');
+  if (a.length !== b.length || !timingSafeEqual(a, b)) return null;
   const p = JSON.parse(Buffer.from(payloadB64, 'base64url').toString('utf8')) as Record<string, unknown>;
   const now = Math.floor(nowMs / 1000);
   if (p.sub !== 'agent-admin' || (p.exp as number) <= now || (p.iat as number) > now + 300) return null;

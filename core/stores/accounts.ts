@@ -118,6 +118,16 @@ export async function replaceApiKey(db: Knex, accountId: string, hash: string, p
   return n > 0;
 }
 
+/**
+ * Replaces a verified legacy key hash with its HMAC form, only while the row still holds `fromHash` (a rotation in
+ * between wins); false otherwise.
+ */
+export async function rehashApiKey(db: Knex, accountId: string, fromHash: string, toHash: string): Promise<boolean> {
+  return (
+    (await db('accounts').where({ account_id: accountId, api_key_hash: fromHash }).update({ api_key_hash: toHash })) > 0
+  );
+}
+
 /** A proven identity link (see migration 20261201000000_identity_proofs): one of the two proofs. */
 export type IdentityProof =
   | { kind: 'github_session'; login: string; githubId: number | null; orgs: string[] }

@@ -1,6 +1,6 @@
 /**
  * Admin login sessions (table `admin_sessions`). Tokens are never stored: callers look rows
- * up by the token's short prefix and verify the argon2id `token_hash` themselves.
+ * up by the token's short prefix and verify the `token_hash` (HMAC-SHA-256, or a legacy argon2id hash) themselves.
  */
 import type { Knex } from 'knex';
 import { parseJsonColumn, requireIso, toIso, type AdminSessionRow } from '../db/tables';
@@ -68,6 +68,21 @@ export async function touchSession(db: Knex | Knex.Transaction, id: string, nowI
     (await db('admin_sessions')
       .where({ session_id: id })
       .update({ last_used: toIso(nowIso) })) > 0
+  );
+}
+
+/**
+ * Replaces a verified legacy hash with its HMAC form, only while the row still holds `fromHash` (a concurrent
+ * logout or migration wins); false otherwise.
+ */
+export async function rehashSessionToken(
+  db: Knex | Knex.Transaction,
+  id: string,
+  fromHash: string,
+  toHash: string,
+): Promise<boolean> {
+  return (
+    (await db('admin_sessions').where({ session_id: id, token_hash: fromHash }).update({ token_hash: toHash })) > 0
   );
 }
 

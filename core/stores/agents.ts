@@ -125,6 +125,15 @@ export async function listAgents(db: Db, f: { status?: string; vm_name?: string 
   return (await q) as AgentDbRow[];
 }
 
+/** Agents per status (the `easyenclave_agents` gauge, read at scrape time). */
+export async function countAgentsByStatus(db: Db): Promise<Record<string, number>> {
+  const rows = (await db('agents').select('status').count({ n: '*' }).groupBy('status')) as {
+    status: string;
+    n: number | string;
+  }[];
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
 export async function updateAgent(db: Db, agentId: string, patch: Partial<AgentDbRow>): Promise<boolean> {
   return (await db('agents').where({ agent_id: agentId }).update(patch)) > 0;
 }
@@ -150,6 +159,18 @@ export async function upsertCredential(
     })
     .onConflict('agent_id')
     .merge(['api_secret_hash', 'api_secret_prefix', 'api_secret_sealed', 'updated_at']);
+}
+
+/**
+ * Replaces a verified legacy secret hash with its HMAC form, only while the row still holds `fromHash` (a
+ * re-registration in between wins). `updated_at` is left alone: the secret itself did not change.
+ */
+export async function rehashCredential(db: Db, agentId: string, fromHash: string, toHash: string): Promise<boolean> {
+  return (
+    (await db('agent_control_credentials')
+      .where({ agent_id: agentId, api_secret_hash: fromHash })
+      .update({ api_secret_hash: toHash })) > 0
+  );
 }
 
 /** Credential, open reservations (→ expired) and row; true when the agent row existed. */

@@ -4,14 +4,13 @@
  * workflow bundle and build the web dashboard (dist/web, served by every test API). Test files connect to it with their own task queue, database and API.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { buildWeb } from '../../scripts/build-web.mjs';
 import { ensureTool } from '../../scripts/tools.mjs';
-import { WORKFLOWS_PATH } from '../../bin/lib/worker';
+import { bundleWorkflows } from '../../bin/lib/worker';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -31,7 +30,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   const dir = mkdtempSync(join(tmpdir(), 'ee-bundle-'));
   const bundlePath = join(dir, 'workflow-bundle.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  const { code } = await bundleWorkflows({ logger: quietBundlerLogger });
   writeFileSync(bundlePath, code);
   project.provide('temporalAddress', env.address);
   project.provide('workflowBundlePath', bundlePath);
@@ -42,7 +41,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 const noop = () => {};
-const quietBundlerLogger = {
+export const quietBundlerLogger = {
   trace: noop,
   debug: noop,
   info: noop,

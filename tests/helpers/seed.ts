@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { hashSecret, randomToken, tokenPrefix } from '../../core/auth/secrets';
+import { hashPassword, randomToken, tokenPrefix } from '../../core/auth/secrets';
 
 const now = () => new Date().toISOString();
 
@@ -31,12 +31,15 @@ export async function seedAgent(
   return { agent_id, vm_name: row.vm_name };
 }
 
-/** An agent control credential; returns the clear secret the agent would hold. */
+/**
+ * An agent control credential stored as releases before HMAC hashing stored it (argon2id); returns the clear secret
+ * the agent would hold. Its first authenticated call migrates the hash (core/auth/agent-secrets.ts).
+ */
 export async function seedAgentSecret(db: Knex, agentId: string): Promise<string> {
   const secret = randomToken(48);
   await db('agent_control_credentials').insert({
     agent_id: agentId,
-    api_secret_hash: await hashSecret(secret),
+    api_secret_hash: await hashPassword(secret),
     api_secret_prefix: tokenPrefix(secret),
     created_at: now(),
     updated_at: now(),

@@ -16,14 +16,19 @@ import type { DeploymentGatewayOptions } from '../../api/deployment-gateway';
 import { createWorkflowGateway } from '../../api/temporal';
 import { randomKeyRing, type KeyRing } from '../../core/auth/keyring';
 import { apiConnectionOptions } from '../../api/temporal-availability';
-import { hashSecret } from '../../core/auth/secrets';
+import { hashPassword } from '../../core/auth/secrets';
 import { VerifiedTokenCache } from '../../core/auth/token-cache';
 import { loadConfig } from '../../core/config';
 import { silentLogger } from '../../core/logger';
 import { SettingsService } from '../../core/settings/service';
 import { dataConverterFor } from '../../core/temporal/codec';
 import { listen } from '../../bin/lib/api-server';
-import { createWorker } from '../../bin/lib/worker';
+import { bundleWorkflows, createWorker } from '../../bin/lib/worker';
+import { quietBundlerLogger } from './global-setup';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
+import type { Metrics } from '../../core/metrics';
+import type { Tracing } from '../../core/tracing';
+import type { Logger } from '../../core/logger';
 import { createTestDb, type TestEngine } from './databases';
 
 export const ADMIN_PASSWORD = 'correct horse battery staple';
@@ -48,6 +53,12 @@ export interface StackOptions {
   deps?: Partial<AppDeps>;
   /** Workflow gateway options (e.g. a short placement wait). */
   gateway?: DeploymentGatewayOptions;
+  /** Prometheus metrics shared by this stack's API and worker (GET /metrics). */
+  metrics?: Metrics;
+  /** OpenTelemetry tracing: API spans, client start spans, and a bundle with the workflow tracing interceptors. */
+  tracing?: Tracing;
+  /** The logger of API and worker (default: silent). */
+  logger?: Logger;
   /** Sealing keys of the install (default: one fresh random key). */
   keys?: KeyRing;
   /** The control plane's own configfs-tsm directory (a tests/fakes/tsm-kernel.ts root), for X-CP-Attestation. */
@@ -56,12 +67,14 @@ export interface StackOptions {
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const address = inject('temporalAddress');
-  const bundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
+  const bundle = opts.tracing
+    ? await bundleWorkflows({ tracing: true, logger: quietBundlerLogger })
+    : { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
   // Rate limits are off unless a test turns them on (tests/integration/api-rate-limits.test.ts): suites that
   // create many accounts or agents from 127.0.0.1 would otherwise trip the production defaults.
   const env = { EASYENCLAVE_DB_PATH: ':memory:', RATELIMIT_ENABLED: 'false', ...opts.env };
   const testDb = await createTestDb(opts.engine ?? 'sqlite');
-  const logger = silentLogger();
+  const logger = opts.logger ?? silentLogger();
   const settings = new SettingsService(testDb.db, { env });
   const sealingKey = opts.keys ?? randomKeyRing();
   const taskQueue = `test-${randomUUID()}`;
@@ -69,7 +82,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
   const connection = await Connection.connect({ address, ...apiConnectionOptions(config.temporal.callDeadlineMs) });
   // The same data converter as bin/: the harness proves payloads reach the Temporal server encrypted.
-  const client = new Client({ connection, dataConverter: dataConverterFor(sealingKey) });
+  const client = new Client({
+    connection,
+    dataConverter: dataConverterFor(sealingKey),
+    ...(opts.tracing
+      ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: opts.tracing.tracer })] } }
+      : {}),
+  });
   const workerConnection = await NativeConnection.connect({ address });
 
   let running: { shutdown(): void; done: Promise<void> } | undefined;
@@ -87,7 +106,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         onChange: () => settings.invalidate(),
         trustEnv: env,
         tsmRoot: opts.tsmRoot ?? join(tmpdir(), `no-tsm-${taskQueue}`),
+        metrics: opts.metrics,
       },
+      tracing: opts.tracing,
       options: { shutdownGraceTime: '1 second' },
     });
     running = { shutdown: () => worker.shutdown(), done: worker.run() };
@@ -106,11 +127,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     workflows: createWorkflowGateway(client, taskQueue, opts.gateway),
     logger,
     config,
-    adminPasswordHash: await hashSecret(ADMIN_PASSWORD),
+    adminPasswordHash: await hashPassword(ADMIN_PASSWORD),
     credentialCache: new VerifiedTokenCache(),
     sealingKey,
     cpAttestation: async () => null,
     now: () => new Date(),
+    metrics: opts.metrics,
+    tracing: opts.tracing,
     ...opts.deps,
   };
   const api = await listen(deps, '127.0.0.1', 0);

@@ -43,10 +43,10 @@ describe('accounts API', () => {
     expect(listed.body.total).toBe(1);
     for (const text of [me.text, listed.text]) {
       expect(text).not.toContain(api_key);
-      expect(text).not.toMatch(/api_key|argon2/);
+      expect(text).not.toMatch(/api_key|argon2|hmac-sha256/);
     }
     const stored = await stack.db('accounts').where({ account_id }).first();
-    expect(stored.api_key_hash).toMatch(/^\$argon2id\$/);
+    expect(stored.api_key_hash).toMatch(/^hmac-sha256\$/);
     expect(stored.api_key_prefix).toBe(api_key.slice(0, 12));
     expect(JSON.stringify(stored)).not.toContain(api_key);
 
@@ -89,21 +89,22 @@ describe('accounts API', () => {
     expect(foreign).toMatchObject({ status: 403, body: { detail: 'Cannot rotate API key for other accounts' } });
   });
 
-  it('verifies a key with argon2 once, then from the cache; a cached entry is bound to the hash', async () => {
+  it('a cached verification is bound to the stored hash', async () => {
     const { account_id, api_key } = (await create('cached')).body;
     const cache = new VerifiedTokenCache();
     const now = new Date();
-    expect((await authenticateApiKey(stack.db, api_key, now, cache))?.account_id).toBe(account_id);
+    expect((await authenticateApiKey(stack.db, stack.deps.sealingKey, api_key, now, cache))?.account_id).toBe(
+      account_id,
+    );
     const hash = (await getAccount(stack.db, account_id))!.api_key_hash!;
     expect(cache.get(api_key, now.getTime())).toBe(apiKeyCacheId(account_id, hash));
     // Swap the stored hash for garbage: the cached verification alone must not let the key through.
     await stack.db('accounts').where({ account_id }).update({ api_key_hash: '$argon2id$v=19$m=19456,t=2,p=1$x$y' });
-    expect(await authenticateApiKey(stack.db, api_key, now, cache)).toBeNull();
+    expect(await authenticateApiKey(stack.db, stack.deps.sealingKey, api_key, now, cache)).toBeNull();
     await stack.db('accounts').where({ account_id }).update({ api_key_hash: hash });
-    const t0 = performance.now();
-    for (let i = 0; i < 20; i++) expect(await authenticateApiKey(stack.db, api_key, now, cache)).not.toBeNull();
-    // 20 argon2id verifications would take seconds; cached ones are plain row look-ups.
-    expect(performance.now() - t0).toBeLessThan(1000);
+    expect((await authenticateApiKey(stack.db, stack.deps.sealingKey, api_key, now, cache))?.account_id).toBe(
+      account_id,
+    );
   });
 
   it('deposit is admin-only (a key cannot mint itself credit); delete refuses a non-zero balance', async () => {

@@ -51,7 +51,10 @@ describe('agent registration (end to end over HTTP)', () => {
     expect(dns[0]!.type).toBe('CNAME');
     expect(dns[0]!.content).toBe(`${tunnels[0]!.id}.cfargotunnel.com`);
 
-    // The control secret works on heartbeat.
+    // The control secret is stored as an HMAC (never argon2, never clear) and works on heartbeat.
+    const cred = await w.stack.db('agent_control_credentials').where({ agent_id }).first();
+    expect(cred.api_secret_hash).toMatch(/^hmac-sha256\$[A-Za-z0-9_-]{11}\$[A-Za-z0-9_-]{43}$/);
+    expect(JSON.stringify(cred)).not.toContain(agent_api_secret);
     const hb = await w.api.post(`/api/v1/agents/${agent_id}/heartbeat`, {
       token: agent_api_secret,
       json: { vm_name: vm, attestation: { tdx: { intel_ta_token: await token(w) } } },

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashSecret, randomToken, tokenPrefix } from '../../core/auth/secrets';
+import { hashPassword, randomToken, tokenPrefix } from '../../core/auth/secrets';
 import { ADMIN_PASSWORD, adminLogin, http, startStack, type Stack } from '../helpers/stack';
 
 const sessionCount = async (stack: Stack) => Number((await stack.db('admin_sessions').count({ n: '*' }))[0]!.n);
@@ -38,7 +38,7 @@ describe('admin password login and sessions', () => {
       .db('admin_sessions')
       .where({ token_prefix: tokenPrefix(token) })
       .first();
-    expect(row.token_hash).toMatch(/^\$argon2id\$/);
+    expect(row.token_hash).toMatch(/^hmac-sha256\$[A-Za-z0-9_-]{11}\$[A-Za-z0-9_-]{43}$/);
     expect(row.token_hash).not.toContain(token);
     expect(row.auth_method).toBe('password');
 
@@ -82,7 +82,7 @@ describe('admin password login and sessions', () => {
     const past = new Date(Date.now() - 25 * 3600_000).toISOString();
     await stack.db('admin_sessions').insert({
       session_id: id,
-      token_hash: await hashSecret(expiredToken),
+      token_hash: await hashPassword(expiredToken),
       token_prefix: tokenPrefix(expiredToken),
       created_at: past,
       expires_at: new Date(Date.now() - 3600_000).toISOString(),
@@ -105,7 +105,7 @@ describe('admin password login and sessions', () => {
     const now = new Date();
     await stack.db('admin_sessions').insert({
       session_id: randomUUID(),
-      token_hash: await hashSecret(token),
+      token_hash: await hashPassword(token),
       token_prefix: tokenPrefix(token),
       created_at: now.toISOString(),
       expires_at: new Date(now.getTime() + 3600_000).toISOString(),

@@ -259,7 +259,7 @@ describe.each(testEngines())('billing workflows (%s)', (engine) => {
   // Registered for one engine only (not skipped on the other).
   if (engine === 'sqlite')
     it('a deployment the agent confirms running (deploy API → agent callback) is charged by the next run', async () => {
-      const k = await newApiKey();
+      const k = await newApiKey(stack.deps.sealingKey);
       const deployer = (
         await seedAccount(stack.db, { account_type: 'deployer', api_key_hash: k.hash, api_key_prefix: k.prefix })
       ).account_id;

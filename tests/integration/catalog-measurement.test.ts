@@ -55,7 +55,7 @@ describe.each(testEngines())('app catalog and version measurement (%s)', (engine
   let stranger: { key: string; accountId: string };
 
   async function deployerKey(over: Record<string, unknown> = {}) {
-    const k = await newApiKey();
+    const k = await newApiKey(stack.deps.sealingKey);
     const a = await seedAccount(stack.db, { api_key_hash: k.hash, api_key_prefix: k.prefix, ...over });
     return { key: k.key, accountId: a.account_id };
   }

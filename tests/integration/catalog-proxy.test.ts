@@ -129,7 +129,7 @@ describe.each(testEngines())('services registry, proxy and container logs (%s)',
   let deploymentId: string;
 
   async function key(over: Record<string, unknown> = {}) {
-    const k = await newApiKey();
+    const k = await newApiKey(stack.deps.sealingKey);
     const a = await seedAccount(stack.db, { api_key_hash: k.hash, api_key_prefix: k.prefix, ...over });
     return { key: k.key, accountId: a.account_id };
   }

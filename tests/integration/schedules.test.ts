@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashSecret, randomToken, tokenPrefix } from '../../core/auth/secrets';
+import { hashPassword, randomToken, tokenPrefix } from '../../core/auth/secrets';
 import { silentLogger } from '../../core/logger';
 import { ensureSchedules } from '../../bin/lib/schedules';
 import { SCHEDULES } from '../../workflows/contracts/schedules';
@@ -11,7 +11,7 @@ async function insertSession(stack: Stack, expiresAt: Date): Promise<string> {
   const id = randomUUID();
   await stack.db('admin_sessions').insert({
     session_id: id,
-    token_hash: await hashSecret(token),
+    token_hash: await hashPassword(token),
     token_prefix: tokenPrefix(token),
     created_at: new Date(expiresAt.getTime() - 24 * 3600_000).toISOString(),
     expires_at: expiresAt.toISOString(),

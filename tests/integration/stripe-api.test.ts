@@ -32,7 +32,7 @@ describe('stripe', () => {
   });
 
   async function accountWithKey(): Promise<{ accountId: string; key: string }> {
-    const k = await newApiKey();
+    const k = await newApiKey(stack.deps.sealingKey);
     const { account_id } = await seedAccount(stack.db, { api_key_hash: k.hash, api_key_prefix: k.prefix });
     return { accountId: account_id, key: k.key };
   }
