@@ -9,7 +9,7 @@
  * - no hostname and no AGENT_DIRECT_URL → non-retryable `AgentNoAddress`.
  * `agentHealth` is the exception: an unhealthy agent is data (`healthy: false`), not a failure.
  *
- * The agent's control secret: the CP keeps an argon2id hash for agent → CP calls and, since migration
+ * The agent's control secret: the CP keeps an HMAC of it for agent → CP calls and, since migration
  * 20261124010000, a copy sealed under the install sealing key in `agent_control_credentials.api_secret_sealed`.
  * It is unsealed here, per call, and sent as `X-Agent-Secret`; it never enters workflow history.
  *

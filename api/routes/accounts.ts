@@ -1,5 +1,5 @@
 /**
- * Billing accounts (api.md §8). Keys are shown once (create, rotate); only an argon2id hash is kept.
+ * Billing accounts (api.md §8). Keys are shown once (create, rotate); only an HMAC-SHA-256 of each is kept (core/auth/secrets.ts).
  *
  * v2 decision on `POST /accounts/{id}/deposit`: admin-only. v1 let any key holder mint itself credit; real money
  * arrives through Stripe (billing), and an operator can still credit an account by hand with an admin session.
