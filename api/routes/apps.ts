@@ -26,7 +26,7 @@ import {
 import { measurementWorkflowId } from '../../workflows/contracts/measurement';
 import { catalogCaller, maintains } from '../catalog-caller';
 import type { AppDeps } from '../deps';
-import type { Routes } from '../http/route';
+import type { Guard, Routes } from '../http/route';
 import { parseBearer } from '../http/bearer';
 import { verifySecret } from '../../core/auth/secrets';
 import { getAgent, getCredential } from '../../core/stores/agents';
@@ -153,7 +153,23 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'apps',
       auth: 'none',
       query: z.object({ name: z.string().optional(), tags: z.string().optional() }),
-      responses: { 200: { description: 'Apps', schema: z.object({ apps: z.array(AppSchema), total: z.number() }) } },
+      responses: {
+        200: {
+          description: 'Apps',
+          schema: z.object({ apps: z.array(AppSchema), total: z.number() }),
+          links: {
+            GetApp: {
+              operation: 'get /api/v1/apps/:name',
+              parameters: { name: '$response.body#/apps/0/name' },
+              description: 'The first app listed',
+            },
+            ListAppVersions: {
+              operation: 'get /api/v1/apps/:name/versions',
+              parameters: { name: '$response.body#/apps/0/name' },
+            },
+          },
+        },
+      },
     },
     async ({ query }) => {
       const tags = query.tags
@@ -322,7 +338,17 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       auth: 'none',
       params: NameParam,
       responses: {
-        200: { description: 'Versions', schema: z.object({ versions: z.array(VersionSchema), total: z.number() }) },
+        200: {
+          description: 'Versions',
+          schema: z.object({ versions: z.array(VersionSchema), total: z.number() }),
+          links: {
+            GetAppVersion: {
+              operation: 'get /api/v1/apps/:name/versions/:version',
+              parameters: { name: '$request.path.name', version: '$response.body#/versions/0/version' },
+              description: 'The newest version listed',
+            },
+          },
+        },
         404: { description: 'App not found' },
       },
     },
@@ -401,7 +427,7 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       summary:
         'Result of an external measurer for a pending version; the body must carry X-Measurement-Signature (HMAC)',
       tag: 'apps',
-      auth: 'none',
+      auth: 'measurement',
       body: z.object({
         version_id: z.string().min(1),
         status: z.string(),
@@ -441,14 +467,13 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
 const MEASURER_APP_PREFIX = 'measuring-enclave';
 
 /**
- * Runs before the route's validation (see api/app.ts): an unauthenticated callback gets 401 and nothing else is
- * looked at. Two credentials: `X-Measurement-Signature: sha256=<HMAC of the exact bytes received>` under
+ * The `measurement` auth scheme (wired in api/app.ts), run before the route's validation like every guard: an
+ * unauthenticated callback gets 401 and nothing else is looked at. Two credentials: `X-Measurement-Signature: sha256=<HMAC of the exact bytes received>` under
  * `operational.measurement_callback_secret`, or a measurer agent's control secret (`X-Agent-Id` +
  * `Authorization: Bearer <secret>`, the agent running a `measuring-enclave…` app).
  */
-export function measurementCallbackAuth(deps: AppDeps) {
-  return async (ctx: Context, next: () => Promise<unknown>) => {
-    if (ctx.path !== '/api/v1/internal/measurement-callback' || ctx.method !== 'POST') return next();
+export function measurementCallbackGuard(deps: AppDeps): Guard {
+  return async (ctx: Context) => {
     const agentId = ctx.get('x-agent-id');
     if (agentId && !ctx.get('x-measurement-signature')) {
       const agent = await getAgent(deps.db, agentId);
@@ -458,7 +483,7 @@ export function measurementCallbackAuth(deps: AppDeps) {
       if (!agent || !cred || !token || !isMeasurer || !(await verifySecret(cred.api_secret_hash, token))) {
         throw unauthorized('Invalid measurer agent credential');
       }
-      return next();
+      return;
     }
     const secret = await deps.settings.get('operational.measurement_callback_secret');
     const given = ctx.get('x-measurement-signature');
@@ -469,6 +494,5 @@ export function measurementCallbackAuth(deps: AppDeps) {
     if (want.length !== got.length || !timingSafeEqual(want, got)) {
       throw new HttpError(401, 'Invalid X-Measurement-Signature', { 'WWW-Authenticate': 'HMAC-SHA256' });
     }
-    return next();
   };
 }
