@@ -124,6 +124,13 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
             api_key: z.string(),
             warning: z.string(),
           }),
+          links: {
+            GetAccount: {
+              operation: 'get /api/v1/accounts/:account_id',
+              parameters: { account_id: '$response.body#/account_id' },
+              description: 'The new account (authenticate with the api_key of this answer)',
+            },
+          },
         },
         409: { description: 'Name taken' },
       },
@@ -170,7 +177,21 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
         account_type: z.string().optional(),
       }),
       responses: {
-        200: { description: 'Accounts', schema: z.object({ accounts: z.array(AccountView), total: z.number() }) },
+        200: {
+          description: 'Accounts',
+          schema: z.object({ accounts: z.array(AccountView), total: z.number() }),
+          links: {
+            GetAccount: {
+              operation: 'get /api/v1/accounts/:account_id',
+              parameters: { account_id: '$response.body#/accounts/0/account_id' },
+              description: 'The first account listed (read with that account’s API key)',
+            },
+            ListAccountTransactions: {
+              operation: 'get /api/v1/accounts/:account_id/transactions',
+              parameters: { account_id: '$response.body#/accounts/0/account_id' },
+            },
+          },
+        },
       },
     },
     async ({ query }) => {
