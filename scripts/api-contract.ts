@@ -173,8 +173,12 @@ async function main(): Promise<number> {
     ];
     console.log(`==> schemathesis ${args.filter((a) => !a.startsWith('Authorization')).join(' ')}`);
     // cwd: its local cache (.schemathesis/) goes to the throwaway data dir, not the checkout.
-    const run = spawnSync(st, args, { stdio: 'inherit', cwd: dataDir });
-    return run.status ?? 1;
+    // Asynchronously: the fake agent answers from this process's event loop, which spawnSync would block.
+    const run = spawn(st, args, { stdio: 'inherit', cwd: dataDir });
+    return await new Promise<number>((resolve, reject) => {
+      run.once('error', reject);
+      run.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    });
   } finally {
     child.kill('SIGINT');
     await new Promise((r) => {
@@ -187,7 +191,8 @@ async function main(): Promise<number> {
         r(undefined);
       });
     });
-    rmSync(dataDir, { recursive: true, force: true });
+    // The dev server's guard may still be writing its last files for a moment after the stack exits.
+    rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 300 });
     await stripe.stop();
     await agent.close();
   }
