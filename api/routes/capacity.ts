@@ -96,7 +96,7 @@ const DispatchResponse = z.object({
 const count = (min: number) => z.number().int().min(min);
 /** Per reconcile request: targets, and warm agents per target. */
 const MAX_RECONCILE_TARGETS = 10;
-const MAX_RECONCILE_COUNT = 50;
+const MAX_RECONCILE_COUNT = 25;
 
 /** A word in any case as a flag-free pattern (JSON Schema patterns carry no flags). */
 const anyCase = (word: string) => [...word].map((c) => (/[a-z]/.test(c) ? `[${c.toUpperCase()}${c}]` : c)).join('');
