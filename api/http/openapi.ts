@@ -95,7 +95,8 @@ function defaultErrors(r: RouteDoc): number[] {
   const auths = (Array.isArray(r.auth) ? r.auth : [r.auth]).filter((a) => a !== 'none');
   const out = new Set<number>([503]);
   if (auths.length > 0) out.add(401);
-  if (auths.some((a) => a !== 'viewer')) out.add(403);
+  // Signatures (Stripe, measurer) are valid or not: 401 only. An optional credential never forbids.
+  if (auths.some((a) => a !== 'viewer' && a !== 'stripe' && a !== 'measurement')) out.add(403);
   if (r.params) out.add(404).add(422);
   if (r.query) out.add(422);
   if (r.body) out.add(400).add(413).add(422);

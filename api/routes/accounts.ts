@@ -24,6 +24,7 @@ import {
 } from '../../core/stores/accounts';
 import {
   AccountNotFoundError,
+  BalanceOverflowError,
   appendLedgerEntry,
   countTransactions,
   getBalance,
@@ -334,7 +335,10 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
           .describe('USD, from one micro-dollar; rounded to 6 decimals (micro-dollars)'),
         description: z.string().optional().default(''),
       }),
-      responses: { 200: { description: 'Ledger entry', schema: TransactionView } },
+      responses: {
+        200: { description: 'Ledger entry', schema: TransactionView },
+        409: { description: 'The balance would exceed the largest amount the ledger holds exactly' },
+      },
     },
     async ({ params, body }) => {
       // toFixed(6): the decimal text of the amount in micro-dollars, exact for any amount the schema allows.
@@ -349,6 +353,7 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
         return txView(t);
       } catch (err) {
         if (err instanceof AccountNotFoundError) throw notFound('Account not found');
+        if (err instanceof BalanceOverflowError) throw conflict('Deposit refused: the balance would be out of range');
         throw err;
       }
     },

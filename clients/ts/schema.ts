@@ -3306,6 +3306,15 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      /** @description The balance would exceed the largest amount the ledger holds exactly */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
       413: components['responses']['PayloadTooLarge'];
       422: components['responses']['ValidationError'];
       503: components['responses']['ServiceUnavailable'];
@@ -4478,7 +4487,6 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      403: components['responses']['Forbidden'];
       /** @description Version not found */
       404: {
         headers: {
