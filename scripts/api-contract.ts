@@ -7,7 +7,7 @@
  *   npx tsx scripts/api-contract.ts [--schemathesis PATH] [-- extra schemathesis args]
  *
  * schemathesis is found at $SCHEMATHESIS_BIN, then ~/.cache/easyenclave/schemathesis/bin/schemathesis, then PATH;
- * `.ci/run` installs it from PyPI into that cache (a venv) when missing.
+ * scripts/ensure-schemathesis.sh (run by `.ci/run`) installs the pinned version from PyPI into that cache (a venv).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -30,10 +30,7 @@ function schemathesisBin(): string {
   if (existsSync(cached)) return cached;
   const onPath = spawnSync('sh', ['-c', 'command -v schemathesis'], { encoding: 'utf8' }).stdout.trim();
   if (onPath) return onPath;
-  console.error(
-    'schemathesis not found: set SCHEMATHESIS_BIN, or install it with\n' +
-      `  python3 -m venv ${join(cache, 'schemathesis')} && ${join(cache, 'schemathesis', 'bin', 'pip')} install 'schemathesis>=4,<5'`,
-  );
+  console.error('schemathesis not found: set SCHEMATHESIS_BIN, or install it with scripts/ensure-schemathesis.sh');
   process.exit(2);
 }
 
