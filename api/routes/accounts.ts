@@ -111,13 +111,15 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'accounts',
       auth: 'none',
       rateLimit: RATE_LIMITS.accountCreate,
-      body: z.object({
-        name: z.string().max(255).regex(/\S/, 'Account name is required'),
-        description: z.string().max(4096).optional().default(''),
-        account_type: z.enum(ACCOUNT_TYPES, {
-          error: "account_type must be 'deployer', 'agent', 'contributor', or 'launcher'",
-        }),
-      }),
+      body: z
+        .object({
+          name: z.string().max(255).regex(/\S/, 'Account name is required'),
+          description: z.string().max(4096).optional().default(''),
+          account_type: z.enum(ACCOUNT_TYPES, {
+            error: "account_type must be 'deployer', 'agent', 'contributor', or 'launcher'",
+          }),
+        })
+        .meta({ example: { name: 'acme-ci', description: 'Deploys from GitHub Actions', account_type: 'deployer' } }),
       responses: {
         200: {
           description: 'Created',
@@ -327,14 +329,16 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'accounts',
       auth: 'admin',
       params: IdParam,
-      body: z.object({
-        amount: z
-          .number()
-          .min(0.000001)
-          .max(1_000_000_000)
-          .describe('USD, from one micro-dollar; rounded to 6 decimals (micro-dollars)'),
-        description: z.string().optional().default(''),
-      }),
+      body: z
+        .object({
+          amount: z
+            .number()
+            .min(0.000001)
+            .max(1_000_000_000)
+            .describe('USD, from one micro-dollar; rounded to 6 decimals (micro-dollars)'),
+          description: z.string().optional().default(''),
+        })
+        .meta({ example: { amount: 25, description: 'Manual top-up' } }),
       responses: {
         200: { description: 'Ledger entry', schema: TransactionView },
         409: { description: 'The balance would exceed the largest amount the ledger holds exactly' },

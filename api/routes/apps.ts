@@ -100,19 +100,21 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Register an app; the creator (deployer key, OIDC repository owner or admin) becomes its maintainer',
       tag: 'apps',
       auth: 'catalog',
-      body: z.object({
-        name: z
-          .string()
-          .regex(APP_NAME_RE, 'App name: letters, digits, . _ - (max 128, starting alphanumeric)')
-          .describe('Letters, digits, . _ - (max 128, starting alphanumeric)'),
-        description: z.string().max(4096).default(''),
-        source_repo: z.string().max(1024).nullish(),
-        maintainers: z.array(login).max(50).default([]).describe('Further GitHub logins/orgs to add as maintainers'),
-        tags: z
-          .array(z.string().regex(TAG_RE, 'a tag: letters, digits, . _ : + - (max 64, starting alphanumeric)'))
-          .max(50)
-          .default([]),
-      }),
+      body: z
+        .object({
+          name: z
+            .string()
+            .regex(APP_NAME_RE, 'App name: letters, digits, . _ - (max 128, starting alphanumeric)')
+            .describe('Letters, digits, . _ - (max 128, starting alphanumeric)'),
+          description: z.string().max(4096).default(''),
+          source_repo: z.string().max(1024).nullish(),
+          maintainers: z.array(login).max(50).default([]).describe('Further GitHub logins/orgs to add as maintainers'),
+          tags: z
+            .array(z.string().regex(TAG_RE, 'a tag: letters, digits, . _ : + - (max 64, starting alphanumeric)'))
+            .max(50)
+            .default([]),
+        })
+        .meta({ example: { name: 'hello-web', description: 'A static page', tags: ['demo'] } }),
       responses: {
         200: { description: 'The app', schema: AppSchema },
         403: { description: 'Not a deployer key / admin' },
