@@ -1,11 +1,11 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
  * and bin/ decides where it listens. Middleware order: request metrics → tracing span → request id → errors →
- * /metrics → client IP → codec CORS → CORS → body → service
- * proxy → measurement-callback signature → allowed methods → routes.
+ * /metrics → client IP → codec CORS → CORS → body → service proxy → allowed methods → routes.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
+import { randomKeyRing } from '../core/auth/keyring';
 import { createGuards } from './auth';
 import type { AppDeps } from './deps';
 import { OpenApiRegistry } from './http/openapi';
@@ -21,7 +21,7 @@ import { requestIdMiddleware } from './middleware/request-id';
 import { tracingMiddleware } from './middleware/tracing';
 import { createRateLimiter } from './middleware/rate-limit';
 import { accountRoutes } from './routes/accounts';
-import { appRoutes, measurementCallbackAuth } from './routes/apps';
+import { appRoutes, measurementCallbackGuard } from './routes/apps';
 import { catalogDeployRoutes } from './routes/catalog-deploy';
 import { proxyInfoRoutes, proxyMiddleware } from './routes/proxy';
 import { billingRoutes } from './routes/billing';
@@ -40,7 +40,7 @@ import { attestationRoutes } from './routes/attestation';
 import { authRoutes } from './routes/auth';
 import { deployRoutes } from './routes/deploy';
 import { dashboardRoutes } from './routes/dashboard';
-import { docsRoutes } from './routes/docs';
+import { apiDocument, docsRoutes } from './routes/docs';
 import { githubAuthRoutes } from './routes/github-auth';
 import { healthRoutes } from './routes/health';
 import { logRoutes } from './routes/logs';
@@ -48,12 +48,15 @@ import { meRoutes } from './routes/me';
 import { trustedMrtdRoutes } from './routes/trusted-mrtds';
 import { webRoutes } from './routes/web';
 
-export function createApp(deps: AppDeps): Koa {
-  // proxy off: X-Forwarded-For is believed only from api.trusted_proxies (api/middleware/client-ip.ts).
-  const app = new Koa({ proxy: false });
-  const router = new Router();
+/** Declares every route on `router` (and in the returned registry, which the OpenAPI document is built from). */
+function mountRoutes(router: Router, deps: AppDeps): OpenApiRegistry {
   const registry = new OpenApiRegistry();
-  const guards = createGuards(deps);
+  const guards = {
+    ...createGuards(deps),
+    measurement: measurementCallbackGuard(deps),
+    // The Stripe webhook verifies its signature itself (api/routes/stripe.ts): the raw body and the event are there.
+    stripe: async () => {},
+  };
   const routes = new Routes(router, registry, guards, createRateLimiter(deps));
 
   healthRoutes(routes, deps);
@@ -83,20 +86,43 @@ export function createApp(deps: AppDeps): Koa {
   dashboardRoutes(routes, deps);
   docsRoutes(router, registry);
   webRoutes(router);
+  return registry;
+}
+
+export function createApp(deps: AppDeps): Koa {
+  // proxy off: X-Forwarded-For is believed only from api.trusted_proxies (api/middleware/client-ip.ts).
+  const app = new Koa({ proxy: false });
+  const router = new Router();
+  const registry = mountRoutes(router, deps);
 
   // Outermost: the latency of every request, with its final status (after the error middleware mapped it).
   if (deps.metrics) app.use(requestMetricsMiddleware(deps.metrics));
   if (deps.tracing) app.use(tracingMiddleware(deps.tracing));
   app.use(requestIdMiddleware(deps.logger));
   app.use(errorMiddleware(deps.logger));
-  if (deps.metrics) app.use(metricsEndpointMiddleware(deps, deps.metrics, guards.admin));
+  if (deps.metrics) app.use(metricsEndpointMiddleware(deps, deps.metrics, createGuards(deps).admin));
   app.use(clientIpMiddleware(deps.settings));
   app.use(codecCorsMiddleware(deps.settings));
   app.use(corsMiddleware());
   app.use(bodyMiddleware(deps.config.api.bodyLimitBytes));
   app.use(proxyMiddleware(deps, registry));
-  app.use(measurementCallbackAuth(deps));
   app.use(allowedMethodsMiddleware());
   app.use(router.routes());
   return app;
+}
+
+/**
+ * The document `/openapi.json` serves, built from the route declarations alone, so `npm run gen:client` and its
+ * drift test need no running stack. Declaring routes reads nothing from deps but a sealing key (the codec route builds
+ * its codec up front) and runs no handler; any other read fails loudly here rather than yield a wrong document.
+ */
+export function openApiDocument(): Record<string, unknown> {
+  const known: Partial<AppDeps> = { sealingKey: randomKeyRing() };
+  const deps = new Proxy(known, {
+    get(target, key) {
+      if (key in target) return target[key as keyof AppDeps];
+      throw new Error(`openApiDocument: a route declaration read deps.${String(key)}`);
+    },
+  }) as AppDeps;
+  return apiDocument(mountRoutes(new Router(), deps));
 }

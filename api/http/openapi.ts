@@ -21,12 +21,28 @@ export type AuthScheme =
   /** Like `caller` but optional: anonymous callers see the public part only. */
   | 'viewer'
   /** API key, GitHub Actions OIDC token OR session (app catalog writes: who maintains is decided per app). */
-  | 'catalog';
+  | 'catalog'
+  /** An external measurer's callback: X-Measurement-Signature (HMAC of the body), or a measurer agent's secret. */
+  | 'measurement';
+
+/**
+ * An OpenAPI link: how a value in this response feeds another operation (a list's first item → the item
+ * operation), so generated clients and stateful testers can walk from one to the other.
+ */
+export interface LinkSpec {
+  /** The target operation as `<method> <path as declared>`, e.g. `get /api/v1/agents/:agent_id`. */
+  operation: `${HttpMethod} ${string}`;
+  /** Target parameter name → runtime expression, e.g. `{ agent_id: '$response.body#/agents/0/agent_id' }`. */
+  parameters: Record<string, string>;
+  description?: string;
+}
 
 export interface ResponseSpec {
   description: string;
   schema?: z.ZodType;
   contentType?: string;
+  /** Links by name (OpenAPI `links`); the target must be a declared route, or the document refuses to build. */
+  links?: Record<string, LinkSpec>;
 }
 
 export interface RouteDoc {
@@ -45,7 +61,7 @@ const SECURITY: Record<Exclude<AuthScheme, 'none'>, string | string[]> = {
   session: 'adminSession',
   admin: 'adminSession',
   apiKey: 'apiKey',
-  launcherKey: 'apiKey',
+  launcherKey: 'launcherKey',
   agent: 'agentSecret',
   oidc: 'githubOidc',
   deployer: ['apiKey', 'githubOidc'],
@@ -53,6 +69,7 @@ const SECURITY: Record<Exclude<AuthScheme, 'none'>, string | string[]> = {
   viewer: ['adminSession', 'apiKey', 'githubOidc'],
   catalog: ['apiKey', 'githubOidc', 'adminSession'],
   stripe: 'stripeSignature',
+  measurement: ['measurementSignature', 'agentSecret'],
 };
 
 /** Shared error responses (`#/components/responses/<name>`), all with the `{detail}` body. */
@@ -78,7 +95,8 @@ function defaultErrors(r: RouteDoc): number[] {
   const auths = (Array.isArray(r.auth) ? r.auth : [r.auth]).filter((a) => a !== 'none');
   const out = new Set<number>([503]);
   if (auths.length > 0) out.add(401);
-  if (auths.some((a) => a !== 'viewer')) out.add(403);
+  // Signatures (Stripe, measurer) are valid or not: 401 only. An optional credential never forbids.
+  if (auths.some((a) => a !== 'viewer' && a !== 'stripe' && a !== 'measurement')) out.add(403);
   if (r.params) out.add(404).add(422);
   if (r.query) out.add(422);
   if (r.body) out.add(400).add(413).add(422);
@@ -90,6 +108,10 @@ const toJson = (schema: z.ZodType, io: 'input' | 'output') =>
 
 /** `/a/:id` → `/a/{id}` */
 export const openApiPath = (koaPath: string) => koaPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+/** `get /api/v1/agents/:agent_id` → `getApiV1AgentsAgentId` (stable: clients are generated from it). */
+export const operationId = (method: HttpMethod, path: string) =>
+  `${method}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`;
 
 export class OpenApiRegistry {
   private readonly routes: RouteDoc[] = [];
@@ -104,6 +126,30 @@ export class OpenApiRegistry {
 
   document(info: { title: string; version: string; description?: string }): Record<string, unknown> {
     const paths: Record<string, Record<string, unknown>> = {};
+    const declared = new Map(this.routes.map((r) => [`${r.method} ${r.path}`, r]));
+    const linksOf = (owner: RouteDoc, links: Record<string, LinkSpec>) =>
+      Object.fromEntries(
+        Object.entries(links).map(([name, l]) => {
+          const target = declared.get(l.operation);
+          if (!target) throw new Error(`${owner.method} ${owner.path}: link ${name} targets undeclared ${l.operation}`);
+          const known = new Set([
+            ...Object.keys(target.params?.shape ?? {}),
+            ...Object.keys(target.query?.shape ?? {}),
+          ]);
+          for (const p of Object.keys(l.parameters)) {
+            if (!known.has(p))
+              throw new Error(`${owner.method} ${owner.path}: link ${name} sets unknown parameter ${p}`);
+          }
+          return [
+            name,
+            {
+              operationId: operationId(target.method, target.path),
+              parameters: l.parameters,
+              ...(l.description ? { description: l.description } : {}),
+            },
+          ];
+        }),
+      );
     for (const r of this.routes) {
       const parameters: unknown[] = [];
       for (const [where, schema] of [
@@ -126,7 +172,7 @@ export class OpenApiRegistry {
       const op: Record<string, unknown> = {
         summary: r.summary,
         tags: [r.tag],
-        operationId: `${r.method}${r.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+        operationId: operationId(r.method, r.path),
         parameters,
         responses: {
           ...Object.fromEntries(
@@ -145,13 +191,19 @@ export class OpenApiRegistry {
                   : Number(status) >= 400
                     ? { content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
                     : {}),
+                ...(spec.links ? { links: linksOf(r, spec.links) } : {}),
               },
             ]),
           ),
         },
       };
       if (r.body) {
-        op.requestBody = { required: true, content: { 'application/json': { schema: toJson(r.body, 'input') } } };
+        // A body whose schema accepts "nothing" (every field optional with a default, e.g. an admin re-run) may be
+        // left out: the document says so instead of claiming every body is required.
+        op.requestBody = {
+          required: !r.body.safeParse(undefined).success,
+          content: { 'application/json': { schema: toJson(r.body, 'input') } },
+        };
       }
       if (auths.length > 0) {
         op.security = [...new Set(auths.flatMap((a) => SECURITY[a as Exclude<AuthScheme, 'none'>]))].map((s) => ({
@@ -207,13 +259,29 @@ export class OpenApiRegistry {
             description: 'Admin/GitHub session token from POST /admin/login or /auth/github/callback',
           },
           apiKey: { type: 'http', scheme: 'bearer', description: 'Account API key (ee_live_…)' },
+          launcherKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'API key (ee_live_…) of an account of type launcher: claims and reports capacity orders',
+          },
           agentSecret: {
             type: 'http',
             scheme: 'bearer',
             description: 'Per-agent control secret issued at registration',
           },
           githubOidc: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'GitHub Actions OIDC token' },
-          stripeSignature: { type: 'apiKey', in: 'header', name: 'stripe-signature' },
+          measurementSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Measurement-Signature',
+            description: 'sha256=<hex HMAC-SHA-256 of the raw body under operational.measurement_callback_secret>',
+          },
+          stripeSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'stripe-signature',
+            description: 'Stripe webhook signature (t=…,v1=…: HMAC-SHA-256 of the raw body under the webhook secret)',
+          },
         },
       },
     };

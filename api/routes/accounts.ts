@@ -24,6 +24,7 @@ import {
 } from '../../core/stores/accounts';
 import {
   AccountNotFoundError,
+  BalanceOverflowError,
   appendLedgerEntry,
   countTransactions,
   getBalance,
@@ -110,13 +111,15 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'accounts',
       auth: 'none',
       rateLimit: RATE_LIMITS.accountCreate,
-      body: z.object({
-        name: z.string().max(255).regex(/\S/, 'Account name is required'),
-        description: z.string().max(4096).optional().default(''),
-        account_type: z.enum(ACCOUNT_TYPES, {
-          error: "account_type must be 'deployer', 'agent', 'contributor', or 'launcher'",
-        }),
-      }),
+      body: z
+        .object({
+          name: z.string().max(255).regex(/\S/, 'Account name is required'),
+          description: z.string().max(4096).optional().default(''),
+          account_type: z.enum(ACCOUNT_TYPES, {
+            error: "account_type must be 'deployer', 'agent', 'contributor', or 'launcher'",
+          }),
+        })
+        .meta({ example: { name: 'acme-ci', description: 'Deploys from GitHub Actions', account_type: 'deployer' } }),
       responses: {
         200: {
           description: 'Created',
@@ -124,6 +127,13 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
             api_key: z.string(),
             warning: z.string(),
           }),
+          links: {
+            GetAccount: {
+              operation: 'get /api/v1/accounts/:account_id',
+              parameters: { account_id: '$response.body#/account_id' },
+              description: 'The new account (authenticate with the api_key of this answer)',
+            },
+          },
         },
         409: { description: 'Name taken' },
       },
@@ -170,7 +180,21 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
         account_type: z.string().optional(),
       }),
       responses: {
-        200: { description: 'Accounts', schema: z.object({ accounts: z.array(AccountView), total: z.number() }) },
+        200: {
+          description: 'Accounts',
+          schema: z.object({ accounts: z.array(AccountView), total: z.number() }),
+          links: {
+            GetAccount: {
+              operation: 'get /api/v1/accounts/:account_id',
+              parameters: { account_id: '$response.body#/accounts/0/account_id' },
+              description: 'The first account listed (read with that account’s API key)',
+            },
+            ListAccountTransactions: {
+              operation: 'get /api/v1/accounts/:account_id/transactions',
+              parameters: { account_id: '$response.body#/accounts/0/account_id' },
+            },
+          },
+        },
       },
     },
     async ({ query }) => {
@@ -305,15 +329,20 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'accounts',
       auth: 'admin',
       params: IdParam,
-      body: z.object({
-        amount: z
-          .number()
-          .min(0.000001)
-          .max(1_000_000_000)
-          .describe('USD, from one micro-dollar; rounded to 6 decimals (micro-dollars)'),
-        description: z.string().optional().default(''),
-      }),
-      responses: { 200: { description: 'Ledger entry', schema: TransactionView } },
+      body: z
+        .object({
+          amount: z
+            .number()
+            .min(0.000001)
+            .max(1_000_000_000)
+            .describe('USD, from one micro-dollar; rounded to 6 decimals (micro-dollars)'),
+          description: z.string().optional().default(''),
+        })
+        .meta({ example: { amount: 25, description: 'Manual top-up' } }),
+      responses: {
+        200: { description: 'Ledger entry', schema: TransactionView },
+        409: { description: 'The balance would exceed the largest amount the ledger holds exactly' },
+      },
     },
     async ({ params, body }) => {
       // toFixed(6): the decimal text of the amount in micro-dollars, exact for any amount the schema allows.
@@ -328,6 +357,7 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
         return txView(t);
       } catch (err) {
         if (err instanceof AccountNotFoundError) throw notFound('Account not found');
+        if (err instanceof BalanceOverflowError) throw conflict('Deposit refused: the balance would be out of range');
         throw err;
       }
     },

@@ -41,7 +41,9 @@ export const AgentSchema = z.object({
   deployed_app: z.string().nullable(),
 });
 
-export const AgentIdParams = z.object({ agent_id: z.string() });
+export const AgentIdParams = z.object({
+  agent_id: z.string().meta({ example: '00000000-0000-4000-8000-000000000001' }),
+});
 /** Largest attestation blob accepted (serialized JSON bytes): a quote plus tokens is a few KiB. */
 export const ATTESTATION_MAX_BYTES = 64 * 1024;
 const withinCap = (v: unknown) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= ATTESTATION_MAX_BYTES;

@@ -144,7 +144,21 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
         vm_name: z.string().optional().describe('Case-insensitive substring'),
       }),
       responses: {
-        200: { description: 'Agents', schema: z.object({ agents: z.array(AgentSchema), total: z.number() }) },
+        200: {
+          description: 'Agents',
+          schema: z.object({ agents: z.array(AgentSchema), total: z.number() }),
+          links: {
+            GetAgent: {
+              operation: 'get /api/v1/agents/:agent_id',
+              parameters: { agent_id: '$response.body#/agents/0/agent_id' },
+              description: 'The first agent listed',
+            },
+            GetAgentAttestation: {
+              operation: 'get /api/v1/agents/:agent_id/attestation',
+              parameters: { agent_id: '$response.body#/agents/0/agent_id' },
+            },
+          },
+        },
       },
     },
     async ({ query }) => {

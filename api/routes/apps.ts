@@ -26,7 +26,7 @@ import {
 import { measurementWorkflowId } from '../../workflows/contracts/measurement';
 import { catalogCaller, maintains } from '../catalog-caller';
 import type { AppDeps } from '../deps';
-import type { Routes } from '../http/route';
+import type { Guard, Routes } from '../http/route';
 import { parseBearer } from '../http/bearer';
 import { checkAgentSecret } from '../../core/auth/agent-secrets';
 import { getAgent, getCredential } from '../../core/stores/agents';
@@ -100,19 +100,21 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Register an app; the creator (deployer key, OIDC repository owner or admin) becomes its maintainer',
       tag: 'apps',
       auth: 'catalog',
-      body: z.object({
-        name: z
-          .string()
-          .regex(APP_NAME_RE, 'App name: letters, digits, . _ - (max 128, starting alphanumeric)')
-          .describe('Letters, digits, . _ - (max 128, starting alphanumeric)'),
-        description: z.string().max(4096).default(''),
-        source_repo: z.string().max(1024).nullish(),
-        maintainers: z.array(login).max(50).default([]).describe('Further GitHub logins/orgs to add as maintainers'),
-        tags: z
-          .array(z.string().regex(TAG_RE, 'a tag: letters, digits, . _ : + - (max 64, starting alphanumeric)'))
-          .max(50)
-          .default([]),
-      }),
+      body: z
+        .object({
+          name: z
+            .string()
+            .regex(APP_NAME_RE, 'App name: letters, digits, . _ - (max 128, starting alphanumeric)')
+            .describe('Letters, digits, . _ - (max 128, starting alphanumeric)'),
+          description: z.string().max(4096).default(''),
+          source_repo: z.string().max(1024).nullish(),
+          maintainers: z.array(login).max(50).default([]).describe('Further GitHub logins/orgs to add as maintainers'),
+          tags: z
+            .array(z.string().regex(TAG_RE, 'a tag: letters, digits, . _ : + - (max 64, starting alphanumeric)'))
+            .max(50)
+            .default([]),
+        })
+        .meta({ example: { name: 'hello-web', description: 'A static page', tags: ['demo'] } }),
       responses: {
         200: { description: 'The app', schema: AppSchema },
         403: { description: 'Not a deployer key / admin' },
@@ -153,7 +155,23 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'apps',
       auth: 'none',
       query: z.object({ name: z.string().optional(), tags: z.string().optional() }),
-      responses: { 200: { description: 'Apps', schema: z.object({ apps: z.array(AppSchema), total: z.number() }) } },
+      responses: {
+        200: {
+          description: 'Apps',
+          schema: z.object({ apps: z.array(AppSchema), total: z.number() }),
+          links: {
+            GetApp: {
+              operation: 'get /api/v1/apps/:name',
+              parameters: { name: '$response.body#/apps/0/name' },
+              description: 'The first app listed',
+            },
+            ListAppVersions: {
+              operation: 'get /api/v1/apps/:name/versions',
+              parameters: { name: '$response.body#/apps/0/name' },
+            },
+          },
+        },
+      },
     },
     async ({ query }) => {
       const tags = query.tags
@@ -322,7 +340,17 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       auth: 'none',
       params: NameParam,
       responses: {
-        200: { description: 'Versions', schema: z.object({ versions: z.array(VersionSchema), total: z.number() }) },
+        200: {
+          description: 'Versions',
+          schema: z.object({ versions: z.array(VersionSchema), total: z.number() }),
+          links: {
+            GetAppVersion: {
+              operation: 'get /api/v1/apps/:name/versions/:version',
+              parameters: { name: '$request.path.name', version: '$response.body#/versions/0/version' },
+              description: 'The newest version listed',
+            },
+          },
+        },
         404: { description: 'App not found' },
       },
     },
@@ -401,7 +429,7 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       summary:
         'Result of an external measurer for a pending version; the body must carry X-Measurement-Signature (HMAC)',
       tag: 'apps',
-      auth: 'none',
+      auth: 'measurement',
       body: z.object({
         version_id: z.string().min(1),
         status: z.string(),
@@ -441,14 +469,13 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
 const MEASURER_APP_PREFIX = 'measuring-enclave';
 
 /**
- * Runs before the route's validation (see api/app.ts): an unauthenticated callback gets 401 and nothing else is
- * looked at. Two credentials: `X-Measurement-Signature: sha256=<HMAC of the exact bytes received>` under
+ * The `measurement` auth scheme (wired in api/app.ts), run before the route's validation like every guard: an
+ * unauthenticated callback gets 401 and nothing else is looked at. Two credentials: `X-Measurement-Signature: sha256=<HMAC of the exact bytes received>` under
  * `operational.measurement_callback_secret`, or a measurer agent's control secret (`X-Agent-Id` +
  * `Authorization: Bearer <secret>`, the agent running a `measuring-enclave…` app).
  */
-export function measurementCallbackAuth(deps: AppDeps) {
-  return async (ctx: Context, next: () => Promise<unknown>) => {
-    if (ctx.path !== '/api/v1/internal/measurement-callback' || ctx.method !== 'POST') return next();
+export function measurementCallbackGuard(deps: AppDeps): Guard {
+  return async (ctx: Context) => {
     const agentId = ctx.get('x-agent-id');
     if (agentId && !ctx.get('x-measurement-signature')) {
       const agent = await getAgent(deps.db, agentId);
@@ -464,7 +491,7 @@ export function measurementCallbackAuth(deps: AppDeps) {
       ) {
         throw unauthorized('Invalid measurer agent credential');
       }
-      return next();
+      return;
     }
     const secret = await deps.settings.get('operational.measurement_callback_secret');
     const given = ctx.get('x-measurement-signature');
@@ -475,6 +502,5 @@ export function measurementCallbackAuth(deps: AppDeps) {
     if (want.length !== got.length || !timingSafeEqual(want, got)) {
       throw new HttpError(401, 'Invalid X-Measurement-Signature', { 'WWW-Authenticate': 'HMAC-SHA256' });
     }
-    return next();
   };
 }

@@ -94,6 +94,9 @@ const DispatchResponse = z.object({
 });
 
 const count = (min: number) => z.number().int().min(min);
+/** Per reconcile request: targets, and warm agents per target. */
+const MAX_RECONCILE_TARGETS = 10;
+const MAX_RECONCILE_COUNT = 25;
 
 /** A word in any case as a flag-free pattern (JSON Schema patterns carry no flags). */
 const anyCase = (word: string) => [...word].map((c) => (/[a-z]/.test(c) ? `[${c.toUpperCase()}${c}]` : c)).join('');
@@ -275,10 +278,13 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
             z.object({
               datacenter: DatacenterInput,
               node_size: NodeSizeInput(true).default(''),
-              min_count: count(0).default(1),
+              // Bounded: a dispatching reconcile starts one launch-order workflow per missing agent while the
+              // caller waits (MAX_RECONCILE_TARGETS × MAX_RECONCILE_COUNT at most).
+              min_count: count(0).max(MAX_RECONCILE_COUNT).default(1),
             }),
           )
-          .min(1, 'At least one target is required'),
+          .min(1, 'At least one target is required')
+          .max(MAX_RECONCILE_TARGETS),
         require_verified: z.boolean().default(true),
         require_healthy: z.boolean().default(true),
         require_hostname: z.boolean().default(true),

@@ -390,6 +390,13 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
         200: {
           description: 'Deployments',
           schema: z.object({ deployments: z.array(DeploymentView), total: z.number() }),
+          links: {
+            GetDeployment: {
+              operation: 'get /api/v1/deployments/:deployment_id',
+              parameters: { deployment_id: '$response.body#/deployments/0/deployment_id' },
+              description: 'The newest deployment listed',
+            },
+          },
         },
       },
     },

@@ -37,15 +37,19 @@ const PAGE = `<!doctype html>
 </body>
 </html>`;
 
+/** The served document of a registry (its info block is fixed here, once). */
+export const apiDocument = (registry: OpenApiRegistry): Record<string, unknown> =>
+  registry.document({
+    title: 'easyenclave control plane',
+    version: VERSION,
+    description: 'Attested Intel TDX agents, deployments, billing and capacity, orchestrated by Temporal.',
+  });
+
 export function docsRoutes(router: Router, registry: OpenApiRegistry): void {
   const assetDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
   let doc: Record<string, unknown> | undefined;
   router.get('/openapi.json', (ctx) => {
-    doc ??= registry.document({
-      title: 'easyenclave control plane',
-      version: VERSION,
-      description: 'Attested Intel TDX agents, deployments, billing and capacity, orchestrated by Temporal.',
-    });
+    doc ??= apiDocument(registry);
     ctx.body = doc;
   });
   router.get('/docs', (ctx) => {

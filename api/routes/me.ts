@@ -49,7 +49,17 @@ export function meRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'me',
       auth: 'session',
       responses: {
-        200: { description: 'Agents', schema: z.object({ agents: z.array(AgentObject), total: z.number() }) },
+        200: {
+          description: 'Agents',
+          schema: z.object({ agents: z.array(AgentObject), total: z.number() }),
+          links: {
+            GetOwnedAgent: {
+              operation: 'get /api/v1/me/agents/:agent_id',
+              parameters: { agent_id: '$response.body#/agents/0/agent_id' },
+              description: 'The first owned agent listed',
+            },
+          },
+        },
       },
     },
     async (_input, ctx) => {

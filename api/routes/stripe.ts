@@ -90,8 +90,9 @@ export function stripeRoutes(routes: Routes, deps: AppDeps): void {
       path: STRIPE_WEBHOOK_PATH,
       summary: 'Stripe webhook (stripe-signature over the raw body); payment_intent.succeeded deposits once',
       tag: 'billing',
-      // Authenticated by the stripe-signature check in the handler (it needs the raw body and the parsed event).
-      auth: 'none',
+      // The stripe-signature is checked in the handler (it needs the raw body and the parsed event, and an
+      // unconfigured Stripe answers 503 first); the scheme documents the credential.
+      auth: 'stripe',
       responses: {
         200: { description: 'Accepted', schema: z.object({ status: z.literal('ok') }) },
         400: { description: 'Correctly signed but not an event' },

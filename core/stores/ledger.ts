@@ -48,6 +48,17 @@ export class AccountNotFoundError extends Error {
   }
 }
 
+/** An entry that would take a balance beyond what integer micro-dollars can hold exactly (±2^53 − 1). */
+export class BalanceOverflowError extends Error {
+  constructor(
+    readonly balance: number,
+    readonly amount: number,
+  ) {
+    super('Balance out of range');
+    this.name = 'BalanceOverflowError';
+  }
+}
+
 export class InsufficientFundsError extends Error {
   constructor(
     readonly balance: number,
@@ -164,6 +175,8 @@ export async function appendLockedLedgerGroups(
       }
       const h = head(e.accountId);
       const balanceAfter = h.balance + e.amount;
+      // Checked before anything is written: an unsafe balance would be stored rounded and break every later sum.
+      if (!Number.isSafeInteger(balanceAfter)) throw new BalanceOverflowError(h.balance, e.amount);
       if ((e.forbidNegative ?? true) && e.amount < 0 && balanceAfter < 0) {
         refused = new InsufficientFundsError(h.balance, e.amount);
         break;

@@ -107,6 +107,19 @@ describe('accounts API', () => {
     );
   });
 
+  it('refuses a deposit that would take the balance beyond exact integer micro-dollars (409, nothing written)', async () => {
+    const { account_id, api_key } = (await create('whale')).body;
+    // Each deposit is within the schema's bound (1e9 USD); nine of them pass 2^53 micro-dollars (~9.007e9 USD).
+    for (let i = 0; i < 9; i++) {
+      const ok = await api.post(`/api/v1/accounts/${account_id}/deposit`, { token: admin, json: { amount: 1e9 } });
+      expect(ok.status).toBe(200);
+    }
+    const over = await api.post(`/api/v1/accounts/${account_id}/deposit`, { token: admin, json: { amount: 1e9 } });
+    expect(over).toMatchObject({ status: 409, body: { detail: 'Deposit refused: the balance would be out of range' } });
+    expect((await api.get(`/api/v1/accounts/${account_id}`, { token: api_key })).body.balance).toBe(9e9);
+    expect(await stack.db('transactions').where({ account_id }).count({ n: '*' })).toEqual([{ n: 9 }]);
+  });
+
   it('deposit is admin-only (a key cannot mint itself credit); delete refuses a non-zero balance', async () => {
     const { account_id, api_key } = (await create('saver')).body;
     const self = await api.post(`/api/v1/accounts/${account_id}/deposit`, { token: api_key, json: { amount: 1000 } });
