@@ -52,6 +52,8 @@ const ingress = proxyActivities<Pick<CloudflareActivities, 'updateTunnelIngress'
 });
 /** Catalog ingress before the push, services registry at running/end: added after histories were recorded. */
 const SERVICES_PATCH = 'catalog-services-v1';
+/** The workflow inserts its own row as its first step (update-with-start deploys); older runs found it inserted. */
+const OWNS_ROW_PATCH = 'deployment-owns-row-v1';
 
 function describe(err: unknown): string {
   const cause = (err as { cause?: unknown }).cause;
@@ -124,6 +126,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     return { deploymentId, agentId, outcome: 'failed', error };
   };
 
+  if (input.record && patched(OWNS_ROW_PATCH)) {
+    await db.createDeploymentRecord({ deploymentId, record: input.record });
+  }
   const reserved = await db.reserveDeploymentAgent({ deploymentId, candidates: input.candidates });
   if (!reserved.agentId) {
     const error =

@@ -18,8 +18,8 @@ import { accountIdentities, findDeployerLinkedTo, type Account } from '../../cor
 import {
   deploymentOwners,
   getDeployment,
-  insertDeployment,
   listDeployments,
+  stageCompose,
   type Deployment,
 } from '../../core/stores/deployments';
 import { getBalance } from '../../core/stores/ledger';
@@ -310,24 +310,26 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
     const config: Record<string, unknown> = { ...body.config };
     if (body.app_name && config.service_name === undefined) config.service_name = body.app_name;
     if (body.app_name) config.app_name = body.app_name;
-    await insertDeployment(deps.db, {
-      deployment_id: deploymentId,
-      compose,
-      config,
-      account_id: caller.account?.account_id ?? null,
-      app_name: body.app_name ?? null,
-      app_version: body.app_version ?? null,
-      sla_class: body.sla_class,
-      machine_size: body.machine_size,
-      cpu_vcpus: body.cpu_vcpus,
-      memory_gb: body.memory_gb,
-      gpu_count: body.gpu_count,
-      created_at: deps.now().toISOString(),
-      github_owner: caller.oidcOwner,
-    });
+    const createdAt = deps.now().toISOString();
+    // The compose is staged by digest; the workflow inserts the deployments row itself as its first step.
+    const composeSha256 = await stageCompose(deps.db, compose, createdAt);
     const timeout = await settingInt(deps.settings, 'operational.deploy_callback_timeout_seconds');
     const answer = await deps.workflows.deployments.startDeployment({
       deploymentId,
+      record: {
+        composeSha256,
+        config,
+        accountId: caller.account?.account_id ?? null,
+        appName: body.app_name ?? null,
+        appVersion: body.app_version ?? null,
+        slaClass: body.sla_class,
+        machineSize: body.machine_size,
+        cpuVcpus: body.cpu_vcpus,
+        memoryGb: body.memory_gb,
+        gpuCount: body.gpu_count,
+        createdAt,
+        githubOwner: caller.oidcOwner,
+      },
       candidates: placement.candidates,
       callbackTimeoutSeconds: Math.max(1, timeout),
     });

@@ -72,15 +72,11 @@ export interface StatusInput {
   status: string;
   deploymentId: string;
   error: string | null;
-  /** True when a running `deployment:<id>` workflow took the report: the deployment row is its business. */
-  deploymentHandled?: boolean;
 }
 export interface DeployedInput {
   deploymentId: string;
   serviceId: string;
   attestation: Record<string, unknown>;
-  /** As in StatusInput. */
-  deploymentHandled?: boolean;
 }
 
 export type ControlResult = { ok: true; body: Record<string, unknown> } | Rejection;
