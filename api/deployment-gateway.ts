@@ -1,13 +1,11 @@
 /**
  * Temporal calls of the deploy/undeploy routes and of the agent `deployed` callback, by workflow name and
- * business id (`deployment:<id>`); only contracts are imported. Part of WorkflowGateway (api/temporal.ts).
+ * business id (`deployment:<id>`), typed by the workflows (type-only); at run time only contracts are imported. Part of WorkflowGateway (api/temporal.ts).
  */
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
-import type { deployment } from '../workflows/deploy';
+import type { deployment } from '../workflows/index';
 import { isWorkflowClosed } from '../core/temporal/workflow-closed';
 import {
-  DEPLOYMENT_WORKFLOW,
-  UNDEPLOY_AGENT_WORKFLOW,
   deployedSignal,
   deploymentWorkflowId,
   placementUpdate,
@@ -58,7 +56,7 @@ export function createDeploymentGateway(
     async startDeployment(input) {
       // The early-return pattern (samples-typescript `early-return/`): start and placement update in one call, so a
       // start that fails leaves nothing behind and a started deployment always has its workflow.
-      const startWorkflowOperation = new WithStartWorkflowOperation<typeof deployment>(DEPLOYMENT_WORKFLOW, {
+      const startWorkflowOperation = new WithStartWorkflowOperation<typeof deployment>('deployment', {
         taskQueue,
         workflowId: deploymentWorkflowId(input.deploymentId),
         args: [input],
@@ -103,6 +101,6 @@ export function createDeploymentGateway(
       }
     },
     undeployAgent: (input, requestId) =>
-      run(UNDEPLOY_AGENT_WORKFLOW, undeployAgentWorkflowId(input.agentId, requestId), input),
+      run('undeployAgent', undeployAgentWorkflowId(input.agentId, requestId), input),
   };
 }

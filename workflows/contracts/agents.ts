@@ -6,12 +6,6 @@
  */
 import { defineSignal, defineUpdate } from '@temporalio/workflow';
 
-export const REGISTER_AGENT_WORKFLOW = 'registerAgent';
-export const AGENT_ENTITY_WORKFLOW = 'agentEntity';
-export const AGENT_HEALTH_SWEEP_WORKFLOW = 'agentHealthSweep';
-export const AGENT_STALE_CLEANUP_WORKFLOW = 'agentStaleCleanup';
-export const DELETE_AGENT_WORKFLOW = 'deleteAgent';
-export const RESET_AGENT_WORKFLOW = 'resetAgent';
 
 /** AES-GCM ciphertext under the install's sealing key. */
 export interface SealedValue {

@@ -5,8 +5,6 @@
  */
 import { defineSignal, defineUpdate } from '@temporalio/workflow';
 
-export const DEPLOYMENT_WORKFLOW = 'deployment';
-export const UNDEPLOY_AGENT_WORKFLOW = 'undeployAgent';
 
 export const deploymentWorkflowId = (deploymentId: string) => `deployment:${deploymentId}`;
 export const undeployAgentWorkflowId = (agentId: string, requestId: string) => `undeploy:${agentId}:${requestId}`;

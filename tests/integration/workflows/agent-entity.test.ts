@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { agentEntity } from '../../../workflows/agent-entity';
 import {
-  AGENT_ENTITY_WORKFLOW,
   agentDeletedSignal,
   agentWorkflowId,
   deployedUpdate,
@@ -48,7 +47,7 @@ describe('agentEntity handlers', () => {
   });
 
   const start = async (agentId: string) =>
-    w.client.workflow.start<typeof agentEntity>(AGENT_ENTITY_WORKFLOW, {
+    w.client.workflow.start<typeof agentEntity>('agentEntity', {
       taskQueue: w.taskQueue,
       workflowId: agentWorkflowId(agentId),
       args: [{ agentId }],
@@ -91,7 +90,7 @@ describe('agentEntity handlers', () => {
     // Update-with-start as the API calls it: a valid call still works after the rejected ones.
     const ok = await w.client.workflow.executeUpdateWithStart(heartbeatUpdate, {
       args: [{ vmName: 'vm-2', attestation: {}, status: null, deploymentId: null }],
-      startWorkflowOperation: new WithStartWorkflowOperation<typeof agentEntity>(AGENT_ENTITY_WORKFLOW, {
+      startWorkflowOperation: new WithStartWorkflowOperation<typeof agentEntity>('agentEntity', {
         taskQueue: w.taskQueue,
         workflowId: agentWorkflowId(agentId),
         args: [{ agentId }],
