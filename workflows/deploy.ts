@@ -1,5 +1,4 @@
 import {
-  ApplicationFailure,
   condition,
   getExternalWorkflowHandle,
   log,
@@ -26,6 +25,7 @@ import {
   type UndeployAnswer,
   type UndeployRequest,
 } from './contracts/deployments';
+import { failureMessageOf } from './contracts/failures';
 
 const db = proxyActivities<DeploymentsDbActivities>({
   startToCloseTimeout: '30 seconds',
@@ -55,11 +55,7 @@ const SERVICES_PATCH = 'catalog-services-v1';
 /** The workflow inserts its own row as its first step (update-with-start deploys); older runs found it inserted. */
 const OWNS_ROW_PATCH = 'deployment-owns-row-v1';
 
-function describe(err: unknown): string {
-  const cause = (err as { cause?: unknown }).cause;
-  if (cause instanceof ApplicationFailure || cause instanceof Error) return cause.message;
-  return err instanceof Error ? err.message : String(err);
-}
+const describe = failureMessageOf;
 
 /**
  * One deployment from reservation to its end: claim an agent atomically, push the compose (agent /api/deploy),

@@ -24,6 +24,7 @@ import {
 } from '../../core/stores/deployments';
 import { getBalance } from '../../core/stores/ledger';
 import { isDeploymentParty, viewerOf, type Viewer } from '../access';
+import { httpErrorOf } from '../failures';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
@@ -464,20 +465,10 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
         const res = await deps.workflows.deployments.undeployAgent({ agentId: agent.agent_id, actor }, randomUUID());
         return { status: 'undeployed' as const, agent_id: agent.agent_id, deployment_id: res.stoppedDeploymentId };
       } catch (err) {
-        if (err instanceof HttpError) throw err;
-        throw new HttpError(502, `Agent undeploy failed: ${failureMessage(err)}`);
+        throw httpErrorOf(err, 'Agent undeploy failed');
       }
     },
   );
   return deploy;
 }
 
-function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  let msg = String((err as Error)?.message ?? err);
-  for (let i = 0; i < 5 && e && typeof e === 'object' && 'cause' in e && (e as { cause?: unknown }).cause; i++) {
-    e = (e as { cause: unknown }).cause;
-    msg = String((e as Error)?.message ?? msg);
-  }
-  return msg.slice(0, 240);
-}
