@@ -7,12 +7,14 @@ import { NativeConnection } from '@temporalio/worker';
 import { readFile } from 'node:fs/promises';
 import { dataConverterFor } from '../core/temporal/codec';
 import { activityDepsOf, openRuntime } from './lib/runtime';
+import { installSdkRuntime } from './lib/sdk-logger';
 import { ensureSchedules } from './lib/schedules';
 import { createWorker } from './lib/worker';
 
 async function main(): Promise<void> {
   const runtime = await openRuntime({ migrate: false });
   const { config, logger } = runtime;
+  installSdkRuntime(logger);
   const address = config.temporal.address ?? `${config.temporal.devServer.ip}:${config.temporal.devServer.port}`;
   const connection = await NativeConnection.connect({ address });
   // A bundle prebuilt by `npm run build:workflows` avoids bundling at every start.
@@ -36,7 +38,9 @@ async function main(): Promise<void> {
   );
   await clientConnection.close();
   logger.info(`worker polling ${config.temporal.taskQueue} on ${address}`);
-  const stop = () => worker.shutdown();
+  const stop = () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await worker.run();
