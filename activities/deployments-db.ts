@@ -77,7 +77,8 @@ export function createDeploymentsDbActivities({ db, settings }: DeploymentsDbDep
       candidates: DeploymentCandidate[];
     }): Promise<{ agentId: string | null; hostname: string | null; tried: number }> {
       const d = await getDeployment(db, input.deploymentId);
-      if (!d) throw ApplicationFailure.nonRetryable(
+      if (!d)
+        throw ApplicationFailure.nonRetryable(
           `Deployment ${input.deploymentId} not found`,
           DeploymentFailure.DeploymentNotFound,
         );

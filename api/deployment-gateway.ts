@@ -100,7 +100,6 @@ export function createDeploymentGateway(
         throw err;
       }
     },
-    undeployAgent: (input, requestId) =>
-      run('undeployAgent', undeployAgentWorkflowId(input.agentId, requestId), input),
+    undeployAgent: (input, requestId) => run('undeployAgent', undeployAgentWorkflowId(input.agentId, requestId), input),
   };
 }

@@ -49,8 +49,7 @@ export function createWorkflowGateway(
     catalog: createCatalogGateway(client, taskQueue),
     capacity: createCapacityGateway(client, taskQueue),
     billing: createBillingGateway(client, taskQueue),
-    changeSetting: (input, requestId) =>
-      run('changeSetting', changeSettingWorkflowId(input.key, requestId), input),
+    changeSetting: (input, requestId) => run('changeSetting', changeSettingWorkflowId(input.key, requestId), input),
     changeTrustedMrtd: (input, requestId) =>
       run('changeTrustedMrtd', changeTrustedMrtdWorkflowId(input.mrtd, requestId), input),
     // A retried request (same Idempotency-Key) joins the running execution, or runs again with the same

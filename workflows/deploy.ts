@@ -1,11 +1,4 @@
-import {
-  condition,
-  getExternalWorkflowHandle,
-  log,
-  patched,
-  proxyActivities,
-  setHandler,
-} from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, log, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { AgentActivities } from '../activities/agent';
 import type { DeploymentsDbActivities } from '../activities/deployments-db';
 import type { CloudflareActivities } from '../activities/cloudflare';

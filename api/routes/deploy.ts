@@ -471,4 +471,3 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
   );
   return deploy;
 }
-

@@ -3,7 +3,6 @@
  * workflow execution, so the Web UI is the audit log of who changed what.
  */
 
-
 /** Secret values travel sealed (core/auth/seal.ts); `display` is what the history shows. */
 export type SettingValue = { plain: string } | { sealed: string };
 

@@ -6,7 +6,6 @@
  */
 import { defineSignal, defineUpdate } from '@temporalio/workflow';
 
-
 /** AES-GCM ciphertext under the install's sealing key. */
 export interface SealedValue {
   sealed: string;

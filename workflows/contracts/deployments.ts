@@ -5,7 +5,6 @@
  */
 import { defineSignal, defineUpdate } from '@temporalio/workflow';
 
-
 export const deploymentWorkflowId = (deploymentId: string) => `deployment:${deploymentId}`;
 export const undeployAgentWorkflowId = (agentId: string, requestId: string) => `undeploy:${agentId}:${requestId}`;
 

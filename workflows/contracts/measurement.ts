@@ -92,7 +92,6 @@ export interface AttestVersionResult {
   status: string;
 }
 
-
 export interface MeasurementSweepInput {
   /** Pending versions published longer ago than this are (re)started. Default 300. */
   olderThanSeconds?: number;

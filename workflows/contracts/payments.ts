@@ -1,6 +1,5 @@
 /** Contract of the PaymentIntent workflow: one execution per (account, client idempotency key). */
 
-
 export interface CreatePaymentIntentInput {
   accountId: string;
   amountCents: number;
