@@ -19,6 +19,7 @@ import type {
   StatusInput,
 } from '../workflows/contracts/agents';
 import type { AttestationVerifier, TrustVerdict } from './attestation';
+import { TrustFailure } from '../workflows/contracts/failures';
 import type { ProvisionedTunnel } from './registration';
 import { unseal } from '../core/auth/seal';
 import type { KeyRing } from '../core/auth/keyring';
@@ -83,7 +84,8 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
       if (!row) return notFound;
       const token = tokenOf(input.attestation);
       const v = await verifier.evaluate(token, row.node_size);
-      if (!v.ok && v.signed === null && v.detail.startsWith('Intel TA verification')) {
+      // The token itself did not verify: refuse the heartbeat. Policy verdicts on a signed token only mark the agent.
+      if (!v.ok && (v.code === TrustFailure.ItaRejected || v.code === TrustFailure.ItaError)) {
         return { ok: false, status: 403, detail: v.detail };
       }
       const claimed = v.ok ? v.mrtd : v.signed?.mrtd;
@@ -119,11 +121,7 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
         last_contact_at: now,
       });
       if (!found) return notFound;
-      if (own && input.status === 'error' && input.error && !input.deploymentHandled) {
-        await db('deployments')
-          .where({ deployment_id: input.deploymentId, agent_id: input.agentId })
-          .update({ status: 'failed', completed_at: now, error: input.error });
-      }
+      // A failed deployment is its workflow's to record (the API signals `deployment:<id>` after this update).
       return OK;
     },
 
@@ -132,7 +130,8 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
       if (!row) return notFound;
       const found = (await db('deployments').where({ deployment_id: input.deploymentId }).first()) as
         DeploymentRow | undefined;
-      // Another agent's deployment is not this agent's to report: nothing of it is touched.
+      // Another agent's deployment is not this agent's to report: nothing of it is touched. The deployment row itself
+      // is written by its workflow (`deployment:<id>`), which the API signals after this update.
       const dep = found && found.agent_id === row.agent_id ? found : undefined;
       if (found && !dep) return { ok: true, body: { status: 'ok', service_id: input.serviceId } };
       const config = parseJsonColumn<Record<string, unknown>>(dep?.config ?? null, {});
@@ -152,18 +151,6 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
         service_url: serviceUrl,
         health_endpoint: healthEndpoint,
       });
-      if (dep && !input.deploymentHandled) {
-        await db('deployments')
-          .where({ deployment_id: input.deploymentId, agent_id: row.agent_id })
-          .update({
-            status: 'completed',
-            completed_at: now,
-            ...(input.serviceId ? { service_id: input.serviceId } : {}),
-            ...(input.attestation && Object.keys(input.attestation).length > 0
-              ? { attestation: JSON.stringify(input.attestation) }
-              : {}),
-          });
-      }
       return { ok: true, body: { status: 'ok', service_id: input.serviceId } };
     },
 

@@ -42,35 +42,11 @@ import type { AgentControlCredentialRow, AgentRow, DeploymentRow } from '../core
 import { parseJsonColumn } from '../core/db/tables';
 import type { SettingsReader } from '../core/settings/types';
 import type { KeyRing } from '../core/auth/keyring';
-
-/** Failure types thrown by the agent activities. */
-export const AgentFailureType = {
-  /** The agent answered 4xx (bad/missing secret, CP attestation refused, bad payload) or another unexpected status. */
-  Rejected: 'AgentRejected',
-  /** The agent (or the tunnel in front of it) answered 404 for an agent API route. */
-  NotFound: 'AgentNotFound',
-  /** No hostname and no `operational.agent_direct_url`, or an unusable one. */
-  NoAddress: 'AgentNoAddress',
-  /** Unreachable, timeout, 5xx, 429, or a garbled 2xx. Retryable; surfaces with this type after the last attempt. */
-  Unavailable: 'AgentUnavailable',
-  /** `agentDeploy` was given a deployment id with no row. */
-  DeploymentNotFound: 'DeploymentNotFound',
-  /** The deployment row is placed on another agent than the one the caller wants to push it to. */
-  DeploymentAgentMismatch: 'DeploymentAgentMismatch',
-  /** The deployment row cannot be sent (empty compose). */
-  InvalidDeployment: 'InvalidDeployment',
-  /** `api_secret_sealed` does not open with this install's sealing key. */
-  SecretUnreadable: 'AgentSecretUnreadable',
-  /** Missing agent id / deployment id in the activity input. */
-  InvalidInput: 'AgentInvalidInput',
-  /** `cp_to_agent_attestation_mode=required` but this control plane cannot mint a TDX quote. */
-  CpAttestationUnavailable: 'CpAttestationUnavailable',
-} as const;
-export type AgentFailureType = (typeof AgentFailureType)[keyof typeof AgentFailureType];
+import { AgentFailure } from '../workflows/contracts/failures';
 
 /** Thrown for transient failures; deliberately not an ApplicationFailure so Temporal retries it. */
 export class AgentUnavailableError extends Error {
-  override readonly name = AgentFailureType.Unavailable;
+  override readonly name = AgentFailure.Unavailable;
   constructor(
     message: string,
     readonly status: number | null,
@@ -184,7 +160,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
 
   function requireId(value: unknown, field: string): string {
     if (typeof value !== 'string' || value.trim() === '') {
-      throw ApplicationFailure.nonRetryable(`${field} is required`, AgentFailureType.InvalidInput);
+      throw ApplicationFailure.nonRetryable(`${field} is required`, AgentFailure.InvalidInput);
     }
     return value;
   }
@@ -202,7 +178,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     } catch (err) {
       throw ApplicationFailure.nonRetryable(
         `Control secret of agent ${agentId} does not unseal with this install's key: ${(err as Error).message}`,
-        AgentFailureType.SecretUnreadable,
+        AgentFailure.SecretUnreadable,
       );
     }
   }
@@ -217,8 +193,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         directUrlTemplate: await settings.get(DIRECT_URL_SETTING),
       });
     } catch (err) {
-      if (err instanceof AgentAddressError)
-        throw ApplicationFailure.nonRetryable(err.message, AgentFailureType.NoAddress);
+      if (err instanceof AgentAddressError) throw ApplicationFailure.nonRetryable(err.message, AgentFailure.NoAddress);
       throw err;
     }
     return createAgentClient({
@@ -244,7 +219,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       if (mode === 'optional') return undefined;
       throw ApplicationFailure.nonRetryable(
         `CP->agent attestation required but control plane cannot mint TDX quotes: ${root} does not exist`,
-        AgentFailureType.CpAttestationUnavailable,
+        AgentFailure.CpAttestationUnavailable,
       );
     }
     let nonce: string;
@@ -260,7 +235,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       if (mode === 'required') {
         throw ApplicationFailure.nonRetryable(
           `CP->agent attestation required but control plane cannot mint TDX quotes: ${q.error}`,
-          AgentFailureType.CpAttestationUnavailable,
+          AgentFailure.CpAttestationUnavailable,
         );
       }
       return undefined;
@@ -342,21 +317,18 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const row = (await db<DeploymentRow>('deployments').where({ deployment_id: deploymentId }).first()) as
       DeploymentRow | undefined;
     if (!row) {
-      throw ApplicationFailure.nonRetryable(
-        `Deployment ${deploymentId} not found`,
-        AgentFailureType.DeploymentNotFound,
-      );
+      throw ApplicationFailure.nonRetryable(`Deployment ${deploymentId} not found`, AgentFailure.DeploymentNotFound);
     }
     if (row.agent_id !== agentId) {
       throw ApplicationFailure.nonRetryable(
         `Deployment ${deploymentId} is placed on agent ${row.agent_id}, not ${agentId}`,
-        AgentFailureType.DeploymentAgentMismatch,
+        AgentFailure.DeploymentAgentMismatch,
       );
     }
     if (!row.compose) {
       throw ApplicationFailure.nonRetryable(
         `Deployment ${deploymentId} has no compose file`,
-        AgentFailureType.InvalidDeployment,
+        AgentFailure.InvalidDeployment,
       );
     }
     const config = asObject(parseJsonColumn<unknown>(row.config, {})) as AgentDeployConfig;
@@ -400,7 +372,7 @@ export function toFailure(err: unknown): unknown {
   }
   return ApplicationFailure.create({
     message: err.message,
-    type: status === 404 ? AgentFailureType.NotFound : AgentFailureType.Rejected,
+    type: status === 404 ? AgentFailure.NotFound : AgentFailure.Rejected,
     nonRetryable: true,
     details: [{ status, body: err.body.slice(0, 240) }],
   });

@@ -21,6 +21,7 @@ import {
 } from '../core/attestation/policy';
 import { listTrustedMrtds } from '../core/stores/trusted-mrtds';
 import type { SettingsReader } from '../core/settings/types';
+import { TrustFailure, type TrustFailureCode } from '../workflows/contracts/failures';
 
 /** TRUSTED_{AGENT,PROXY}_MRTDS, SYSTEM_*_MRTD, TRUSTED_*_RTMRS[_BY_SIZE] (any env-like record). */
 export type TrustEnv = Readonly<Record<string, string | undefined>>;
@@ -35,7 +36,15 @@ export interface SignedMeasurements {
 
 export type TrustVerdict =
   | ({ ok: true; mrtdType: MrtdType; warnings: string[] } & SignedMeasurements)
-  | { ok: false; status: number; detail: string; untrusted: boolean; signed: SignedMeasurements | null };
+  | {
+      ok: false;
+      /** Why: callers branch on this, never on `detail`. */
+      code: TrustFailureCode;
+      status: number;
+      detail: string;
+      untrusted: boolean;
+      signed: SignedMeasurements | null;
+    };
 
 export interface AttestationVerifierDeps {
   db: Knex;
@@ -57,12 +66,20 @@ export function createAttestationVerifier(deps: AttestationVerifierDeps) {
   async function evaluate(token: string, nodeSize: string): Promise<TrustVerdict> {
     const ita = await verifyToken(token);
     if (!ita.ok) {
-      const prefix = ita.code === 'error' ? 'Intel TA verification error' : 'Intel TA verification failed';
-      return { ok: false, status: 403, detail: `${prefix}: ${ita.error}`, untrusted: false, signed: null };
+      const error = ita.code === 'error';
+      return {
+        ok: false,
+        code: error ? TrustFailure.ItaError : TrustFailure.ItaRejected,
+        status: 403,
+        detail: `${error ? 'Intel TA verification error' : 'Intel TA verification failed'}: ${ita.error}`,
+        untrusted: false,
+        signed: null,
+      };
     }
     if (!ita.mrtd) {
       return {
         ok: false,
+        code: TrustFailure.NoMrtd,
         status: 403,
         detail: 'Intel TA token does not contain MRTD claim',
         untrusted: false,
@@ -82,16 +99,16 @@ export function createAttestationVerifier(deps: AttestationVerifierDeps) {
       deps.settings.get('operational.rtmr_enforcement_mode'),
     ]);
     const tcb = checkTcb(ita.tcbStatus, normalizeTcbMode(tcbMode), parseAllowedTcbStatuses(allowed));
-    if (!tcb.ok) return { ...tcb, untrusted: false, signed };
+    if (!tcb.ok) return { ...tcb, code: TrustFailure.Tcb, untrusted: false, signed };
     if (tcb.warning) warnings.push(tcb.warning);
 
     const trusted = mergeTrustedMrtds(deps.trustEnv ?? {}, await listTrustedMrtds(deps.db));
     const trust = lookupMrtdTrust(ita.mrtd, trusted);
-    if (!trust.ok) return { ...trust, untrusted: true, signed };
+    if (!trust.ok) return { ...trust, code: TrustFailure.MrtdUntrusted, untrusted: true, signed };
 
     const baseline = lookupRtmrBaseline(profiles, trust.type, nodeSize);
     const rtmr = checkRtmrs(baseline, ita.rtmrs, normalizeRtmrMode(rtmrMode), nodeSize);
-    if (!rtmr.ok) return { ...rtmr, untrusted: false, signed };
+    if (!rtmr.ok) return { ...rtmr, code: TrustFailure.Rtmr, untrusted: false, signed };
     if (rtmr.warning) warnings.push(rtmr.warning);
     return { ok: true, mrtdType: trust.type, warnings, ...signed };
   }

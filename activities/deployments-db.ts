@@ -2,20 +2,24 @@
  * Database steps of the deployment workflow. Each is idempotent: a conditional update on the expected status (or
  * on the agent still holding this deployment), so a retry or a replayed activity lands in the same end state.
  */
+import { ACTIVE_DEPLOYMENT_STATUSES } from '../core/deployment-status';
 import { consumeReservationForDeployment } from '../core/stores/capacity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import type { AgentRow } from '../core/db/tables';
 import {
   getDeployment,
+  insertDeployment,
   releaseAgent,
+  stagedCompose,
   reserveAgentForDeployment,
   transitionDeployment,
 } from '../core/stores/deployments';
 import { stopDeploymentWithFinalCharge } from '../core/stores/billing';
 import { settingBool, settingInt } from '../core/settings/read';
 import type { SettingsReader } from '../core/settings/types';
-import type { DeploymentCandidate } from '../workflows/contracts/deployments';
+import type { DeploymentCandidate, DeploymentRecordInput } from '../workflows/contracts/deployments';
+import { DeploymentFailure } from '../workflows/contracts/failures';
 
 export interface DeploymentsDbDeps {
   db: Knex;
@@ -31,18 +35,53 @@ export interface StopDeploymentRequest {
   reason?: string | null;
 }
 
-const ACTIVE = ['pending', 'deploying', 'running', 'insufficient_funds'];
+const ACTIVE = ACTIVE_DEPLOYMENT_STATUSES;
 
 export function createDeploymentsDbActivities({ db, settings }: DeploymentsDbDeps) {
   const now = () => new Date().toISOString();
   return {
+    /**
+     * The workflow's first step: the `pending` row from the request, the staged compose copied in. Idempotent (insert
+     * or leave), so a retry after a lost answer changes nothing.
+     */
+    async createDeploymentRecord(input: { deploymentId: string; record: DeploymentRecordInput }): Promise<void> {
+      const r = input.record;
+      const compose = await stagedCompose(db, r.composeSha256);
+      if (compose === null) {
+        if (await getDeployment(db, input.deploymentId)) return;
+        throw ApplicationFailure.nonRetryable(
+          `Compose ${r.composeSha256} of deployment ${input.deploymentId} is not staged`,
+          DeploymentFailure.ComposeNotStaged,
+        );
+      }
+      await insertDeployment(db, {
+        deployment_id: input.deploymentId,
+        compose,
+        config: r.config,
+        account_id: r.accountId,
+        app_name: r.appName,
+        app_version: r.appVersion,
+        sla_class: r.slaClass,
+        machine_size: r.machineSize,
+        cpu_vcpus: r.cpuVcpus,
+        memory_gb: r.memoryGb,
+        gpu_count: r.gpuCount,
+        created_at: r.createdAt,
+        github_owner: r.githubOwner,
+      });
+    },
+
     /** Claims the first candidate that is still free (atomic per agent); null agent when every one was taken. */
     async reserveDeploymentAgent(input: {
       deploymentId: string;
       candidates: DeploymentCandidate[];
     }): Promise<{ agentId: string | null; hostname: string | null; tried: number }> {
       const d = await getDeployment(db, input.deploymentId);
-      if (!d) throw ApplicationFailure.nonRetryable(`Deployment ${input.deploymentId} not found`, 'DeploymentNotFound');
+      if (!d)
+        throw ApplicationFailure.nonRetryable(
+          `Deployment ${input.deploymentId} not found`,
+          DeploymentFailure.DeploymentNotFound,
+        );
       // A retry after a successful claim: the deployment already names its agent and that agent holds it.
       if (d.agent_id) {
         const held = (await db<AgentRow>('agents')

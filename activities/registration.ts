@@ -22,6 +22,7 @@ import type { SettingsReader } from '../core/settings/types';
 import { getAgentByVmName, upsertCredential, type AgentDbRow } from '../core/stores/agents';
 import { consumeNonce, deleteNonce, getNonce } from '../core/stores/nonces';
 import type { Rejection, SealedValue } from '../workflows/contracts/agents';
+import { TrustFailure } from '../workflows/contracts/failures';
 import type { AttestationVerifier, SignedMeasurements, TrustVerdict } from './attestation';
 import type { CloudflareActivities } from './cloudflare';
 import type { KeyRing } from '../core/auth/keyring';
@@ -101,7 +102,7 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
       if (isInsecureLocalEvidence(input.attestation)) {
         // Development evidence (core/attestation/insecure-local.ts): no ITA, no MRTD trust; only when allowed.
         const v = evaluateInsecureLocal(input.attestation, await settingBool(settings, ALLOW_INSECURE_LOCAL_SETTING));
-        if (!v.ok) return { ...v, untrusted: false, signed: null };
+        if (!v.ok) return { ...v, code: TrustFailure.InsecureLocal, untrusted: false, signed: null };
         return {
           ok: true,
           mrtdType: 'agent',

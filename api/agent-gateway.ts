@@ -5,11 +5,8 @@
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
 import { workflowRunner } from './run-workflow';
+import type { agentEntity, registerAgent } from '../workflows/index';
 import {
-  AGENT_ENTITY_WORKFLOW,
-  DELETE_AGENT_WORKFLOW,
-  REGISTER_AGENT_WORKFLOW,
-  RESET_AGENT_WORKFLOW,
   agentWorkflowId,
   deleteAgentWorkflowId,
   deployedUpdate,
@@ -17,7 +14,6 @@ import {
   registerAgentWorkflowId,
   resetAgentWorkflowId,
   statusUpdate,
-  type AgentEntityInput,
   type AgentRef,
   type ControlResult,
   type DeleteAgentResult,
@@ -65,7 +61,7 @@ export function createAgentGateway(client: Client, taskQueue: string): AgentGate
     async register(input) {
       const workflowId = registerAgentWorkflowId(input.vmName, registrationAttempt(input));
       try {
-        const result: RegisterAgentResult = await client.workflow.execute(REGISTER_AGENT_WORKFLOW, {
+        const result: RegisterAgentResult = await client.workflow.execute<typeof registerAgent>('registerAgent', {
           taskQueue,
           workflowId,
           args: [input],
@@ -82,10 +78,10 @@ export function createAgentGateway(client: Client, taskQueue: string): AgentGate
     },
 
     async control(agentId, call) {
-      const startWorkflowOperation = new WithStartWorkflowOperation(AGENT_ENTITY_WORKFLOW, {
+      const startWorkflowOperation = new WithStartWorkflowOperation<typeof agentEntity>('agentEntity', {
         taskQueue,
         workflowId: agentWorkflowId(agentId),
-        args: [{ agentId } satisfies AgentEntityInput],
+        args: [{ agentId }],
         workflowIdConflictPolicy: 'USE_EXISTING',
       });
       const opts = { startWorkflowOperation };
@@ -99,8 +95,8 @@ export function createAgentGateway(client: Client, taskQueue: string): AgentGate
       }
     },
 
-    remove: (ref, requestId) => run(DELETE_AGENT_WORKFLOW, deleteAgentWorkflowId(ref.agentId, requestId), ref),
+    remove: (ref, requestId) => run('deleteAgent', deleteAgentWorkflowId(ref.agentId, requestId), ref),
 
-    reset: (agentId, requestId) => run(RESET_AGENT_WORKFLOW, resetAgentWorkflowId(agentId, requestId), { agentId }),
+    reset: (agentId, requestId) => run('resetAgent', resetAgentWorkflowId(agentId, requestId), { agentId }),
   };
 }

@@ -1,15 +1,11 @@
 /**
  * Temporal calls of the admin billing routes: operator re-runs of an hour, by workflow name and business id
- * (`billing-run:<hour>:rerun-<n>`); only contracts are imported. Part of WorkflowGateway (api/temporal.ts).
+ * (`billing-run:<hour>:rerun-<n>`), typed by the workflow (type-only import). Part of WorkflowGateway (api/temporal.ts).
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { conflict } from '../core/errors';
-import {
-  BILLING_RUN_WORKFLOW,
-  billingRerunWorkflowId,
-  type BillingRunInput,
-  type BillingRunResult,
-} from '../workflows/contracts/billing';
+import { billingRerunWorkflowId, type BillingRunResult } from '../workflows/contracts/billing';
+import type { billingRun } from '../workflows/index';
 
 export interface BillingGateway {
   /** Starts the next free `billing-run:<hour>:rerun-<n>` and waits for its totals. */
@@ -28,14 +24,14 @@ export function createBillingGateway(client: Client, taskQueue: string): Billing
       for (let n = 1; n <= MAX_RERUNS; n++) {
         const workflowId = billingRerunWorkflowId(hour, n);
         try {
-          const handle = await client.workflow.start(BILLING_RUN_WORKFLOW, {
+          const handle = await client.workflow.start<typeof billingRun>('billingRun', {
             taskQueue,
             workflowId,
-            args: [{ hour } satisfies BillingRunInput],
+            args: [{ hour }],
             workflowIdReusePolicy: 'REJECT_DUPLICATE',
             workflowExecutionTimeout: '1 hour',
           });
-          return { workflowId, result: (await handle.result()) as BillingRunResult };
+          return { workflowId, result: await handle.result() };
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) continue;
           throw err;

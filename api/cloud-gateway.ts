@@ -15,7 +15,6 @@ import {
   staleAgentsCleanupWorkflowId,
   type AgentCleanupInput,
   type CloudAdminOp,
-  type CloudAdminResult,
   type OrphanCleanupInput,
   type StaleAgentsCleanupInput,
 } from '../workflows/contracts/cloud';
@@ -38,7 +37,7 @@ export function createCloudGateway(client: Client, taskQueue: string): CloudGate
   const run = workflowRunner(client, taskQueue);
   return {
     async admin(input, requestId) {
-      const r = await run<CloudAdminResult>(CLOUD_ADMIN_WORKFLOW, cloudAdminWorkflowId(input.op, requestId), input, {
+      const r = await run(CLOUD_ADMIN_WORKFLOW, cloudAdminWorkflowId(input.op, requestId), input, {
         workflowExecutionTimeout: '2 minutes',
       });
       if (!r.ok) throw new HttpError(r.status, r.detail);

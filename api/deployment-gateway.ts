@@ -1,12 +1,11 @@
 /**
  * Temporal calls of the deploy/undeploy routes and of the agent `deployed` callback, by workflow name and
- * business id (`deployment:<id>`); only contracts are imported. Part of WorkflowGateway (api/temporal.ts).
+ * business id (`deployment:<id>`), typed by the workflows (type-only); at run time only contracts are imported. Part of WorkflowGateway (api/temporal.ts).
  */
-import { type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import type { deployment } from '../workflows/index';
 import { isWorkflowClosed } from '../core/temporal/workflow-closed';
 import {
-  DEPLOYMENT_WORKFLOW,
-  UNDEPLOY_AGENT_WORKFLOW,
   deployedSignal,
   deploymentWorkflowId,
   placementUpdate,
@@ -24,8 +23,9 @@ import { workflowRunner } from './run-workflow';
 
 export interface DeploymentGateway {
   /**
-   * Starts `deployment:<id>` and waits (bounded) for its placement answer; null when the workflow is started but
-   * did not answer in time (e.g. no worker is polling): the deployment carries on durably once one is.
+   * One update-with-start on `deployment:<id>`: starts the workflow (which inserts the row) and returns its placement
+   * answer; null when the workflow started but did not answer within the wait (e.g. no worker is polling): the
+   * deployment carries on durably once one is. Throws when the start itself failed — then nothing was written.
    */
   startDeployment(input: DeploymentInput): Promise<PlacementAnswer | null>;
   /** Signals the agent's callback; false when no deployment workflow is running for that id. */
@@ -37,6 +37,8 @@ export interface DeploymentGateway {
 }
 
 const notRunning = isWorkflowClosed;
+const yes = () => true;
+const no = () => false;
 
 export interface DeploymentGatewayOptions {
   /** How long a deploy request waits for the placement answer before answering 202 pending. Default 15 s. */
@@ -52,21 +54,31 @@ export function createDeploymentGateway(
   const run = workflowRunner(client, taskQueue);
   return {
     async startDeployment(input) {
-      const handle = await client.workflow.start(DEPLOYMENT_WORKFLOW, {
+      // The early-return pattern (samples-typescript `early-return/`): start and placement update in one call, so a
+      // start that fails leaves nothing behind and a started deployment always has its workflow.
+      const startWorkflowOperation = new WithStartWorkflowOperation<typeof deployment>('deployment', {
         taskQueue,
         workflowId: deploymentWorkflowId(input.deploymentId),
         args: [input],
+        workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<null>((resolve) => {
-        timer = setTimeout(() => resolve(null), placementWaitMs);
-      });
       try {
-        // A failed or slow update says nothing about the deployment, which runs on: answer "pending".
-        return await Promise.race([handle.executeUpdate(placementUpdate).catch(() => null), late]);
-      } finally {
-        clearTimeout(timer);
+        return await client.withDeadline(Date.now() + placementWaitMs, () =>
+          client.workflow.executeUpdateWithStart(placementUpdate, { startWorkflowOperation }),
+        );
+      } catch (err) {
+        // The update did not complete within the wait. When the start went through (the server answered it, or —
+        // the server holds the first answer until the update is accepted, i.e. a worker polls — the execution
+        // exists), the deployment runs on durably and the caller gets "pending". Otherwise the start failed and
+        // nothing was written.
+        if (await startWorkflowOperation.workflowHandle().then(yes, no)) return null;
+        const exists = await client.workflow
+          .getHandle(deploymentWorkflowId(input.deploymentId))
+          .describe()
+          .then(yes, no);
+        if (exists) return null;
+        throw err;
       }
     },
     async signalDeployed(deploymentId, callback) {
@@ -88,7 +100,6 @@ export function createDeploymentGateway(
         throw err;
       }
     },
-    undeployAgent: (input, requestId) =>
-      run(UNDEPLOY_AGENT_WORKFLOW, undeployAgentWorkflowId(input.agentId, requestId), input),
+    undeployAgent: (input, requestId) => run('undeployAgent', undeployAgentWorkflowId(input.agentId, requestId), input),
   };
 }

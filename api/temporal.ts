@@ -1,6 +1,6 @@
 /**
- * The API's only door into Temporal: start or execute workflows by name with business
- * ids. No workflow code is imported here, only contracts.
+ * The API's only door into Temporal: start or execute workflows by their registered name with business ids, typed
+ * by the workflows' own signatures (type-only imports); at run time only contracts are imported.
  */
 import type { Client } from '@temporalio/client';
 import { createAgentGateway, type AgentGateway } from './agent-gateway';
@@ -12,8 +12,6 @@ import { workflowRunner } from './run-workflow';
 import { temporalReachable } from './temporal-availability';
 import { createDeploymentGateway, type DeploymentGateway, type DeploymentGatewayOptions } from './deployment-gateway';
 import {
-  CHANGE_SETTING_WORKFLOW,
-  CHANGE_TRUSTED_MRTD_WORKFLOW,
   changeSettingWorkflowId,
   changeTrustedMrtdWorkflowId,
   type ChangeSettingInput,
@@ -22,7 +20,6 @@ import {
   type ChangeTrustedMrtdResult,
 } from '../workflows/contracts/admin';
 import {
-  CREATE_PAYMENT_INTENT_WORKFLOW,
   paymentIntentWorkflowId,
   type CreatePaymentIntentInput,
   type CreatePaymentIntentResult,
@@ -55,14 +52,13 @@ export function createWorkflowGateway(
     capacity: createCapacityGateway(client, taskQueue),
     cloud: createCloudGateway(client, taskQueue),
     billing: createBillingGateway(client, taskQueue),
-    changeSetting: (input, requestId) =>
-      run(CHANGE_SETTING_WORKFLOW, changeSettingWorkflowId(input.key, requestId), input),
+    changeSetting: (input, requestId) => run('changeSetting', changeSettingWorkflowId(input.key, requestId), input),
     changeTrustedMrtd: (input, requestId) =>
-      run(CHANGE_TRUSTED_MRTD_WORKFLOW, changeTrustedMrtdWorkflowId(input.mrtd, requestId), input),
+      run('changeTrustedMrtd', changeTrustedMrtdWorkflowId(input.mrtd, requestId), input),
     // A retried request (same Idempotency-Key) joins the running execution, or runs again with the same
     // Stripe idempotency key and so gets the same PaymentIntent back.
     createPaymentIntent: (input) =>
-      run(CREATE_PAYMENT_INTENT_WORKFLOW, paymentIntentWorkflowId(input.accountId, input.requestKey), input, {
+      run('createPaymentIntent', paymentIntentWorkflowId(input.accountId, input.requestKey), input, {
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowExecutionTimeout: '2 minutes',
       }),

@@ -17,12 +17,14 @@ import { apiConnectionOptions } from '../api/temporal-availability';
 import { superviseDevServer, type SupervisedDevServer } from './lib/dev-server-supervisor';
 import { startTemporalDevServer } from './lib/temporal-dev-server';
 import { createWorker } from './lib/worker';
+import { installSdkRuntime } from './lib/sdk-logger';
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
 
 async function main(): Promise<number> {
   const runtime = await openRuntime();
   const { config, logger } = runtime;
+  installSdkRuntime(logger);
   const cleanups: (() => Promise<void>)[] = [() => runtime.close()];
   const stopAll = async () => {
     for (const c of cleanups.reverse()) await c().catch((e) => logger.error(`shutdown step failed: ${String(e)}`));
@@ -65,8 +67,10 @@ async function main(): Promise<number> {
     });
     const workerRun = worker.run();
     cleanups.push(async () => {
-      worker.shutdown();
-      await workerRun;
+      // A worker that already stopped (it failed) is not shut down again; its run is awaited either way, so the
+      // connection below is closed only once no worker holds it.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await workerRun.catch(() => {});
     });
     await ensureSchedules(client, config.temporal.taskQueue, logger);
 

@@ -7,6 +7,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { readFile } from 'node:fs/promises';
 import { dataConverterFor } from '../core/temporal/codec';
 import { activityDepsOf, openRuntime } from './lib/runtime';
+import { installSdkRuntime } from './lib/sdk-logger';
 import { ensureSchedules } from './lib/schedules';
 import { createWorker } from './lib/worker';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -37,6 +38,7 @@ async function serveMetrics(metrics: Metrics, port: number, token: string | null
 async function main(): Promise<void> {
   const runtime = await openRuntime({ migrate: false });
   const { config, logger } = runtime;
+  installSdkRuntime(logger);
   const address = config.temporal.address ?? `${config.temporal.devServer.ip}:${config.temporal.devServer.port}`;
   const connection = await NativeConnection.connect({ address });
   // A bundle prebuilt by `npm run build:workflows` avoids bundling at every start.
@@ -65,7 +67,9 @@ async function main(): Promise<void> {
   const metricsServer = process.env.METRICS_PORT
     ? await serveMetrics(runtime.metrics, Number(process.env.METRICS_PORT), config.observability.metricsToken)
     : undefined;
-  const stop = () => worker.shutdown();
+  const stop = () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await worker.run();

@@ -29,11 +29,6 @@ export function hourStartIso(label: string): string {
   return d.toISOString();
 }
 
-/** Workflow id of the billing run for one UTC hour (ARCHITECTURE.md: `billing-run:<UTC hour>`). */
-export function billingRunWorkflowId(label: string): string {
-  return `billing-run:${label}`;
-}
-
 /** Ledger keys of one deployment's charge for one hour: a re-run, a retry or a crash can only find them taken. */
 export const chargeKeys = {
   deployer: (deploymentId: string, hour: string) => `charge:${deploymentId}:${hour}:deployer`,

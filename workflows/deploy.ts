@@ -1,12 +1,4 @@
-import {
-  ApplicationFailure,
-  condition,
-  getExternalWorkflowHandle,
-  log,
-  patched,
-  proxyActivities,
-  setHandler,
-} from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, log, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { AgentActivities } from '../activities/agent';
 import type { DeploymentsDbActivities } from '../activities/deployments-db';
 import type { CloudflareActivities } from '../activities/cloudflare';
@@ -26,6 +18,7 @@ import {
   type UndeployAnswer,
   type UndeployRequest,
 } from './contracts/deployments';
+import { failureMessageOf } from './contracts/failures';
 
 const db = proxyActivities<DeploymentsDbActivities>({
   startToCloseTimeout: '30 seconds',
@@ -52,12 +45,10 @@ const ingress = proxyActivities<Pick<CloudflareActivities, 'updateTunnelIngress'
 });
 /** Catalog ingress before the push, services registry at running/end: added after histories were recorded. */
 const SERVICES_PATCH = 'catalog-services-v1';
+/** The workflow inserts its own row as its first step (update-with-start deploys); older runs found it inserted. */
+const OWNS_ROW_PATCH = 'deployment-owns-row-v1';
 
-function describe(err: unknown): string {
-  const cause = (err as { cause?: unknown }).cause;
-  if (cause instanceof ApplicationFailure || cause instanceof Error) return cause.message;
-  return err instanceof Error ? err.message : String(err);
-}
+const describe = failureMessageOf;
 
 /**
  * One deployment from reservation to its end: claim an agent atomically, push the compose (agent /api/deploy),
@@ -124,6 +115,9 @@ export async function deployment(input: DeploymentInput): Promise<DeploymentResu
     return { deploymentId, agentId, outcome: 'failed', error };
   };
 
+  if (input.record && patched(OWNS_ROW_PATCH)) {
+    await db.createDeploymentRecord({ deploymentId, record: input.record });
+  }
   const reserved = await db.reserveDeploymentAgent({ deploymentId, candidates: input.candidates });
   if (!reserved.agentId) {
     const error =

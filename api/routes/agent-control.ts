@@ -1,6 +1,8 @@
 /**
  * Agent → CP calls (api.md §2, auth `agent-control`, secret always required). Each is an Update on the agent's
- * entity workflow `agent:<id>`; a deployment report is also handed to its running `deployment:<id>` workflow.
+ * entity workflow `agent:<id>`, which writes the agent row. A report about a deployment then goes to that
+ * deployment's workflow only (`deployment:<id>` owns its row) — after the entity update has completed, so the
+ * deployment is never `running` before its agent row says so.
  */
 import type { Context } from 'koa';
 import { HttpError, badRequest } from '../../core/errors';
@@ -22,6 +24,14 @@ function answer(r: ControlResult): Record<string, unknown> {
 }
 
 const agentOf = (ctx: Context) => ctx.state.agent!;
+
+/** Keeps workflow history small: a reported attestation over 64 KiB is replaced by a marker. */
+const MAX_CALLBACK_ATTESTATION_BYTES = 64 * 1024;
+function compactAttestation(a: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+  if (!a) return null;
+  const bytes = Buffer.byteLength(JSON.stringify(a));
+  return bytes > MAX_CALLBACK_ATTESTATION_BYTES ? { truncated: true, bytes } : a;
+}
 
 export function agentControlRoutes(routes: Routes, deps: AppDeps): void {
   const gw = () => deps.workflows.agents;
@@ -73,25 +83,21 @@ export function agentControlRoutes(routes: Routes, deps: AppDeps): void {
     },
     async ({ body }, ctx) => {
       const agent = agentOf(ctx);
-      let handled = false;
+      const result = answer(
+        await gw().control(agent.agent_id, {
+          kind: 'status',
+          input: { status: body.status, deploymentId: body.deployment_id, error: body.error },
+        }),
+      );
       if (body.status === 'error' && body.error) {
-        handled = await deps.workflows.deployments.signalDeployed(body.deployment_id, {
+        // The deployment workflow fails its own row (and ignores a report from an agent it is not placed on).
+        await deps.workflows.deployments.signalDeployed(body.deployment_id, {
           agentId: agent.agent_id,
           ok: false,
           error: body.error,
         });
       }
-      return answer(
-        await gw().control(agent.agent_id, {
-          kind: 'status',
-          input: {
-            status: body.status,
-            deploymentId: body.deployment_id,
-            error: body.error,
-            deploymentHandled: handled,
-          },
-        }),
-      );
+      return result;
     },
   );
 
@@ -111,23 +117,19 @@ export function agentControlRoutes(routes: Routes, deps: AppDeps): void {
     },
     async ({ body }, ctx) => {
       const agent = agentOf(ctx);
-      const handled = await deps.workflows.deployments.signalDeployed(body.deployment_id, {
+      const result = answer(
+        await gw().control(agent.agent_id, {
+          kind: 'deployed',
+          input: { deploymentId: body.deployment_id, serviceId: body.service_id, attestation: body.attestation },
+        }),
+      );
+      await deps.workflows.deployments.signalDeployed(body.deployment_id, {
         agentId: agent.agent_id,
         ok: true,
         serviceId: body.service_id,
-        attestation: body.attestation,
+        attestation: compactAttestation(body.attestation),
       });
-      return answer(
-        await gw().control(agent.agent_id, {
-          kind: 'deployed',
-          input: {
-            deploymentId: body.deployment_id,
-            serviceId: body.service_id,
-            attestation: body.attestation,
-            deploymentHandled: handled,
-          },
-        }),
-      );
+      return result;
     },
   );
 }

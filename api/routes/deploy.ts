@@ -18,12 +18,13 @@ import { accountIdentities, findDeployerLinkedTo, type Account } from '../../cor
 import {
   deploymentOwners,
   getDeployment,
-  insertDeployment,
   listDeployments,
+  stageCompose,
   type Deployment,
 } from '../../core/stores/deployments';
 import { getBalance } from '../../core/stores/ledger';
 import { isDeploymentParty, viewerOf, type Viewer } from '../access';
+import { httpErrorOf } from '../failures';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
@@ -311,24 +312,26 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
     const config: Record<string, unknown> = { ...body.config };
     if (body.app_name && config.service_name === undefined) config.service_name = body.app_name;
     if (body.app_name) config.app_name = body.app_name;
-    await insertDeployment(deps.db, {
-      deployment_id: deploymentId,
-      compose,
-      config,
-      account_id: caller.account?.account_id ?? null,
-      app_name: body.app_name ?? null,
-      app_version: body.app_version ?? null,
-      sla_class: body.sla_class,
-      machine_size: body.machine_size,
-      cpu_vcpus: body.cpu_vcpus,
-      memory_gb: body.memory_gb,
-      gpu_count: body.gpu_count,
-      created_at: deps.now().toISOString(),
-      github_owner: caller.oidcOwner,
-    });
+    const createdAt = deps.now().toISOString();
+    // The compose is staged by digest; the workflow inserts the deployments row itself as its first step.
+    const composeSha256 = await stageCompose(deps.db, compose, createdAt);
     const timeout = await settingInt(deps.settings, 'operational.deploy_callback_timeout_seconds');
     const answer = await deps.workflows.deployments.startDeployment({
       deploymentId,
+      record: {
+        composeSha256,
+        config,
+        accountId: caller.account?.account_id ?? null,
+        appName: body.app_name ?? null,
+        appVersion: body.app_version ?? null,
+        slaClass: body.sla_class,
+        machineSize: body.machine_size,
+        cpuVcpus: body.cpu_vcpus,
+        memoryGb: body.memory_gb,
+        gpuCount: body.gpu_count,
+        createdAt,
+        githubOwner: caller.oidcOwner,
+      },
       candidates: placement.candidates,
       callbackTimeoutSeconds: Math.max(1, timeout),
     });
@@ -470,20 +473,9 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
         const res = await deps.workflows.deployments.undeployAgent({ agentId: agent.agent_id, actor }, randomUUID());
         return { status: 'undeployed' as const, agent_id: agent.agent_id, deployment_id: res.stoppedDeploymentId };
       } catch (err) {
-        if (err instanceof HttpError) throw err;
-        throw new HttpError(502, `Agent undeploy failed: ${failureMessage(err)}`);
+        throw httpErrorOf(err, 'Agent undeploy failed');
       }
     },
   );
   return deploy;
-}
-
-function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  let msg = String((err as Error)?.message ?? err);
-  for (let i = 0; i < 5 && e && typeof e === 'object' && 'cause' in e && (e as { cause?: unknown }).cause; i++) {
-    e = (e as { cause: unknown }).cause;
-    msg = String((e as Error)?.message ?? msg);
-  }
-  return msg.slice(0, 240);
 }

@@ -12,6 +12,7 @@ import * as rateLimits from './migrations/20261125000000_rate_limits';
 import * as identityProofs from './migrations/20261201000000_identity_proofs';
 import * as catalog from './migrations/20261201010000_catalog';
 import * as launchOrderWorkflows from './migrations/20261201030000_launch_order_workflows';
+import * as composeBlobs from './migrations/20261201040000_compose_blobs';
 
 const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
   ['20261124000000_initial', initial],
@@ -23,6 +24,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migratio
   ['20261201000000_identity_proofs', identityProofs],
   ['20261201010000_catalog', catalog],
   ['20261201030000_launch_order_workflows', launchOrderWorkflows],
+  ['20261201040000_compose_blobs', composeBlobs],
 ];
 
 /** Every migration name, oldest first. */

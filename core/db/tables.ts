@@ -5,6 +5,8 @@
  * always writes ISO-8601 UTC strings (`nowIso()`), booleans, and JSON.stringify'd text.
  */
 
+import type { DeploymentStatus } from '../deployment-status';
+
 /** timestamptz: Date from pg, ISO string from SQLite. */
 export type DbTimestamp = Date | string;
 /** boolean from pg, 0/1 from SQLite. */
@@ -64,7 +66,7 @@ export interface DeploymentRow {
   build_context: DbJson;
   config: DbJson;
   agent_id: string;
-  status: string;
+  status: DeploymentStatus;
   service_id: string | null;
   attestation: DbJson;
   error: string | null;

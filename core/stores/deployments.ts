@@ -3,20 +3,13 @@
  * conditional update on the expected status, so a retried activity or a late callback can never move a
  * deployment backwards; the count tells the caller whether it happened.
  *
- * Statuses (SEED): pending → deploying → running → stopped, or → failed; billing adds insufficient_funds.
+ * Statuses: DeploymentStatus (core/deployment-status.ts). The row is written by the `deployment:<id>` workflow's
+ * activities (and billing's stop of an unfunded one), never by the API.
  */
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { DeploymentStatus } from '../deployment-status';
 import { parseJsonColumn, requireIso, toIso, type DeploymentRow } from '../db/tables';
-
-export const DEPLOYMENT_STATUSES = [
-  'pending',
-  'deploying',
-  'running',
-  'failed',
-  'stopped',
-  'insufficient_funds',
-] as const;
-export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 
 export interface Deployment {
   deployment_id: string;
@@ -24,7 +17,7 @@ export interface Deployment {
   compose: string;
   config: Record<string, unknown>;
   agent_id: string;
-  status: string;
+  status: DeploymentStatus;
   service_id: string | null;
   attestation: unknown;
   error: string | null;
@@ -91,9 +84,27 @@ export type NewDeployment = Pick<
   | 'github_owner'
 >;
 
-/** A new `pending` deployment, not yet placed (agent_id '' until the workflow reserves an agent). */
+/**
+ * A new `pending` deployment, not yet placed (agent_id '' until the workflow reserves an agent). Idempotent: a retried
+ * insert of the same id leaves the first row as it is (the workflow's first activity may run twice).
+ */
 export async function insertDeployment(db: Knex, d: NewDeployment): Promise<void> {
-  await db('deployments').insert({ ...d, config: JSON.stringify(d.config), agent_id: '', status: 'pending' });
+  await db('deployments')
+    .insert({ ...d, config: JSON.stringify(d.config), agent_id: '', status: 'pending' })
+    .onConflict('deployment_id')
+    .ignore();
+}
+
+/** Stages a compose file by its digest for the workflow that creates the row; returns the digest. */
+export async function stageCompose(db: Knex, compose: string, now: string): Promise<string> {
+  const sha256 = createHash('sha256').update(compose).digest('hex');
+  await db('compose_blobs').insert({ sha256, compose, created_at: now }).onConflict('sha256').ignore();
+  return sha256;
+}
+
+export async function stagedCompose(db: Knex, sha256: string): Promise<string | null> {
+  const row = (await db('compose_blobs').where({ sha256 }).first('compose')) as { compose: string } | undefined;
+  return row?.compose ?? null;
 }
 
 /** Deployments of an account that hold or may soon hold an agent (pending, deploying, running). */
@@ -138,7 +149,7 @@ export async function listDeployments(
     { column: 'created_at', order: 'desc' },
     { column: 'deployment_id', order: 'desc' },
   ]);
-  if (filter.status) q.where({ status: filter.status });
+  if (filter.status) q.where('status', filter.status);
   if (filter.agentId) q.where({ agent_id: filter.agentId });
   if (filter.accountId) q.where({ account_id: filter.accountId });
   if (filter.agentIds) {
@@ -185,8 +196,8 @@ export async function reserveAgentForDeployment(
 export async function transitionDeployment(
   db: Knex | Knex.Transaction,
   deploymentId: string,
-  from: readonly string[],
-  patch: Partial<Record<keyof DeploymentRow, unknown>> & { status: string },
+  from: readonly DeploymentStatus[],
+  patch: Partial<Record<keyof DeploymentRow, unknown>> & { status: DeploymentStatus },
 ): Promise<boolean> {
   const n = await db('deployments')
     .where({ deployment_id: deploymentId })

@@ -4,12 +4,8 @@ import { ApplicationFailure, type Logger as TemporalLogger } from '@temporalio/c
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { expectNonRetryable, failure } from '../helpers/activity-failures';
-import {
-  AgentFailureType,
-  AgentUnavailableError,
-  createAgentActivities,
-  type AgentActivities,
-} from '../../activities/agent';
+import { AgentUnavailableError, createAgentActivities, type AgentActivities } from '../../activities/agent';
+import { AgentFailure as AgentFailureType } from '../../workflows/contracts/failures';
 import { randomKeyRing, type KeyRing } from '../../core/auth/keyring';
 import { seal } from '../../core/auth/seal';
 import { nowIso } from '../../core/db/tables';

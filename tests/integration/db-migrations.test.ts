@@ -225,6 +225,7 @@ const V2_TABLES: Record<string, string[]> = {
   agent_nonces: ['vm_name', 'nonce', 'issued_at', 'consumed_by'],
   oauth_states_used: ['nonce', 'expires_at', 'used_at'],
   rate_limits: ['key', 'window_start_ms', 'count'],
+  compose_blobs: ['sha256', 'compose', 'created_at'],
 };
 Object.assign(EXPECTED_COLUMNS, V2_TABLES);
 const TABLE_NAMES = Object.keys(EXPECTED_COLUMNS).sort();

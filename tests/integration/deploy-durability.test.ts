@@ -51,7 +51,8 @@ describe('deploy while the worker is down', () => {
     await stack.startWorker();
     let status = '';
     for (let i = 0; i < 150 && status !== 'running'; i++) {
-      status = (await stack.db('deployments').where({ deployment_id: id }).first()).status;
+      // The workflow inserts the row as its first step, once a worker runs it.
+      status = (await stack.db('deployments').where({ deployment_id: id }).first())?.status ?? '';
       if (status !== 'running') await new Promise((r) => setTimeout(r, 100));
     }
     expect(status).toBe('running');

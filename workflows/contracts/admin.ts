@@ -3,9 +3,6 @@
  * workflow execution, so the Web UI is the audit log of who changed what.
  */
 
-export const CHANGE_SETTING_WORKFLOW = 'changeSetting';
-export const CHANGE_TRUSTED_MRTD_WORKFLOW = 'changeTrustedMrtd';
-
 /** Secret values travel sealed (core/auth/seal.ts); `display` is what the history shows. */
 export type SettingValue = { plain: string } | { sealed: string };
 

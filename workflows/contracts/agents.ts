@@ -6,13 +6,6 @@
  */
 import { defineSignal, defineUpdate } from '@temporalio/workflow';
 
-export const REGISTER_AGENT_WORKFLOW = 'registerAgent';
-export const AGENT_ENTITY_WORKFLOW = 'agentEntity';
-export const AGENT_HEALTH_SWEEP_WORKFLOW = 'agentHealthSweep';
-export const AGENT_STALE_CLEANUP_WORKFLOW = 'agentStaleCleanup';
-export const DELETE_AGENT_WORKFLOW = 'deleteAgent';
-export const RESET_AGENT_WORKFLOW = 'resetAgent';
-
 /** AES-GCM ciphertext under the install's sealing key. */
 export interface SealedValue {
   sealed: string;
@@ -72,15 +65,11 @@ export interface StatusInput {
   status: string;
   deploymentId: string;
   error: string | null;
-  /** True when a running `deployment:<id>` workflow took the report: the deployment row is its business. */
-  deploymentHandled?: boolean;
 }
 export interface DeployedInput {
   deploymentId: string;
   serviceId: string;
   attestation: Record<string, unknown>;
-  /** As in StatusInput. */
-  deploymentHandled?: boolean;
 }
 
 export type ControlResult = { ok: true; body: Record<string, unknown> } | Rejection;

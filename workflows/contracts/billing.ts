@@ -2,9 +2,6 @@
  * Contracts of the billing processes: hourly `billingHourly` (scheduled) → `billingRun` per UTC hour, and the
  * `terminateUnfunded` sweep. Ids and JSON-plain inputs/results only.
  */
-export const BILLING_HOURLY_WORKFLOW = 'billingHourly';
-export const BILLING_RUN_WORKFLOW = 'billingRun';
-export const TERMINATE_UNFUNDED_WORKFLOW = 'terminateUnfunded';
 
 export const BILLING_HOURLY_SCHEDULE_ID = 'billing-hourly';
 export const TERMINATE_UNFUNDED_SCHEDULE_ID = 'terminate-unfunded';

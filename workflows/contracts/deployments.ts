@@ -5,9 +5,6 @@
  */
 import { defineSignal, defineUpdate } from '@temporalio/workflow';
 
-export const DEPLOYMENT_WORKFLOW = 'deployment';
-export const UNDEPLOY_AGENT_WORKFLOW = 'undeployAgent';
-
 export const deploymentWorkflowId = (deploymentId: string) => `deployment:${deploymentId}`;
 export const undeployAgentWorkflowId = (agentId: string, requestId: string) => `undeploy:${agentId}:${requestId}`;
 
@@ -18,8 +15,31 @@ export interface DeploymentCandidate {
   expectedApp?: string | null;
 }
 
+/**
+ * What the deploy request supplies for the row the workflow inserts as its first step (one writer per record). The
+ * compose is staged by digest (`compose_blobs`), so the input stays small.
+ */
+export interface DeploymentRecordInput {
+  composeSha256: string;
+  config: Record<string, unknown>;
+  accountId: string | null;
+  appName: string | null;
+  appVersion: string | null;
+  slaClass: string;
+  machineSize: string;
+  cpuVcpus: number;
+  memoryGb: number;
+  gpuCount: number;
+  /** ISO time the request was accepted. */
+  createdAt: string;
+  /** Verified repository_owner of an OIDC deployer; null for API keys. */
+  githubOwner: string | null;
+}
+
 export interface DeploymentInput {
   deploymentId: string;
+  /** The row to insert first; absent in runs started before the workflow owned its row (the API inserted it). */
+  record?: DeploymentRecordInput;
   /** Eligible agents in preference order; the first one that can be claimed atomically wins. */
   candidates: DeploymentCandidate[];
   /** How long to wait for the agent's `deployed` callback (setting operational.deploy_callback_timeout_seconds). */

@@ -92,8 +92,6 @@ export interface AttestVersionResult {
   status: string;
 }
 
-export const MEASUREMENT_SWEEP_WORKFLOW = 'measurementSweep';
-
 export interface MeasurementSweepInput {
   /** Pending versions published longer ago than this are (re)started. Default 300. */
   olderThanSeconds?: number;

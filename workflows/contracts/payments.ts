@@ -1,7 +1,5 @@
 /** Contract of the PaymentIntent workflow: one execution per (account, client idempotency key). */
 
-export const CREATE_PAYMENT_INTENT_WORKFLOW = 'createPaymentIntent';
-
 export interface CreatePaymentIntentInput {
   accountId: string;
   amountCents: number;

@@ -94,7 +94,9 @@ export async function up(knex: Knex): Promise<void> {
       .notNullable()
       .defaultTo('pending')
       .index()
-      .comment('pending | pushing | deploying | running | completed | failed | ...');
+      .comment(
+        'DeploymentStatus (core/deployment-status.ts): pending | deploying | running | failed | stopped | insufficient_funds',
+      );
     t.string('service_id').comment('Service id reported by /deployed');
     t.text('attestation').comment('JSON attestation reported by /deployed');
     t.text('error').comment('Failure detail');
