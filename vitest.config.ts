@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Three layers (ARCHITECTURE.md, Testing): `unit` needs nothing running (npm run test:unit); `integration` shares one
-// Temporal dev server and a prebuilt workflow bundle from its global setup; `e2e` boots whole processes itself
-// (npm start, the agent, the launcher) and needs no shared server.
+// Three layers (ARCHITECTURE.md, Testing): `unit` needs nothing running (npm run test:unit); `integration` (incl. the
+// browser tests) shares one Temporal dev server, a prebuilt workflow bundle and the built dashboard from its global
+// setup; `e2e` boots whole processes (npm start, the agent, the launcher, QEMU) and gets the same global setup,
+// because most of its files run those processes against a test control plane.
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -18,7 +19,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['tests/integration/**/*.test.ts'],
+          include: ['tests/integration/**/*.test.ts', 'tests/browser/**/*.test.ts'],
           globalSetup: ['tests/helpers/global-setup.ts'],
           setupFiles: ['tests/helpers/quiet-temporal.ts'],
         },
@@ -28,6 +29,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts', 'tests/launcher/**/*.test.ts', 'tests/launcher/**/*.test.tsx'],
+          globalSetup: ['tests/helpers/global-setup.ts'],
           setupFiles: ['tests/helpers/quiet-temporal.ts'],
         },
       },
