@@ -51,7 +51,9 @@ describe('accounts API', () => {
     expect(JSON.stringify(stored)).not.toContain(api_key);
 
     expect((await api.get(`/api/v1/accounts/${account_id}`)).status).toBe(401);
-    const wrong = await api.get(`/api/v1/accounts/${account_id}`, { token: `${api_key.slice(0, -1)}${api_key.endsWith('x') ? 'y' : 'x'}` });
+    const wrong = await api.get(`/api/v1/accounts/${account_id}`, {
+      token: `${api_key.slice(0, -1)}${api_key.endsWith('x') ? 'y' : 'x'}`,
+    });
     expect(wrong).toMatchObject({ status: 401, body: { detail: 'Invalid API key' } });
     const bob = await create('bob');
     const other = await api.get(`/api/v1/accounts/${bob.body.account_id}`, { token: api_key });
