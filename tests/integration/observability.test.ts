@@ -216,8 +216,8 @@ describe('tracing (OTLP/HTTP to a local receiver)', () => {
     expect(request!.service).toBe('ee-test');
     const trace = mine.filter((s) => s.traceId === request!.traceId);
     const names = trace.map((s) => s.name);
-    // The API's Temporal client started the workflow inside the request's span…
-    const start = trace.find((s) => s.name === 'StartWorkflow:deployment');
+    // The API's Temporal client started the workflow (update-with-start of its placement) inside the request's span…
+    const start = trace.find((s) => s.name === 'UpdateWithStartWorkflow:placement');
     expect(start?.parentSpanId).toBe(request!.spanId);
     // …the workflow (spans made in the sandbox, exported through the worker's sink) scheduled activities in the same
     // trace (its own RunWorkflow span ends only when the deployment does)…

@@ -67,7 +67,9 @@ describe('Temporal payloads are encrypted', () => {
 
   const histories = async () => {
     const ids = [registrationWorkflowId(vm, itaToken), `agent:${reg.agent_id}`];
-    for await (const e of w.stack.client.workflow.list({ query: `WorkflowType = 'changeSetting'` })) {
+    for await (const e of w.stack.client.workflow.list({
+      query: `WorkflowType = 'changeSetting' AND TaskQueue = '${w.stack.taskQueue}'`,
+    })) {
       if (e.workflowId.startsWith('admin-setting:stripe.secret_key:')) ids.push(e.workflowId);
     }
     expect(ids).toHaveLength(3);
