@@ -10,7 +10,7 @@ import { sessionIdentities } from '../../core/auth/admin-sessions';
 import { isOwnedBy } from '../../core/auth/github-oidc';
 import { RTMR_KEYS, lookupRtmrBaseline, mergeTrustedMrtds, parseRtmrProfiles } from '../../core/attestation/policy';
 import { parseJsonColumn } from '../../core/db/tables';
-import { forbidden, notFound } from '../../core/errors';
+import { forbidden, notFound } from '../http/errors';
 import { microsToUsd } from '../../core/money';
 import { getAccount } from '../../core/stores/accounts';
 import { getAgent } from '../../core/stores/agents';

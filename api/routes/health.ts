@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { z } from 'zod';
-import { serviceUnavailable } from '../../core/errors';
+import { serviceUnavailable } from '../http/errors';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
