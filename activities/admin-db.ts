@@ -2,6 +2,7 @@
  * Database writes behind the admin-change and session-cleanup workflows. Each is
  * idempotent: an upsert or delete by primary key gives the same end state when retried.
  */
+import { DAY_MS } from '../core/time';
 import type { Knex } from 'knex';
 import { unseal } from '../core/auth/seal';
 import { deleteExpiredSessions } from '../core/stores/admin-sessions';
@@ -59,7 +60,7 @@ export function createAdminDbActivities({ db, sealingKey, onChange }: AdminDbDep
         deleted: await deleteExpiredSessions(db, before),
         oauthStates: await purgeExpiredOAuthStates(db, before),
         // A day covers every window the ratelimit.* settings can sensibly hold; a purged row just starts afresh.
-        rateLimits: await purgeRateLimits(db, Date.parse(before) - 24 * 3_600_000),
+        rateLimits: await purgeRateLimits(db, Date.parse(before) - DAY_MS),
       };
     },
   };

@@ -5,6 +5,7 @@
  * run that follows it see the same list; the workflow then deletes exactly the plan's items with the idempotent
  * delete activities (404 = already gone).
  */
+import { HOUR_MS } from '../core/time';
 import type { Knex } from 'knex';
 import {
   cloudflareOrphans,
@@ -165,7 +166,7 @@ export function createCloudAdminActivities({ db, settings, cloudflare, gcp, prov
       const staleHours = input.staleHours ?? (await staleHoursSetting());
       const agents = await cloudAgents(db);
       const stale = input.staleAgents
-        ? agents.filter((a) => isStale(a, now - staleHours * 3_600_000) && !keepsDeployment(a))
+        ? agents.filter((a) => isStale(a, now - staleHours * HOUR_MS) && !keepsDeployment(a))
         : [];
       const staleIds = new Set(stale.map((a) => a.agent_id));
       const keep = agents.filter((a) => !staleIds.has(a.agent_id));
@@ -190,7 +191,7 @@ export function createCloudAdminActivities({ db, settings, cloudflare, gcp, prov
     /** Stale-agent candidates of POST /admin/agents/cleanup/stale. */
     async planStaleAgents(input: { staleHours: number | null; includeDeployed: boolean }, now = Date.now()) {
       const staleHours = input.staleHours ?? (await staleHoursSetting());
-      const stale = (await cloudAgents(db)).filter((a) => isStale(a, now - staleHours * 3_600_000));
+      const stale = (await cloudAgents(db)).filter((a) => isStale(a, now - staleHours * HOUR_MS));
       return {
         stale_hours: staleHours,
         candidates: stale
@@ -247,7 +248,7 @@ export function createCloudAdminActivities({ db, settings, cloudflare, gcp, prov
     async planGcpReap(_input: Record<string, never> = {}, now = Date.now()) {
       if (!(await gcpConfigured())) return { configured: false, orders: [], instances: [] };
       const cutoffMs = now - (await graceMs());
-      const staleMs = Math.max(1, await staleHoursSetting()) * 3_600_000;
+      const staleMs = Math.max(1, await staleHoursSetting()) * HOUR_MS;
       const agents = await cloudAgents(db);
       const protecting = agents.filter(
         (a) => a.active || (a.last_contact && now - Date.parse(a.last_contact) < staleMs),

@@ -6,7 +6,7 @@
 import type { Context } from 'koa';
 import { checkAgentSecret } from '../core/auth/agent-secrets';
 import { toIso } from '../core/db/tables';
-import { notFound, unauthorized } from '../core/errors';
+import { notFound, unauthorized } from './http/errors';
 import { getAgent, getCredential, type AgentDbRow } from '../core/stores/agents';
 import type { AppDeps } from './deps';
 import type { Guard } from './http/route';

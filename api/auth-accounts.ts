@@ -10,7 +10,7 @@ import {
   verifyGithubOidcToken,
   type GithubOidcClaims,
 } from '../core/auth/github-oidc';
-import { forbidden, serviceUnavailable, unauthorized } from '../core/errors';
+import { forbidden, serviceUnavailable, unauthorized } from './http/errors';
 import type { Account } from '../core/stores/accounts';
 import type { AppDeps } from './deps';
 import { bearerToken } from './http/bearer';

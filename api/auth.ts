@@ -3,7 +3,7 @@
  * throws the v1 401/403 with its exact message.
  */
 import { authenticateSession, isAdminSession } from '../core/auth/admin-sessions';
-import { forbidden, unauthorized } from '../core/errors';
+import { forbidden, unauthorized } from './http/errors';
 import { API_KEY_PREFIX } from '../core/auth/api-keys';
 import { isJwtShaped } from '../core/auth/github-oidc';
 import { agentGuard } from './agent-auth';

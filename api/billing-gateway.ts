@@ -3,7 +3,7 @@
  * (`billing-run:<hour>:rerun-<n>`), typed by the workflow (type-only import). Part of WorkflowGateway (api/temporal.ts).
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { conflict } from '../core/errors';
+import { conflict } from './http/errors';
 import { billingRerunWorkflowId, type BillingRunResult } from '../workflows/contracts/billing';
 import type { billingRun } from '../workflows/index';
 

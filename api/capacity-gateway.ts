@@ -10,7 +10,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { OrderView } from '../core/capacity';
-import { HttpError, notFound } from '../core/errors';
+import { HttpError, notFound } from './http/errors';
 import { isWorkflowClosed } from '../core/temporal/workflow-closed';
 import {
   CapacityFailure,

@@ -3,7 +3,7 @@
  * workflow and answers its result; refusals the workflow returns become `{ detail }` with their status here.
  */
 import type { Client } from '@temporalio/client';
-import { HttpError } from '../core/errors';
+import { HttpError } from './http/errors';
 import {
   AGENT_CLEANUP_WORKFLOW,
   CLOUD_ADMIN_WORKFLOW,

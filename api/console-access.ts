@@ -7,7 +7,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { CONSOLE_TTL_MAX, CONSOLE_TTL_MIN, mintConsoleToken } from '../core/auth/console-token';
 import { unseal } from '../core/auth/seal';
-import { badRequest, conflict } from '../core/errors';
+import { badRequest, conflict } from './http/errors';
 import { getCredential } from '../core/stores/agents';
 import type { AppDeps } from './deps';
 

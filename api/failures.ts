@@ -4,7 +4,7 @@
  * text themselves.
  */
 import { WorkflowFailedError } from '@temporalio/client';
-import { HttpError } from '../core/errors';
+import { HttpError } from './http/errors';
 import { AgentFailure, DeploymentFailure, applicationFailureOf } from '../workflows/contracts/failures';
 
 const STATUS_OF_TYPE: Readonly<Record<string, number>> = {

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { authenticateSession } from '../core/auth/admin-sessions';
-import { unauthorized, unprocessable } from '../core/errors';
+import { unauthorized, unprocessable } from './http/errors';
 import type { IdentityProof } from '../core/stores/accounts';
 import { verifiedOidcClaims } from './auth-accounts';
 import type { AppDeps } from './deps';

@@ -10,7 +10,7 @@ import {
   type Client,
   type ConnectionOptions,
 } from '@temporalio/client';
-import { serviceUnavailable, type HttpError } from '../core/errors';
+import { serviceUnavailable, type HttpError } from './http/errors';
 
 /** gRPC status codes (grpc.status) that mean "the orchestrator did not answer". */
 const UNAVAILABLE = 14;

@@ -4,10 +4,9 @@
  *
  * Pure: no I/O, no clock, no randomness — the billing workflows import this file directly (hour ids).
  */
+import { HOUR_MS } from './time';
 import type { Micros } from './money';
 import { splitCharge, usageChargeMicros, type ContributorShare } from './pricing';
-
-const HOUR_MS = 3_600_000;
 
 /** Below this much unbilled time a deployment is skipped without advancing last_charge_time (v1: 0.0167 h). */
 export const MIN_CHARGE_MS = 60_000;

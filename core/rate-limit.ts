@@ -2,6 +2,7 @@
  * The API's rate limits: which setting holds each one and how a value like `5/15m` (5 requests per 15
  * minutes) is read. Pure; the counters live in the database (core/stores/rate-limits.ts).
  */
+import { HOUR_MS } from './time';
 import type { RateWindow } from './stores/rate-limits';
 
 /** Every limit, by the setting that configures it. */
@@ -14,7 +15,7 @@ export const RATE_LIMITS = {
 } as const;
 export type RateLimitSetting = (typeof RATE_LIMITS)[keyof typeof RATE_LIMITS];
 
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: HOUR_MS };
 
 /** `<count>/<n><s|m|h>` (e.g. `5/15m`, `60/1m`); `null` for anything else. A count of 0 refuses every request. */
 export function parseRate(value: string): RateWindow | null {

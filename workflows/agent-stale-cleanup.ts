@@ -1,3 +1,4 @@
+import { DAY_MS, HOUR_MS } from '../core/time';
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { AgentLifecycleActivities } from '../activities/agent-lifecycle';
 import type { AgentStaleCleanupInput, AgentStaleCleanupResult } from './contracts/agents';
@@ -17,7 +18,7 @@ export async function agentStaleCleanup(input: AgentStaleCleanupInput = {}): Pro
   let cutoff = input.cutoff;
   if (!cutoff) {
     const { hours } = await db.readAgentStaleHours({});
-    cutoff = new Date(workflowInfo().runStartTime.getTime() - hours * 3_600_000).toISOString();
+    cutoff = new Date(workflowInfo().runStartTime.getTime() - hours * HOUR_MS).toISOString();
   }
   const { agents } = await db.findStaleAgents({ cutoff });
   const deleted: string[] = [];
@@ -25,6 +26,6 @@ export async function agentStaleCleanup(input: AgentStaleCleanupInput = {}): Pro
     if ((await removeAgent(ref, 'agent removed by the stale clean-up')).deleted) deleted.push(ref.agentId);
   }
   // Registration challenges live 5 min by default; anything a day old is expired or spent.
-  await db.purgeStaleNonces({ before: new Date(workflowInfo().runStartTime.getTime() - 86_400_000).toISOString() });
+  await db.purgeStaleNonces({ before: new Date(workflowInfo().runStartTime.getTime() - DAY_MS).toISOString() });
   return { cutoff, deleted };
 }

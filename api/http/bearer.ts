@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { unauthorized } from '../../core/errors';
+import { unauthorized } from './errors';
 
 /** The token of `Authorization: Bearer <token>` (exactly two parts, scheme case-insensitive), or null. */
 export function parseBearer(header: string): string | null {

@@ -6,7 +6,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { type z } from 'zod';
-import { HttpError, type ValidationIssue } from '../../core/errors';
+import { HttpError, type ValidationIssue } from './errors';
 import type { RateLimitSetting } from '../../core/rate-limit';
 import type { RateLimiter } from '../middleware/rate-limit';
 import type { AuthScheme, HttpMethod, OpenApiRegistry, ResponseSpec } from './openapi';

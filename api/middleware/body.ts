@@ -3,7 +3,7 @@
  * signatures are computed over them) and the parsed JSON.
  */
 import type { Middleware } from 'koa';
-import { HttpError } from '../../core/errors';
+import { HttpError } from '../http/errors';
 
 declare module 'koa' {
   interface Request {

@@ -3,7 +3,7 @@
  * Temporal being unreachable answers 503 (api/temporal-availability.ts). Unexpected errors are logged with their stack and answered 500 without one.
  */
 import type { Middleware } from 'koa';
-import { HttpError } from '../../core/errors';
+import { HttpError } from '../http/errors';
 import type { Logger } from '../../core/logger';
 import { temporalUnavailableError } from '../temporal-availability';
 

@@ -7,7 +7,7 @@
  */
 import type { Context, Middleware } from 'koa';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { unauthorized } from '../../core/errors';
+import { unauthorized } from '../http/errors';
 import type { Metrics } from '../../core/metrics';
 import type { AppDeps } from '../deps';
 import type { Guard } from '../http/route';

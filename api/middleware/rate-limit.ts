@@ -5,7 +5,7 @@
  */
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
-import { HttpError } from '../../core/errors';
+import { HttpError } from '../http/errors';
 import { parseRate, retryAfterSeconds, type RateLimitSetting } from '../../core/rate-limit';
 import { settingBool } from '../../core/settings/read';
 import { findSetting } from '../../core/settings/registry';

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { apiKeyCacheId, newApiKey } from '../../core/auth/api-keys';
-import { badRequest, conflict, forbidden, notFound } from '../../core/errors';
+import { badRequest, conflict, forbidden, notFound } from '../http/errors';
 import { microsToUsd, usdToMicros } from '../../core/money';
 import { RATE_LIMITS } from '../../core/rate-limit';
 import {

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { hourLabel, hourStartIso } from '../../core/billing';
-import { unprocessable } from '../../core/errors';
+import { unprocessable } from '../http/errors';
 import { formatUsd } from '../../core/money';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';

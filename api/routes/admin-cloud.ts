@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { cloudResources } from '../../core/cloud-admin';
-import { notFound } from '../../core/errors';
+import { notFound } from '../http/errors';
 import { cloudAgents, deploymentCounts } from '../../core/stores/cloud';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';

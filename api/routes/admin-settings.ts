@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { seal } from '../../core/auth/seal';
-import { notFound, unprocessable } from '../../core/errors';
+import { notFound, unprocessable } from '../http/errors';
 import { SETTING_GROUPS, findSetting, maskSecret } from '../../core/settings/registry';
 import { settingValueProblem } from '../../core/settings/validate';
 import type { SettingValue } from '../../workflows/contracts/admin';

@@ -1,6 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Context } from 'koa';
-import { HttpError } from '../../core/errors';
+import { HttpError } from '../http/errors';
 import type { AppDeps } from '../deps';
 
 /** Who made an admin change, as recorded in the workflow input. */

@@ -5,7 +5,7 @@
  * deployment is never `running` before its agent row says so.
  */
 import type { Context } from 'koa';
-import { HttpError, badRequest } from '../../core/errors';
+import { HttpError, badRequest } from '../http/errors';
 import type { ControlResult } from '../../workflows/contracts/agents';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';

@@ -10,7 +10,7 @@ import { AgentAddressError, AgentHttpError, agentBaseUrl, createAgentClient } fr
 import { sessionIdentities } from '../../core/auth/admin-sessions';
 import { isOwnedBy } from '../../core/auth/github-oidc';
 import { unseal } from '../../core/auth/seal';
-import { HttpError, badRequest, forbidden, notFound } from '../../core/errors';
+import { HttpError, badRequest, forbidden, notFound } from '../http/errors';
 import { getAgent, getCredential, updateAgent, type AgentDbRow } from '../../core/stores/agents';
 import { getDeployment } from '../../core/stores/deployments';
 import { mayReadAgent, viewerOf } from '../access';

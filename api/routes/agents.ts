@@ -13,7 +13,7 @@ import { bootstrapTokenHash } from '../../core/auth/bootstrap-token';
 import { unseal } from '../../core/auth/seal';
 import { parseJsonColumn, requireIso } from '../../core/db/tables';
 import { settingInt } from '../../core/settings/read';
-import { HttpError, badRequest, conflict, notFound } from '../../core/errors';
+import { HttpError, badRequest, conflict, notFound } from '../http/errors';
 import { RATE_LIMITS } from '../../core/rate-limit';
 import { getAgent, listAgents, toAgentView } from '../../core/stores/agents';
 import { issueNonce } from '../../core/stores/nonces';

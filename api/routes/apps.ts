@@ -9,7 +9,7 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ComposeError, decodeCompose, parseCompose } from '../../core/compose';
-import { HttpError, conflict, forbidden, notFound, unauthorized, unprocessable } from '../../core/errors';
+import { HttpError, conflict, forbidden, notFound, unauthorized, unprocessable } from '../http/errors';
 import {
   createApp,
   deleteApp,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { authenticateSession, createAdminSession, isAdminSession } from '../../core/auth/admin-sessions';
 import { githubOAuthConfigured, passwordLoginAllowed } from '../../core/auth/login-policy';
 import { verifyPassword } from '../../core/auth/secrets';
-import { forbidden, unauthorized } from '../../core/errors';
+import { forbidden, unauthorized } from '../http/errors';
 import { RATE_LIMITS } from '../../core/rate-limit';
 import { deleteSession } from '../../core/stores/admin-sessions';
 import type { AppDeps } from '../deps';

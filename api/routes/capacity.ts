@@ -19,7 +19,7 @@ import {
   lower,
   parseDatacenter,
 } from '../../core/capacity';
-import { forbidden, HttpError, notFound } from '../../core/errors';
+import { forbidden, HttpError, notFound } from '../http/errors';
 import { getAccount } from '../../core/stores/accounts';
 import { deleteTarget, listOrders, listReservations, listTargetViews, upsertTarget } from '../../core/stores/capacity';
 import type { AppDeps } from '../deps';

@@ -6,7 +6,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AgentRow } from '../../core/db/tables';
-import { badRequest, notFound } from '../../core/errors';
+import { badRequest, notFound } from '../http/errors';
 import { DEPLOYABLE_STATUSES, appExists, findVersionVariant, type AppVersion } from '../../core/stores/apps';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';

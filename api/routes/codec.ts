@@ -4,7 +4,7 @@
  * the decoded payloads are the plaintext of every workflow's inputs and results.
  */
 import { z } from 'zod';
-import { badRequest } from '../../core/errors';
+import { badRequest } from '../http/errors';
 import { EncryptionCodec, payloadFromJson, payloadToJson, type JsonPayload } from '../../core/temporal/codec';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';

@@ -3,13 +3,14 @@
  * an agent's measurements beside the trusted baseline, the ledger's daily charges and earnings, and an account's
  * ledger for admins (the v1 listing takes the account's own API key only).
  */
+import { DAY_MS } from '../../core/time';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { sessionIdentities } from '../../core/auth/admin-sessions';
 import { isOwnedBy } from '../../core/auth/github-oidc';
 import { RTMR_KEYS, lookupRtmrBaseline, mergeTrustedMrtds, parseRtmrProfiles } from '../../core/attestation/policy';
 import { parseJsonColumn } from '../../core/db/tables';
-import { forbidden, notFound } from '../../core/errors';
+import { forbidden, notFound } from '../http/errors';
 import { microsToUsd } from '../../core/money';
 import { getAccount } from '../../core/stores/accounts';
 import { getAgent } from '../../core/stores/agents';
@@ -134,7 +135,7 @@ export function dashboardRoutes(routes: Routes, deps: AppDeps): void {
     },
     async ({ query }) => {
       const today = deps.now();
-      const from = new Date(today.getTime() - (query.days - 1) * 86_400_000).toISOString().slice(0, 10);
+      const from = new Date(today.getTime() - (query.days - 1) * DAY_MS).toISOString().slice(0, 10);
       const rows = await dailyLedgerTotals(deps.db, from, today.toISOString().slice(0, 10));
       return {
         days: rows.map((r) => ({ day: r.day, charges: microsToUsd(r.charges), earnings: microsToUsd(r.earnings) })),

@@ -9,7 +9,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { ownerIdentities } from '../../core/auth/github-oidc';
 import { type AgentRow, type CapacityPoolTargetRow, toBool } from '../../core/db/tables';
-import { HttpError, badRequest, forbidden, notFound, serviceUnavailable, unprocessable } from '../../core/errors';
+import { HttpError, badRequest, forbidden, notFound, serviceUnavailable, unprocessable } from '../http/errors';
 import { microsToUsd } from '../../core/money';
 import { NODE_SIZES, cloudOf, evaluatePlacement, type OwnerScope, type PlacementResult } from '../../core/placement';
 import { MIN_BILLABLE, hourlyCostMicros } from '../../core/pricing';

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { createAdminSession } from '../../core/auth/admin-sessions';
 import { createGithubOAuthClient, readGithubOAuthSettings } from '../../core/auth/github-oauth';
 import { OAUTH_STATE_RE, OAUTH_STATE_TTL_MS, createOAuthState, verifyOAuthState } from '../../core/auth/oauth-state';
-import { badRequest, forbidden, serviceUnavailable } from '../../core/errors';
+import { badRequest, forbidden, serviceUnavailable } from '../http/errors';
 import { consumeOAuthNonce } from '../../core/stores/oauth-states';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { z } from 'zod';
-import { serviceUnavailable } from '../../core/errors';
+import { serviceUnavailable } from '../http/errors';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
@@ -28,7 +29,8 @@ async function databaseReachable(deps: AppDeps): Promise<boolean> {
   }
 }
 
-export const VERSION = '0.2.0';
+/** The package version, read once at load from package.json (the single source of truth for it). */
+export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 export async function proxyUrl(deps: AppDeps): Promise<string> {
   const domain = await deps.settings.get('cloudflare.domain');

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { bootstrapTokenHash, mintBootstrapToken } from '../../core/auth/bootstrap-token';
 import { REPORTABLE_STATUSES, lower } from '../../core/capacity';
-import { notFound, unprocessable } from '../../core/errors';
+import { notFound, unprocessable } from '../http/errors';
 import { getOrderRow, openOrderIds } from '../../core/stores/capacity';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';

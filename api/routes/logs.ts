@@ -10,7 +10,7 @@ import yazl from 'yazl';
 import { AgentHttpError, agentBaseUrl, createAgentClient } from '../../core/agent-client';
 import { unseal } from '../../core/auth/seal';
 import type { AgentRow, DeploymentRow } from '../../core/db/tables';
-import { notFound } from '../../core/errors';
+import { notFound } from '../http/errors';
 import { getCredential } from '../../core/stores/agents';
 import { catalogCaller, type CatalogCaller } from '../catalog-caller';
 import type { AppDeps } from '../deps';

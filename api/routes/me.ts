@@ -10,7 +10,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { sessionIdentities } from '../../core/auth/admin-sessions';
 import { isOwnedBy } from '../../core/auth/github-oidc';
-import { HttpError, forbidden, notFound } from '../../core/errors';
+import { HttpError, forbidden, notFound } from '../http/errors';
 import { getAgent, listAgents, toAgentView, type AgentDbRow } from '../../core/stores/agents';
 import { listDeployments } from '../../core/stores/deployments';
 import { viewerOf } from '../access';

@@ -14,7 +14,7 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { AgentAddressError, agentBaseUrl } from '../../core/agent-client';
 import { toBool, type AgentRow, type ServiceRow } from '../../core/db/tables';
-import { HttpError, badRequest, notFound } from '../../core/errors';
+import { HttpError, badRequest, notFound } from '../http/errors';
 import { settingInt } from '../../core/settings/read';
 import type { AppDeps } from '../deps';
 import type { OpenApiRegistry } from '../http/openapi';

@@ -1,6 +1,6 @@
 /** App revenue-share rules (api.md §6, billing.md §4.4). */
 import { z } from 'zod';
-import { conflict, notFound } from '../../core/errors';
+import { conflict, notFound } from '../http/errors';
 import {
   appExists,
   createRevenueShare,

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import type Stripe from 'stripe';
 import { z } from 'zod';
-import { badRequest, forbidden, HttpError, serviceUnavailable } from '../../core/errors';
+import { badRequest, forbidden, HttpError, serviceUnavailable } from '../http/errors';
 import { microsToCents, usdCentsToMicros, usdToMicros } from '../../core/money';
 import { AccountNotFoundError, appendLedgerEntry } from '../../core/stores/ledger';
 import { readStripeSettings, STRIPE_WEBHOOK_PATH, stripeClient, stripeMode, verifyWebhook } from '../../core/stripe';

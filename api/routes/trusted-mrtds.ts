@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { mergeTrustedMrtds } from '../../core/attestation/policy';
-import { notFound } from '../../core/errors';
+import { notFound } from '../http/errors';
 import { normalizeMrtd } from '../../core/mrtd';
 import { getTrustedMrtd, listTrustedMrtds } from '../../core/stores/trusted-mrtds';
 import type { AppDeps } from '../deps';

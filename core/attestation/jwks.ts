@@ -2,6 +2,7 @@
  * JWKS resolvers for Intel Trust Authority (I/O: fetches over HTTP). Kept apart from the pure verifier so workflow
  * code never imports it.
  */
+import { HOUR_MS } from '../time';
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
 
 export interface JwksResolverOptions {
@@ -16,7 +17,7 @@ export interface JwksResolverOptions {
   cooldownMs?: number;
 }
 
-export const DEFAULT_JWKS_CACHE_MAX_AGE_MS = 3_600_000;
+export const DEFAULT_JWKS_CACHE_MAX_AGE_MS = HOUR_MS;
 
 /** A jose remote JWKS resolver for `url` (key selection by `kid`/`alg`, refetch on unknown kid built in). */
 export function createJwksResolver(url: string, opts: JwksResolverOptions = {}): JWTVerifyGetKey {

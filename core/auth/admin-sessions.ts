@@ -3,6 +3,7 @@
  * install's key (core/auth/secrets.ts) and looked up by their first 12 characters. Sessions stored as argon2id by
  * earlier releases still work and are rewritten as HMAC on their next successful use.
  */
+import { DAY_MS } from '../time';
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import {
@@ -17,7 +18,7 @@ import type { KeyRing } from './keyring';
 import { hashToken, randomToken, tokenPrefix, verifyToken } from './secrets';
 import type { VerifiedTokenCache } from './token-cache';
 
-export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+export const SESSION_TTL_MS = DAY_MS;
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 export interface NewSession {

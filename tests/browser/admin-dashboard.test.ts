@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { appendLedgerEntry } from '../../core/stores/ledger';
+import pkg from '../../package.json';
 import { startFakeCloudflare, type FakeCloudflare, type FakeDnsRecord, type FakeTunnel } from '../fakes/cloudflare';
 import { launchBrowser, watchedPage, type WatchedPage } from '../helpers/browser';
 import { seedAccount, seedAgent, seedDeployment } from '../helpers/seed';
@@ -177,7 +178,7 @@ describe('dashboard as an admin', () => {
   it('the public page renders health and links to the dashboard', async () => {
     await page.goto(`${stack.url}/`);
     expect(await text('.home h1')).toBe('easyenclave');
-    await page.locator('.home .facts dd', { hasText: '0.2.0' }).waitFor();
+    await page.locator('.home .facts dd', { hasText: pkg.version }).waitFor();
     expect(await text('.home')).toContain('1 trusted MRTD baseline(s)');
     await w.screenshot('home');
   });

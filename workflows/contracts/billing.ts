@@ -3,9 +3,6 @@
  * `terminateUnfunded` sweep. Ids and JSON-plain inputs/results only.
  */
 
-export const BILLING_HOURLY_SCHEDULE_ID = 'billing-hourly';
-export const TERMINATE_UNFUNDED_SCHEDULE_ID = 'terminate-unfunded';
-
 /** Settings of one run, read once at its start. */
 export interface BillingConfig {
   enabled: boolean;

@@ -6,11 +6,6 @@
 import { defineUpdate } from '@temporalio/workflow';
 import type { OrderView, TargetView } from '../../core/capacity';
 
-export const LAUNCH_ORDER_WORKFLOW = 'launchOrder';
-export const CAPACITY_RECONCILE_WORKFLOW = 'capacityReconcile';
-export const CAPACITY_DISPATCH_WORKFLOW = 'capacityDispatch';
-export const CAPACITY_PURCHASE_WORKFLOW = 'capacityPurchase';
-
 /** The closed set of capacity failures (ApplicationFailure `type`), mapped to HTTP in api/capacity-gateway.ts. */
 export const CapacityFailure = {
   /** The order is not in a state that takes this call (claimed by someone else, closed, not open). */

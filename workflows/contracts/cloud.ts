@@ -7,7 +7,6 @@ export const CLOUD_ADMIN_WORKFLOW = 'cloudAdmin';
 export const ORPHAN_CLEANUP_WORKFLOW = 'orphanCleanup';
 export const AGENT_CLEANUP_WORKFLOW = 'agentCleanup';
 export const STALE_AGENTS_CLEANUP_WORKFLOW = 'staleAgentsCleanup';
-export const GCP_REAPER_WORKFLOW = 'gcpReaper';
 
 export type CloudAdminOp =
   | { op: 'cloudflare-status' }

@@ -1,5 +1,7 @@
 /** Periodic work, each a Temporal Schedule created idempotently at worker start. */
 
+import { HOUR_MS } from '../../core/time';
+
 export const SESSION_CLEANUP_WORKFLOW = 'sessionCleanup';
 
 export interface SessionCleanupResult {
@@ -23,7 +25,7 @@ export const SCHEDULES: readonly ScheduleDef[] = [
     scheduleId: 'session-cleanup',
     workflowType: SESSION_CLEANUP_WORKFLOW,
     workflowId: 'session-cleanup',
-    everyMs: 60 * 60 * 1000,
+    everyMs: HOUR_MS,
     description: 'Delete expired admin sessions (hourly)',
   },
   {
@@ -37,14 +39,14 @@ export const SCHEDULES: readonly ScheduleDef[] = [
     scheduleId: 'agent-stale-cleanup',
     workflowType: 'agentStaleCleanup',
     workflowId: 'agent-stale-cleanup',
-    everyMs: 60 * 60 * 1000,
+    everyMs: HOUR_MS,
     description: 'Remove agents silent for operational.agent_stale_hours with their tunnel and DNS record (hourly)',
   },
   {
     scheduleId: 'billing-hourly',
     workflowType: 'billingHourly',
     workflowId: 'billing-hourly',
-    everyMs: 60 * 60 * 1000,
+    everyMs: HOUR_MS,
     description: 'Start billing-run:<UTC hour>: charge every running deployment for the past hour (hourly)',
   },
   {
