@@ -174,9 +174,7 @@ describe('agentHealth', () => {
   it('treats a timeout as unhealthy', async () => {
     build({ timeoutMs: 150 });
     fake.agent(AGENT, { healthMode: 'slow', healthDelayMs: 5000 });
-    const started = Date.now();
     const out = await run(acts.agentHealth, { agentId: AGENT, hostname: HOST });
-    expect(Date.now() - started).toBeLessThan(3000);
     expect(out).toMatchObject({ healthy: false, status: null, body: null });
     expect(out.error).toMatch(/timed out after 150 ms/);
   });

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword, randomToken, tokenPrefix } from '../../core/auth/secrets';
 import { silentLogger } from '../../core/logger';
 import { ensureSchedules } from '../../bin/lib/schedules';
-import { SCHEDULES } from '../../workflows/contracts/schedules';
+import { SCHEDULES, SESSION_CLEANUP_WORKFLOW } from '../../workflows/contracts/schedules';
 import { startStack, type Stack } from '../helpers/stack';
 
 async function insertSession(stack: Stack, expiresAt: Date): Promise<string> {
@@ -41,10 +42,11 @@ describe('schedules', () => {
 
     const handle = stack.client.schedule.getHandle(mine.scheduleId);
     const desc = await handle.describe();
-    expect(desc.spec.intervals?.[0]?.every).toBe(3_600_000);
+    expect(desc.spec.intervals?.[0]?.every).toBe(def.everyMs);
     expect(desc.action).toMatchObject({
       type: 'startWorkflow',
-      workflowType: 'sessionCleanup',
+      workflowType: SESSION_CLEANUP_WORKFLOW,
+      workflowId: mine.workflowId,
       taskQueue: stack.taskQueue,
     });
 
@@ -73,5 +75,47 @@ describe('schedules', () => {
     expect(await stack.db('admin_sessions').where({ session_id: expired }).first()).toBeUndefined();
     expect(await stack.db('admin_sessions').where({ session_id: live }).first()).toBeDefined();
     await handle.delete();
+  });
+
+  it('every declared schedule is held by the server with its interval, workflow, queue and skip-overlap policy', async () => {
+    expect(SCHEDULES.length).toBeGreaterThan(0);
+    // Test-scoped ids (schedule ids are namespace-wide); each is described, then deleted at once.
+    const mine = SCHEDULES.map((def) => ({
+      ...def,
+      scheduleId: `${def.scheduleId}-${stack.taskQueue}`,
+      workflowId: `${def.workflowId}-${stack.taskQueue}`,
+    }));
+    try {
+      await ensureSchedules(stack.client, stack.taskQueue, silentLogger(), mine);
+      for (const def of mine) {
+        const desc = await stack.client.schedule.getHandle(def.scheduleId).describe();
+        expect({
+          id: def.scheduleId,
+          every: desc.spec.intervals?.map((i) => i.every),
+          action: desc.action,
+          overlap: desc.policies.overlap,
+          catchupWindow: desc.policies.catchupWindow,
+          description: desc.memo?.description,
+        }).toMatchObject({
+          id: def.scheduleId,
+          every: [def.everyMs],
+          action: {
+            type: 'startWorkflow',
+            workflowType: def.workflowType,
+            workflowId: def.workflowId,
+            taskQueue: stack.taskQueue,
+          },
+          overlap: ScheduleOverlapPolicy.SKIP,
+          catchupWindow: def.everyMs,
+          description: def.description,
+        });
+      }
+    } finally {
+      for (const def of mine)
+        await stack.client.schedule
+          .getHandle(def.scheduleId)
+          .delete()
+          .catch(() => undefined);
+    }
   });
 });
