@@ -43,7 +43,8 @@ export interface CloudAdminDeps {
 }
 
 export type Refusal = { ok: false; status: number; detail: string };
-const NOT_CONFIGURED: Refusal = { ok: false, status: 400, detail: 'Cloudflare not configured' };
+// 503, not v1's 400: a missing integration is the server's state, not a fault of the request (as GitHub OAuth, Stripe).
+const NOT_CONFIGURED: Refusal = { ok: false, status: 503, detail: 'Cloudflare not configured' };
 export const STALE_ORDER_REAPED = 'stale fulfilled order reclaimed; vm deleted or missing';
 
 export interface OrphanPlanInput {

@@ -29,7 +29,7 @@ export async function cloudAdmin(input: CloudAdminOp): Promise<CloudAdminResult>
     }
     case 'delete-dns': {
       if (!(await plans.cloudflareStatus({})).configured) {
-        return { ok: false, status: 400, detail: 'Cloudflare not configured' };
+        return { ok: false, status: 503, detail: 'Cloudflare not configured' };
       }
       return { ok: true, deleted: (await cf.deleteDnsRecord({ recordId: input.id })).deleted, record_id: input.id };
     }

@@ -26,7 +26,7 @@ export function adminCloudRoutes(routes: Routes, deps: AppDeps): void {
         summary,
         tag: 'admin-cloud',
         auth: 'admin',
-        responses: { 200: { description: summary, schema: View }, 400: { description: 'Cloudflare not configured' } },
+        responses: { 200: { description: summary, schema: View }, 503: { description: 'Cloudflare not configured' } },
       },
       async () => deps.workflows.cloud.admin({ op }, randomUUID()),
     );
@@ -47,7 +47,8 @@ export function adminCloudRoutes(routes: Routes, deps: AppDeps): void {
           description: 'Deleted (false: already gone)',
           schema: z.object({ deleted: z.boolean(), tunnel_id: z.string() }),
         },
-        400: { description: 'Cloudflare not configured, or the protected tunnel' },
+        400: { description: 'The protected control plane tunnel' },
+        503: { description: 'Cloudflare not configured' },
       },
     },
     async ({ params }) =>
@@ -70,7 +71,7 @@ export function adminCloudRoutes(routes: Routes, deps: AppDeps): void {
           description: 'Deleted (false: already gone)',
           schema: z.object({ deleted: z.boolean(), record_id: z.string() }),
         },
-        400: { description: 'Cloudflare not configured' },
+        503: { description: 'Cloudflare not configured' },
       },
     },
     async ({ params }) =>

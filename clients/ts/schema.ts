@@ -6340,8 +6340,10 @@ export interface operations {
           };
         };
       };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
       /** @description Cloudflare not configured */
-      400: {
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -6349,9 +6351,6 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      503: components['responses']['ServiceUnavailable'];
     };
   };
   getApiV1AdminCloudflareTunnels: {
@@ -6374,8 +6373,10 @@ export interface operations {
           };
         };
       };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
       /** @description Cloudflare not configured */
-      400: {
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -6383,9 +6384,6 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      503: components['responses']['ServiceUnavailable'];
     };
   };
   getApiV1AdminCloudflareDns: {
@@ -6408,8 +6406,10 @@ export interface operations {
           };
         };
       };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
       /** @description Cloudflare not configured */
-      400: {
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -6417,9 +6417,6 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      503: components['responses']['ServiceUnavailable'];
     };
   };
   deleteApiV1AdminCloudflareTunnelsTunnelId: {
@@ -6445,7 +6442,7 @@ export interface operations {
           };
         };
       };
-      /** @description Cloudflare not configured, or the protected tunnel */
+      /** @description The protected control plane tunnel */
       400: {
         headers: {
           [name: string]: unknown;
@@ -6458,7 +6455,15 @@ export interface operations {
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
       422: components['responses']['ValidationError'];
-      503: components['responses']['ServiceUnavailable'];
+      /** @description Cloudflare not configured */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
     };
   };
   deleteApiV1AdminCloudflareDnsRecordId: {
@@ -6484,8 +6489,12 @@ export interface operations {
           };
         };
       };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      422: components['responses']['ValidationError'];
       /** @description Cloudflare not configured */
-      400: {
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -6493,11 +6502,6 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      404: components['responses']['NotFound'];
-      422: components['responses']['ValidationError'];
-      503: components['responses']['ServiceUnavailable'];
     };
   };
   getApiV1AdminCloudResources: {
