@@ -16,6 +16,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knex from 'knex';
 import { startFakeAgent } from '../tests/fakes/agent';
+import { startFakeCloudflare } from '../tests/fakes/cloudflare';
 import { startStripeMock } from '../tests/helpers/stripe-mock';
 import { ensureTool } from './tools.mjs';
 
@@ -98,9 +99,10 @@ async function seed(dbPath: string, base: string, admin: string): Promise<void> 
 
 async function main(): Promise<number> {
   const st = schemathesisBin();
-  // Integrations are configured (Stripe against stripe-mock, a GitHub OAuth client id): an unconfigured one answers
-  // 503 on purpose, which says nothing about the contract.
+  // Integrations are configured (Stripe against stripe-mock, a GitHub OAuth client id, Cloudflare against the local
+  // fake): an unconfigured one answers 503 on purpose, which says nothing about the contract.
   const stripe = await startStripeMock();
+  const cloudflare = await startFakeCloudflare();
   // The seeded agent's logs and stats are fetched from the agent: a local fake answers for it (an unreachable agent
   // is a documented 502, but schemathesis counts every 5xx as a failure).
   const agent = await startFakeAgent();
@@ -126,6 +128,10 @@ async function main(): Promise<number> {
       STRIPE_API_URL: stripe.url,
       GITHUB_OAUTH_CLIENT_ID: 'contract-client',
       GITHUB_OAUTH_CLIENT_SECRET: 'contract-secret',
+      CLOUDFLARE_ACCOUNT_ID: cloudflare.accountId,
+      CLOUDFLARE_ZONE_ID: cloudflare.zoneId,
+      CLOUDFLARE_API_TOKEN: cloudflare.apiToken,
+      CLOUDFLARE_API_URL: cloudflare.url,
       AGENT_DIRECT_URL: agent.directUrlTemplate,
       // schemathesis sends thousands of requests from one address: rate limits would answer 429 on purpose.
       RATELIMIT_ENABLED: 'false',
@@ -192,6 +198,7 @@ async function main(): Promise<number> {
     // The dev server's guard may still be writing its last files for a moment after the stack exits.
     rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 300 });
     await stripe.stop();
+    await cloudflare.close();
     await agent.close();
   }
 }
