@@ -18,29 +18,13 @@ import { createFakeBins, type FakeBins } from '../fakes/bin';
 import { startFakeTsm, type FakeTsm } from '../fakes/tsm-kernel';
 import { makeTdxQuote } from '../fixtures/make-tdx-quote';
 import { MRTD, RTMRS, startAgentWorld, type AgentWorld } from '../helpers/agents';
+import { freePort } from '../helpers/embedded';
+import { waitFor } from '../helpers/wait';
 
 const VM = 'cp-attest-agent';
 const CP_MRTD = 'cc'.repeat(48);
 const OTHER_MRTD = 'dd'.repeat(48);
 const COMPOSE = 'services:\n  web:\n    image: ghcr.io/example/web@sha256:' + 'ab'.repeat(32) + '\n';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T> | T, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** An envelope as the CP builds it: base64url of compact `{nonce, quote_b64, mrtd, generated_at}`. */
 function envelope(nonce: string, quote: { mrtd: string; reportData: string }): string {

@@ -12,8 +12,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -22,20 +21,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeBins, type FakeBins } from '../fakes/bin';
 import { startFakeTsm, type FakeTsm } from '../fakes/tsm-kernel';
 import { MRTD, RTMRS, countAgents, startAgentWorld, type AgentWorld } from '../helpers/agents';
+import { freePort } from '../helpers/embedded';
+import { waitFor } from '../helpers/wait';
 
 interface Run {
   child: ChildProcess;
   stdout: () => string;
   stderr: () => string;
   exit: Promise<number | null>;
-}
-
-async function freePort(): Promise<number> {
-  const s = createHttpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** A TCP forwarder on `port` to `target` — the dependency "coming up" on the address the agent already retries. */
@@ -48,16 +41,6 @@ async function forward(port: number, target: number): Promise<Server> {
   });
   await new Promise<void>((r) => s.listen(port, '127.0.0.1', () => r()));
   return s;
-}
-
-async function waitFor<T>(what: string, fn: () => T, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (ok(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last value: ${String(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** The delays of "…; retrying in <n> ms" lines matching `re`, in order. */
@@ -95,7 +78,8 @@ describe('agent process: failure paths and the other modes', () => {
     let err = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    // 'close', not 'exit': it fires once stdout/stderr are drained, so the last error line is in `stderr()`.
+    const exit = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
     return { child, stdout: () => out, stderr: () => err, exit };
   }
 
