@@ -6,6 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
+import { isTransientDbError } from '../core/db/transient';
 import type { Logger } from '../core/logger';
 import { settingBool, settingInt } from '../core/settings/read';
 import type { SettingsReader } from '../core/settings/types';
@@ -105,13 +106,17 @@ export function createBillingActivities({ db, settings, logger }: BillingActivit
         try {
           const outcomes = await chargeDeployments(db, { ...base, deploymentIds: chunk }, shares);
           for (const r of outcomes.values()) tally(r);
-        } catch {
+        } catch (err) {
+          // A busy, locked or unreachable database says nothing about these deployments: fail the attempt so the
+          // activity is retried (charged chunks are skipped by last_charge_time) instead of leaving them unbilled.
+          if (isTransientDbError(err)) throw err;
           // Isolate the culprit: one transaction per deployment, so only a broken deployment stays unbilled (its
           // time is not lost: last_charge_time did not move, and the next hour's run bills it).
           for (const deploymentId of chunk) {
             try {
               tally(await chargeDeployment(db, { ...base, deploymentId }, shares));
             } catch (err) {
+              if (isTransientDbError(err)) throw err;
               fail(deploymentId, err);
             }
           }

@@ -93,6 +93,7 @@ async function expectExactLedger(
   result: BillingRunCharged,
 ) {
   const debits = await hourDebits(db, seed.ids, hour);
+  console.log(`[crash] run result ${JSON.stringify(result)}; ${debits.length} debits in the ledger`);
   expect(debits).toHaveLength(N);
   expect(new Set(debits.map((r) => r.ledger_key)).size).toBe(N);
   expect(debits.every((r) => r.tx_type === 'charge' && r.amount === -100_000)).toBe(true);
