@@ -21,13 +21,39 @@ export { compactJson, encodeConfigParam, type EncodedParam };
 
 export interface KernelCmdline {
   cmdline: string;
-  /** Set when the config did not fit: write it to a config-drive ISO instead (launcher.md §3.2 step 6). */
+  /**
+   * Set when the config must not or cannot go on the cmdline — it holds a secret, or it did not fit: write it to a
+   * config-drive ISO instead (launcher.md §3.2 step 6).
+   */
   configDrive: LaunchConfig | null;
 }
 
 /**
- * Full kernel cmdline: `<base> <param>=<value>` (+ ` swiotlb=131072` at ≥ 64 GiB). Over `maxBytes` the config moves
- * to a config drive, except in measure mode, where a fallback would change the measured inputs: that throws.
+ * Config keys that are credentials. A config holding any of them never goes on the kernel command line: QEMU's argv
+ * is readable by every local user (`ps`, /proc/<pid>/cmdline) and is saved in the VM's record, so the whole config
+ * goes to the config drive (a 0600 file and ISO in the VM's 0700 directory) instead. [v1 put them on the cmdline.]
+ */
+export const SECRET_CONFIG_KEYS: ReadonlySet<string> = new Set([
+  'intel_api_key',
+  'bootstrap_token',
+  'ee_agent_ita_api_key',
+  'cloudflare_api_token',
+  'gcp_service_account_key',
+  'github_oauth_client_secret',
+  'stripe_secret_key',
+  'stripe_webhook_secret',
+  'admin_password_hash',
+]);
+
+/** The secret keys `config` holds (non-empty values). */
+export function secretKeysOf(config: LaunchConfig): string[] {
+  return Object.keys(config).filter((k) => SECRET_CONFIG_KEYS.has(k) && String(config[k]) !== '');
+}
+
+/**
+ * Full kernel cmdline: `<base> <param>=<value>` (+ ` swiotlb=131072` at ≥ 64 GiB). A config holding a secret
+ * (SECRET_CONFIG_KEYS), or one over `maxBytes`, moves to a config drive — except in measure mode (its fixed document
+ * holds no secret), where a fallback would change the measured inputs: that throws.
  */
 export function buildCmdline(opts: {
   base: string;
@@ -40,7 +66,8 @@ export function buildCmdline(opts: {
   const p = encodeConfigParam(opts.config);
   const cmdline = `${base} ${p.key}=${p.value}`.trim() + swiotlb;
   const max = opts.maxBytes ?? DEFAULT_MAX_CMDLINE_BYTES;
-  if (cmdline.length <= max) return { cmdline, configDrive: null };
+  const secret = opts.config.mode !== 'measure' && secretKeysOf(opts.config).length > 0;
+  if (!secret && cmdline.length <= max) return { cmdline, configDrive: null };
   if (opts.config.mode === 'measure') {
     const largest = Object.entries(opts.config)
       .map(([k, v]) => [k, String(v).length] as const)

@@ -5,11 +5,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildCmdline, buildConfig, maxCmdlineBytes, DEFAULT_BASE_CMDLINE, type VmMode } from './config';
+import { buildCmdline, buildConfig, maxCmdlineBytes, secretKeysOf, DEFAULT_BASE_CMDLINE, type VmMode } from './config';
 import { CpClient } from './cp-client';
 import { EXIT, LauncherError, hostError, notFoundError, usageError } from './errors';
 import { resolveImage, type Progress } from './image';
@@ -135,7 +135,12 @@ export async function launchVm(ctx: LauncherContext, o: LaunchOptions): Promise<
   }
   let configIso: string | undefined;
   if (kernel.configDrive) {
-    progress('config too long for the kernel cmdline: writing a config drive');
+    const secrets = secretKeysOf(kernel.configDrive);
+    progress(
+      secrets.length > 0
+        ? `config holds credentials (${secrets.join(', ')}): writing a config drive, not the kernel cmdline`
+        : 'config too long for the kernel cmdline: writing a config drive',
+    );
     writeFileSync(join(dir, 'config.json'), JSON.stringify(kernel.configDrive, null, 2) + '\n', { mode: 0o600 });
     configIso = join(dir, 'cidata.iso');
     const g = spawnSync(
@@ -147,6 +152,7 @@ export async function launchVm(ctx: LauncherContext, o: LaunchOptions): Promise<
       ctx.state.remove(name);
       throw hostError(`genisoimage failed: ${g.error?.message ?? g.stderr.trim()}`, 'apt-get install genisoimage');
     }
+    chmodSync(configIso, 0o600);
   }
   let dataDisk: string | undefined;
   if (sizing.diskGiB > 0) {

@@ -5,7 +5,7 @@
  * (bad flag, unknown size, missing image, no KVM, QEMU failing): a message, a documented exit code, no stack trace.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +113,28 @@ describe('ee launch / list / logs / stop', () => {
     expect(spawnSync('isoinfo', ['-d', '-i', iso], { encoding: 'utf8' }).stdout).toContain('Volume id: EE_CONFIG');
   });
 
+  it('keeps credentials off QEMU’s command line: a config with a secret goes to a 0600 config drive [v1 put it in argv]', async () => {
+    const key = 'ita-key-that-must-not-leak-0123456789';
+    const r = await t.run(['launch', t.image, '--no-tdx', '--cp-url', 'http://127.0.0.1:9', '--json'], {
+      ITA_API_KEY: key,
+    });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('config holds credentials (intel_api_key)');
+    const rec = r.json();
+    expect(rec.config_drive).toBe(true);
+    const argv = t.qemu.boots()[0]!;
+    // Nothing a local user can read through ps or /proc: neither QEMU's argv nor the saved record carries the key.
+    expect(argAfter(argv, '-append')).toEqual(['console=ttyS0,115200 fsck.mode=skip']);
+    expect(argv.join(' ')).not.toContain(key);
+    const vmDir = join(t.env.EE_STATE_DIR!, 'vms', rec.name);
+    expect(readFileSync(join(vmDir, 'vm.json'), 'utf8')).not.toContain(key);
+    expect(statSync(vmDir).mode & 0o077).toBe(0);
+    for (const f of ['config.json', 'cidata.iso']) expect(statSync(join(vmDir, f)).mode & 0o077).toBe(0);
+    // The guest still gets the whole config, key included, from the drive.
+    const x = spawnSync('isoinfo', ['-i', join(vmDir, 'cidata.iso'), '-J', '-x', '/config.json'], { encoding: 'utf8' });
+    expect(JSON.parse(x.stdout)).toMatchObject({ mode: 'agent', intel_api_key: key, vm_name: rec.name });
+  });
+
   it('stop --cp-url deletes the agent registered under the VM name on the control plane', async () => {
     const cp = await startFakeLauncherCp({ launcherKey: 'k', adminToken: 'admin-tok' });
     try {
@@ -194,6 +216,8 @@ describe('ee launch --wait, --cp, logs -f', () => {
     });
     expect(config).not.toHaveProperty('stripe_secret_key');
     expect(config).not.toHaveProperty('node_size');
+    // The Cloudflare token reached the guest through the config drive, not QEMU's argv.
+    expect(t.qemu.boots()[0]!.join(' ')).not.toContain('cf-token');
     expect(r.json().name).toMatch(/^ee-cp-[0-9a-f]{8}$/);
   });
 

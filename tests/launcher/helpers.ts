@@ -1,4 +1,5 @@
 /** Shared set-up of the launcher tests: a temp state dir, an image dir, the fake QEMU, and runCli with captured io. */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,10 +67,20 @@ export function launcherEnv(): LauncherEnv {
 }
 
 /** The config a QEMU argv carries on its kernel cmdline. */
+/** The config a guest boots with: from the kernel cmdline, else from the config drive's ISO (read with isoinfo). */
 export function configOf(argv: string[]): Record<string, unknown> | null {
   const cmdline = argv[argv.indexOf('-append') + 1] ?? '';
   const p = cmdline.split(' ').find((x) => x.startsWith('easyenclave.config'));
-  if (!p) return null;
+  if (!p) {
+    const drive = argv.find((a) => a.includes('media=cdrom'));
+    const iso = drive
+      ?.split(',')
+      .find((x) => x.startsWith('file='))
+      ?.slice('file='.length);
+    if (!iso) return null;
+    const x = spawnSync('isoinfo', ['-i', iso, '-J', '-x', '/config.json'], { encoding: 'utf8' });
+    return x.status === 0 ? (JSON.parse(x.stdout) as Record<string, unknown>) : null;
+  }
   const [k, v] = [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)];
   const buf = Buffer.from(v, 'base64');
   return JSON.parse((k === 'easyenclave.configz' ? inflateSync(buf) : buf).toString()) as Record<string, unknown>;

@@ -6,7 +6,14 @@
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { configFromCmdline, parseConfig } from '../../agent/core/config';
-import { buildCmdline, buildConfig, compactJson, encodeConfigParam, normalizeOwner } from '../../launcher/core/config';
+import {
+  buildCmdline,
+  buildConfig,
+  compactJson,
+  encodeConfigParam,
+  normalizeOwner,
+  SECRET_CONFIG_KEYS,
+} from '../../launcher/core/config';
 import { validateLaunchForm, emptyLaunchForm } from '../../launcher/core/controller';
 import { LauncherError } from '../../launcher/core/errors';
 import { scanMeasureLog } from '../../launcher/core/measure';
@@ -97,18 +104,36 @@ describe('config and kernel cmdline', () => {
   });
 
   it('encodes what the agent decodes and accepts (configz when shorter)', () => {
-    const config = buildConfig(input);
+    const { intelApiKey: _k, bootstrapToken: _t, ...noSecrets } = input;
+    const config = buildConfig({
+      ...noSecrets,
+      attestation: 'insecure-local',
+      owner: 'github:acme/app-with-a-long-name-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+    });
     const { cmdline } = buildCmdline({ base: 'console=ttyS0,115200', config, memoryMiB: 4096 });
     expect(cmdline).toMatch(/^console=ttyS0,115200 easyenclave\.configz=[A-Za-z0-9+/=]+$/);
     const decoded = configFromCmdline(cmdline);
     expect(decoded).toEqual(config);
     const parsed = parseConfig(decoded);
-    expect(parsed).toMatchObject({
-      mode: 'agent',
-      node_size: 'tiny',
-      vm_name: 'ee-tiny-1234abcd',
-      bootstrap_token: 't'.repeat(43),
+    expect(parsed).toMatchObject({ mode: 'agent', node_size: 'tiny', vm_name: 'ee-tiny-1234abcd' });
+  });
+
+  it('never puts a credential on the cmdline: a config with any secret key goes to the config drive whole', () => {
+    const config = buildConfig(input);
+    expect(buildCmdline({ base: 'console=ttyS0,115200', config, memoryMiB: 4096 })).toEqual({
+      cmdline: 'console=ttyS0,115200',
+      configDrive: config,
     });
+    expect(parseConfig(config)).toMatchObject({ intel_api_key: 'ita-key', bootstrap_token: 't'.repeat(43) });
+    for (const key of SECRET_CONFIG_KEYS) {
+      const one = buildCmdline({ base: 'b', config: { mode: 'control-plane', [key]: 'v' }, memoryMiB: 4096 });
+      expect(one.configDrive, key).not.toBeNull();
+      expect(one.cmdline, key).toBe('b');
+    }
+    // An empty value is no secret: it stays on the cmdline.
+    expect(
+      buildCmdline({ base: 'b', config: { mode: 'agent', intel_api_key: '' }, memoryMiB: 4096 }).configDrive,
+    ).toBeNull();
   });
 
   it('uses plain easyenclave.config when zlib is not strictly shorter, and escapes non-ASCII like Python', () => {
