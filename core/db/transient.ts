@@ -4,7 +4,7 @@
  * otherwise record a per-row failure (e.g. billing's "could not charge this deployment") rethrow these instead and
  * let the activity retry. Decided by the driver's error code or class, never by message text.
  */
-import { KnexTimeoutError } from 'knex';
+import knex from 'knex';
 
 /** better-sqlite3 result codes (extended codes start with these). */
 const SQLITE_TRANSIENT = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_PROTOCOL'];
@@ -26,7 +26,7 @@ const PG_TRANSIENT = new Set([
 const SOCKET_TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 
 export function isTransientDbError(err: unknown): boolean {
-  if (err instanceof KnexTimeoutError) return true;
+  if (err instanceof knex.KnexTimeoutError) return true;
   if (!err || typeof err !== 'object') return false;
   const code = (err as { code?: unknown }).code;
   if (typeof code !== 'string') return false;

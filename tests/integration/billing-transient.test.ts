@@ -5,6 +5,7 @@
  * the hour. Now the attempt fails (Temporal retries the activity) and the retry charges them all, once.
  */
 import Database from 'better-sqlite3';
+import knex from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBillingActivities } from '../../activities/billing';
 import { hourStartIso } from '../../core/billing';
@@ -110,6 +111,7 @@ describe('isTransientDbError', () => {
       expect(isTransientDbError(coded(code)), code).toBe(false);
     }
     expect(isTransientDbError(new Error('SQLITE_BUSY: database is locked'))).toBe(false);
+    expect(isTransientDbError(new knex.KnexTimeoutError('Knex: Timeout acquiring a connection'))).toBe(true);
     expect(isTransientDbError(undefined)).toBe(false);
   });
 });
