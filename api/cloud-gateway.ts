@@ -3,6 +3,7 @@
  * workflow and answers its result; refusals the workflow returns become `{ detail }` with their status here.
  */
 import type { Client } from '@temporalio/client';
+import { httpErrorOf } from './failures';
 import { HttpError } from './http/errors';
 import {
   AGENT_CLEANUP_WORKFLOW,
@@ -33,6 +34,18 @@ export interface CloudGateway {
   staleAgentsCleanup(input: StaleAgentsCleanupInput, requestId: string): Promise<Result<typeof staleAgentsCleanup>>;
 }
 
+/**
+ * A clean-up whose workflow failed (an outside call kept failing: Cloudflare, GCP, the provisioner) answers 502 with
+ * the cause as its `{detail}` instead of a bare 500 whose reason only the worker log knew.
+ */
+async function explained<T>(prefix: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw httpErrorOf(err, prefix);
+  }
+}
+
 export function createCloudGateway(client: Client, taskQueue: string): CloudGateway {
   const run = workflowRunner(client, taskQueue);
   return {
@@ -44,10 +57,17 @@ export function createCloudGateway(client: Client, taskQueue: string): CloudGate
       const { ok: _ok, ...view } = r;
       return view;
     },
-    orphanCleanup: (input, requestId) => run(ORPHAN_CLEANUP_WORKFLOW, orphanCleanupWorkflowId(requestId), input),
+    orphanCleanup: (input, requestId) =>
+      explained('Orphan clean-up failed', run(ORPHAN_CLEANUP_WORKFLOW, orphanCleanupWorkflowId(requestId), input)),
     agentCleanup: (input, requestId) =>
-      run(AGENT_CLEANUP_WORKFLOW, agentCleanupWorkflowId(input.agentId, requestId), input),
+      explained(
+        'Agent clean-up failed',
+        run(AGENT_CLEANUP_WORKFLOW, agentCleanupWorkflowId(input.agentId, requestId), input),
+      ),
     staleAgentsCleanup: (input, requestId) =>
-      run(STALE_AGENTS_CLEANUP_WORKFLOW, staleAgentsCleanupWorkflowId(requestId), input),
+      explained(
+        'Stale agent clean-up failed',
+        run(STALE_AGENTS_CLEANUP_WORKFLOW, staleAgentsCleanupWorkflowId(requestId), input),
+      ),
   };
 }

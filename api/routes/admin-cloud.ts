@@ -142,7 +142,11 @@ export function adminCloudRoutes(routes: Routes, deps: AppDeps): void {
           external_resource_ids: [],
           reason: 'admin-unified-orphan-cleanup',
         }),
-      responses: { 200: { description: 'Plan and results', schema: View }, 422: { description: 'Invalid' } },
+      responses: {
+        200: { description: 'Plan and results', schema: View },
+        422: { description: 'Invalid' },
+        502: { description: 'An outside system (Cloudflare, GCP, the provisioner) kept failing; detail names it' },
+      },
     },
     async ({ body }) => deps.workflows.cloud.orphanCleanup(body, randomUUID()),
   );
@@ -158,7 +162,11 @@ export function adminCloudRoutes(routes: Routes, deps: AppDeps): void {
       body: z
         .object({ dry_run: z.boolean().default(true), reason: z.string().max(200).default('admin-agent-cleanup') })
         .default({ dry_run: true, reason: 'admin-agent-cleanup' }),
-      responses: { 200: { description: 'Result', schema: View }, 404: { description: 'Agent not found' } },
+      responses: {
+        200: { description: 'Result', schema: View },
+        404: { description: 'Agent not found' },
+        502: { description: 'Cloudflare kept failing; detail names the call' },
+      },
     },
     async ({ params, body }) => {
       const r = await deps.workflows.cloud.agentCleanup(
@@ -185,7 +193,11 @@ export function adminCloudRoutes(routes: Routes, deps: AppDeps): void {
           dry_run: z.boolean().default(true),
         })
         .default({ stale_hours: null, include_deployed: false, dry_run: true }),
-      responses: { 200: { description: 'Result', schema: View }, 422: { description: 'stale_hours must be > 0' } },
+      responses: {
+        200: { description: 'Result', schema: View },
+        422: { description: 'stale_hours must be > 0' },
+        502: { description: 'Cloudflare kept failing; detail names the call' },
+      },
     },
     async ({ body }) =>
       deps.workflows.cloud.staleAgentsCleanup(

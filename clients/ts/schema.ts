@@ -6612,6 +6612,15 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
+      /** @description An outside system (Cloudflare, GCP, the provisioner) kept failing; detail names it */
+      502: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
       503: components['responses']['ServiceUnavailable'];
     };
   };
@@ -6660,6 +6669,15 @@ export interface operations {
       };
       413: components['responses']['PayloadTooLarge'];
       422: components['responses']['ValidationError'];
+      /** @description Cloudflare kept failing; detail names the call */
+      502: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
       503: components['responses']['ServiceUnavailable'];
     };
   };
@@ -6700,6 +6718,15 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       /** @description stale_hours must be > 0 */
       422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Cloudflare kept failing; detail names the call */
+      502: {
         headers: {
           [name: string]: unknown;
         };

@@ -104,6 +104,8 @@ export interface FakeCloudflare {
   dnsRecords(): FakeDnsRecord[];
   /** Make the next `n` matching requests fail (HTTP status or dropped connection), then behave normally. */
   failNext(n: number, opts?: FaultOptions): void;
+  /** Drop every pending fault. */
+  clearFaults(): void;
   /** Simulate cloudflared connecting to a tunnel. */
   addConnection(tunnelId: string, count?: number): void;
   /** Insert a tunnel directly (for list/cleanup tests); returns a copy. */
@@ -557,6 +559,9 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
     dnsRecords: () => [...records.values()].map((r) => structuredClone(r)),
     failNext(n, o = {}) {
       if (n > 0) faults.push({ ...o, status: o.status ?? 500, remaining: n });
+    },
+    clearFaults() {
+      faults = [];
     },
     addConnection(tunnelId, count = 1) {
       const t = tunnels.get(tunnelId);

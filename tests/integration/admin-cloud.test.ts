@@ -159,6 +159,20 @@ describe('unified orphan clean-up', () => {
     const again = await w.api.post('/api/v1/admin/cleanup/orphans', { token: w.admin, json: { dry_run: false } });
     expect(again.body.plan).toEqual({ tunnels: [], dns_records: [], gcp_instances: [], stale_agents: [] });
   }, 120_000);
+
+  it('Cloudflare failing on every attempt: 502 whose detail names the failed call, not a bare 500', async () => {
+    w.cf.failNext(50, { pathIncludes: '/cfd_tunnel', method: 'GET', status: 500 });
+    try {
+      const r = await w.api.post('/api/v1/admin/cleanup/orphans', { token: w.admin, json: {} });
+      expect(r.status, r.text).toBe(502);
+      expect(r.body.detail).toMatch(/^Orphan clean-up failed: .*HTTP 500/);
+    } finally {
+      w.cf.clearFaults();
+    }
+    // The fault gone, the same request plans again.
+    const ok = await w.api.post('/api/v1/admin/cleanup/orphans', { token: w.admin, json: {} });
+    expect(ok.status, ok.text).toBe(200);
+  }, 120_000);
 });
 
 describe('Cloudflare admin deletes', () => {
