@@ -35,7 +35,7 @@ import { adminBillingRoutes } from './routes/admin-billing';
 import { adminSettingsRoutes } from './routes/admin-settings';
 import { agentControlRoutes } from './routes/agent-control';
 import { agentRoutes } from './routes/agents';
-import { agentAdminRoutes } from './routes/agents-admin';
+import { agentAdminRoutes, agentUndeployRoutes } from './routes/agents-admin';
 import { attestationRoutes } from './routes/attestation';
 import { authRoutes } from './routes/auth';
 import { deployRoutes } from './routes/deploy';
@@ -72,6 +72,7 @@ function mountRoutes(router: Router, deps: AppDeps): OpenApiRegistry {
   accountRoutes(routes, deps);
   githubAuthRoutes(routes, deps);
   const deploy = deployRoutes(routes, deps);
+  agentUndeployRoutes(routes, deps);
   appRoutes(routes, deps);
   catalogDeployRoutes(routes, deps, deploy);
   proxyInfoRoutes(routes, deps);

@@ -112,6 +112,23 @@ export function decodeCompose(input: string): string {
   return input;
 }
 
+/** Largest compose (decoded) a deploy or an app version accepts. */
+export const MAX_COMPOSE_BYTES = 1024 * 1024;
+
+/**
+ * A deploy's compose as stored: base64 of the trimmed, decoded text, after checking its size and that it has a
+ * top-level `services` key (a light check on purpose: a deploy runs any compose docker accepts). Throws
+ * ComposeError with the message the API answers 422 with.
+ */
+export function normalizeDeployCompose(input: string): string {
+  const text = decodeCompose(input.trim());
+  if (Buffer.byteLength(text) > MAX_COMPOSE_BYTES) throw new ComposeError(`compose exceeds ${MAX_COMPOSE_BYTES} bytes`);
+  if (!/^services\s*:/m.test(text)) {
+    throw new ComposeError("compose must be a docker compose file with a top-level 'services' key");
+  }
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
 /** Parses a compose text: YAML, a `services` mapping, every `image` a parseable reference. Throws ComposeError. */
 export function parseCompose(text: string): ParsedCompose {
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });

@@ -6,11 +6,12 @@
 import type { Context } from 'koa';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { AgentAddressError, AgentHttpError, agentBaseUrl, createAgentClient } from '../../core/agent-client';
+import { AgentAddressError, AgentHttpError, agentBaseUrl, createAgentClient } from '../../activities/agent-client';
 import { sessionIdentities } from '../../core/auth/admin-sessions';
 import { isOwnedBy } from '../../core/auth/github-oidc';
 import { unseal } from '../../core/auth/seal';
 import { HttpError, badRequest, forbidden, notFound } from '../http/errors';
+import { httpErrorOf } from '../failures';
 import { getAgent, getCredential, updateAgent, type AgentDbRow } from '../../core/stores/agents';
 import { getDeployment } from '../../core/stores/deployments';
 import { mayReadAgent, viewerOf } from '../access';
@@ -18,6 +19,7 @@ import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 import { ConsoleAccessQuery, ConsoleAccessSchema, issueConsoleAccess } from '../console-access';
 import { AgentIdParams } from './agent-schemas';
+import { AgentUndeployed } from './deploy-schemas';
 
 async function load(deps: AppDeps, agentId: string): Promise<AgentDbRow> {
   const a = await getAgent(deps.db, agentId);
@@ -206,5 +208,49 @@ export function agentAdminRoutes(routes: Routes, deps: AppDeps): void {
       },
     },
     async ({ params }, ctx) => pull(await readable(ctx, params.agent_id), 'stats', {}),
+  );
+}
+
+/**
+ * `POST /api/v1/agents/:agent_id/undeploy` (admin): through the agent's current deployment workflow when it has one,
+ * else an `undeployAgent` workflow. Mounted by api/app.ts right after the deploy routes, where it used to be
+ * declared, so the OpenAPI document keeps its operation order.
+ */
+export function agentUndeployRoutes(routes: Routes, deps: AppDeps): void {
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/v1/agents/:agent_id/undeploy',
+      summary: 'Stop the workload on an agent through its deployment workflow and free the agent (admin)',
+      tag: 'deployments',
+      auth: 'admin',
+      params: z.object({ agent_id: z.string() }),
+      responses: {
+        200: {
+          description: 'Undeployed',
+          schema: AgentUndeployed,
+        },
+        400: { description: 'Agent has no address' },
+        404: { description: 'Agent not found' },
+        502: { description: 'Agent unreachable or refused' },
+      },
+    },
+    async ({ params }, ctx) => {
+      const agent = await load(deps, params.agent_id);
+      if (!agent.hostname && !(await deps.settings.get('operational.agent_direct_url'))) {
+        throw badRequest('Agent does not have a tunnel hostname - cannot call /api/undeploy');
+      }
+      const actor = ctx.state.session?.github_login ?? ctx.state.session?.auth_method ?? 'admin';
+      try {
+        if (agent.current_deployment_id) {
+          const res = await deps.workflows.deployments.undeployDeployment(agent.current_deployment_id, { actor });
+          if (res) return { status: 'undeployed' as const, agent_id: agent.agent_id, deployment_id: res.deploymentId };
+        }
+        const res = await deps.workflows.deployments.undeployAgent({ agentId: agent.agent_id, actor }, randomUUID());
+        return { status: 'undeployed' as const, agent_id: agent.agent_id, deployment_id: res.stoppedDeploymentId };
+      } catch (err) {
+        throw httpErrorOf(err, 'Agent undeploy failed');
+      }
+    },
   );
 }

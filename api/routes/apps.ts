@@ -8,7 +8,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { ComposeError, decodeCompose, parseCompose } from '../../core/compose';
+import { ComposeError, MAX_COMPOSE_BYTES, decodeCompose, parseCompose } from '../../core/compose';
 import { HttpError, conflict, forbidden, notFound, unauthorized, unprocessable } from '../http/errors';
 import {
   createApp,
@@ -31,7 +31,6 @@ import { parseBearer } from '../http/bearer';
 import { checkAgentSecret } from '../../core/auth/agent-secrets';
 import { getAgent, getCredential } from '../../core/stores/agents';
 
-const MAX_COMPOSE_BYTES = 1024 * 1024;
 const APP_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const TAG_RE = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$/;
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;

@@ -10,7 +10,8 @@ import { badRequest, notFound } from '../http/errors';
 import { DEPLOYABLE_STATUSES, appExists, findVersionVariant, type AppVersion } from '../../core/stores/apps';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
-import { DeployBody, Preflight, callerOf, type DeployFn, type DeployInput } from './deploy';
+import { callerOf, type DeployFn } from './deploy';
+import { DeployBody, Preflight, type DeployInput } from './deploy-schemas';
 
 const AliasBody = DeployBody.omit({ compose: true, app_name: true, app_version: true });
 const AppVersionParams = z.object({ name: z.string(), version: z.string() });

@@ -1,185 +1,45 @@
 /**
  * Deploy (SEED `POST /api/v1/deploy`, api.md §4): always authenticated (API key or GitHub Actions OIDC), the owner
  * scope comes from the credential — never from the body (`account_id`/`github_owner` in a body are ignored).
- * The handler validates, evaluates placement (core/placement.ts) and then starts the `deployment:<id>` workflow,
- * which claims the agent atomically, pushes and waits for the agent's callback. Dry runs touch nothing.
+ * The handler validates, evaluates placement (core/placement.ts over core/stores/placement.ts) and then starts the
+ * `deployment:<id>` workflow, which claims the agent atomically, pushes and waits for the agent's callback. Dry runs
+ * touch nothing. Shapes: ./deploy-schemas.ts; answers: ../views/deployments.ts; the admin undeploy of an agent is
+ * in ./agents-admin.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ownerIdentities } from '../../core/auth/github-oidc';
-import { type AgentRow, type CapacityPoolTargetRow, toBool } from '../../core/db/tables';
-import { HttpError, badRequest, forbidden, notFound, serviceUnavailable, unprocessable } from '../http/errors';
-import { microsToUsd } from '../../core/money';
-import { NODE_SIZES, cloudOf, evaluatePlacement, type OwnerScope, type PlacementResult } from '../../core/placement';
-import { MIN_BILLABLE, hourlyCostMicros } from '../../core/pricing';
+import { ComposeError, normalizeDeployCompose } from '../../core/compose';
+import { HttpError, forbidden, notFound, serviceUnavailable, unprocessable } from '../http/errors';
+import { evaluatePlacement, type OwnerScope, type PlacementResult } from '../../core/placement';
+import { hourlyCostMicros } from '../../core/pricing';
 import { settingBool, settingInt } from '../../core/settings/read';
 import { accountIdentities, findDeployerLinkedTo, type Account } from '../../core/stores/accounts';
-import {
-  deploymentOwners,
-  getDeployment,
-  listDeployments,
-  stageCompose,
-  type Deployment,
-} from '../../core/stores/deployments';
+import { getDeployment, listDeployments, stageCompose } from '../../core/stores/deployments';
 import { getBalance } from '../../core/stores/ledger';
-import { isDeploymentParty, viewerOf, type Viewer } from '../access';
-import { httpErrorOf } from '../failures';
+import { loadPlacementInputs } from '../../core/stores/placement';
+import { viewerOf } from '../access';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
+import { deploymentView, preflightView } from '../views/deployments';
+import {
+  DeployAccepted,
+  DeployBody,
+  DeploymentView,
+  DeploymentsQuery,
+  Preflight,
+  type DeployInput,
+} from './deploy-schemas';
 
-const MAX_COMPOSE_BYTES = 1024 * 1024;
-const dcEntry = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .regex(/^[a-z0-9][a-z0-9._-]*(:[a-z0-9][a-z0-9._-]*)?$/, 'datacenter must look like <cloud> or <cloud>:<zone>');
-const cloudEntry = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'cloud must be a single token such as gcp, azure, baremetal');
-
-export const DeployBody = z.object({
-  compose: z
-    .string()
-    .min(1, 'compose is required')
-    .describe('docker-compose YAML, as text or base64 (v1 actions send base64)'),
-  app_name: z
-    .string()
-    .trim()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'app_name: letters, digits, . _ - (max 128)')
-    .optional(),
-  app_version: z.string().max(128).optional(),
-  config: z.record(z.string(), z.unknown()).optional().default({}),
-  agent_id: z.string().nullish().describe('Explicit agent: a free agent you may use, or an upgrade of the same app'),
-  node_size: z
-    .string()
-    .trim()
-    .toLowerCase()
-    .refine((v) => v === '' || (NODE_SIZES as readonly string[]).includes(v), {
-      message: `node_size must be empty or one of ${NODE_SIZES.join(', ')}`,
-    })
-    .optional()
-    .default(''),
-  dry_run: z.boolean().optional().default(false),
-  allowed_datacenters: z.array(dcEntry).max(100).optional().default([]),
-  denied_datacenters: z.array(dcEntry).max(100).optional().default([]),
-  allowed_clouds: z.array(cloudEntry).max(20).optional().default([]),
-  denied_clouds: z.array(cloudEntry).max(20).optional().default([]),
-  allow_measuring_enclave_fallback: z.boolean().optional().default(false),
-  sla_class: z.string().max(32).optional().default('adhoc'),
-  machine_size: z.string().max(32).optional().default('default'),
-  cpu_vcpus: z
-    .number()
-    .min(MIN_BILLABLE.cpuVcpus, `cpu_vcpus must be at least ${MIN_BILLABLE.cpuVcpus} (the smallest billable unit)`)
-    .max(1024)
-    .optional()
-    .default(2),
-  memory_gb: z
-    .number()
-    .min(MIN_BILLABLE.memoryGb, `memory_gb must be at least ${MIN_BILLABLE.memoryGb} (the smallest billable unit)`)
-    .max(16384)
-    .optional()
-    .default(4),
-  gpu_count: z.number().int().min(0).max(64).optional().default(0),
-});
-export type DeployInput = z.output<typeof DeployBody>;
-
-const Issue = z.object({
-  code: z.string(),
-  message: z.string(),
-  agent_id: z.string().nullable(),
-  node_size: z.string().nullable(),
-  datacenter: z.string().nullable(),
-});
-export const Preflight = z.object({
-  dry_run: z.literal(true),
-  eligible: z.boolean(),
-  selected_agent_id: z.string().nullable(),
-  selected_node_size: z.string().nullable(),
-  selected_datacenter: z.string().nullable(),
-  selected_cloud: z.string().nullable(),
-  reason: z.string().describe('Why the agent was chosen, or why none was'),
-  owner_scope: z.string(),
-  issues: z.array(Issue),
-});
-const DeployAccepted = z.object({
-  deployment_id: z.string(),
-  agent_id: z.string().nullable().describe('null when accepted before an agent was chosen: follow Location'),
-  status: z.string(),
-  workflow_id: z.string(),
-});
-export const DeploymentView = z.object({
-  deployment_id: z.string(),
-  agent_id: z.string(),
-  status: z.string(),
-  app_name: z.string().nullable(),
-  app_version: z.string().nullable(),
-  account_id: z.string().nullable(),
-  compose: z
-    .string()
-    .nullable()
-    .describe('base64 compose; null unless the caller is the deployment’s account, its OIDC owner or an admin'),
-  config: z
-    .record(z.string(), z.unknown())
-    .nullable()
-    .describe('Request config; null unless the caller is the deployment’s account, its OIDC owner or an admin'),
-  service_id: z.string().nullable(),
-  attestation: z.unknown(),
-  error: z.string().nullable(),
-  created_at: z.string(),
-  started_at: z.string().nullable(),
-  completed_at: z.string().nullable(),
-  sla_class: z.string(),
-  machine_size: z.string(),
-  cpu_vcpus: z.number(),
-  memory_gb: z.number(),
-  gpu_count: z.number(),
-  last_charge_time: z.string().nullable(),
-  total_charged: z.number().describe('USD'),
-});
-
-/** Public metadata for everyone; compose and config only for the deployment's parties (`isDeploymentParty`). */
-export function deploymentView(d: Deployment, viewer: Viewer | null): z.infer<typeof DeploymentView> {
-  const party = isDeploymentParty(viewer, d);
-  return {
-    deployment_id: d.deployment_id,
-    agent_id: d.agent_id,
-    status: d.status,
-    app_name: d.app_name,
-    app_version: d.app_version,
-    account_id: d.account_id,
-    compose: party ? d.compose : null,
-    config: party ? d.config : null,
-    service_id: d.service_id,
-    attestation: d.attestation,
-    error: d.error,
-    created_at: d.created_at,
-    started_at: d.started_at,
-    completed_at: d.completed_at,
-    sla_class: d.sla_class,
-    machine_size: d.machine_size,
-    cpu_vcpus: d.cpu_vcpus,
-    memory_gb: d.memory_gb,
-    gpu_count: d.gpu_count,
-    last_charge_time: d.last_charge_time,
-    total_charged: microsToUsd(d.total_charged),
-  };
-}
-
-/** Compose as stored (base64) after checking it is a compose file with top-level services. */
-export function normalizeCompose(input: string): string {
-  const trimmed = input.trim();
-  let text = trimmed;
-  if (/^[A-Za-z0-9+/=\r\n]+$/.test(trimmed) && !trimmed.includes(':')) {
-    text = Buffer.from(trimmed, 'base64').toString('utf8');
+/** Compose as stored (base64); a compose that is too big or has no top-level services is a 422. */
+function composeOf(input: string): string {
+  try {
+    return normalizeDeployCompose(input);
+  } catch (err) {
+    if (err instanceof ComposeError) throw unprocessable(err.message);
+    throw err;
   }
-  if (Buffer.byteLength(text) > MAX_COMPOSE_BYTES) throw unprocessable(`compose exceeds ${MAX_COMPOSE_BYTES} bytes`);
-  if (!/^services\s*:/m.test(text)) {
-    throw unprocessable("compose must be a docker compose file with a top-level 'services' key");
-  }
-  return Buffer.from(text, 'utf8').toString('base64');
 }
 
 interface Caller {
@@ -210,31 +70,29 @@ export async function callerOf(deps: AppDeps, ctx: Context): Promise<Caller> {
   };
 }
 
+/** What the caller can afford, when billing is on; a request priced at $0 is refused (nothing free is deployed). */
+async function fundsOf(
+  deps: AppDeps,
+  caller: Caller,
+  body: DeployInput,
+): Promise<{ balanceMicros: number; hourlyCostMicros: number } | undefined> {
+  if (!(await settingBool(deps.settings, 'billing.enabled'))) return undefined;
+  const hourly = hourlyCostMicros({
+    cpuVcpus: body.cpu_vcpus,
+    memoryGb: body.memory_gb,
+    gpuCount: body.gpu_count,
+    slaClass: body.sla_class,
+    machineSize: body.machine_size,
+  });
+  // What is billed must cost something: a free deployment would run on paper only.
+  if (hourly <= 0) throw unprocessable('The requested resources have an hourly price of $0; nothing free is deployed');
+  if (!caller.account) return undefined;
+  return { balanceMicros: await getBalance(deps.db, caller.account.account_id), hourlyCostMicros: hourly };
+}
+
 async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promise<PlacementResult> {
-  const agents = (await deps.db<AgentRow>('agents').orderBy([
-    { column: 'registered_at', order: 'asc' },
-    { column: 'agent_id', order: 'asc' },
-  ])) as AgentRow[];
-  const targets = (await deps.db<CapacityPoolTargetRow>('capacity_pool_targets')) as CapacityPoolTargetRow[];
-  const owners = await deploymentOwners(
-    deps.db,
-    agents.map((a) => a.current_deployment_id).filter((id): id is string => !!id),
-  );
-  let funds: { balanceMicros: number; hourlyCostMicros: number } | undefined;
-  if (await settingBool(deps.settings, 'billing.enabled')) {
-    const hourly = hourlyCostMicros({
-      cpuVcpus: body.cpu_vcpus,
-      memoryGb: body.memory_gb,
-      gpuCount: body.gpu_count,
-      slaClass: body.sla_class,
-      machineSize: body.machine_size,
-    });
-    // What is billed must cost something: a free deployment would run on paper only.
-    if (hourly <= 0)
-      throw unprocessable('The requested resources have an hourly price of $0; nothing free is deployed');
-    if (caller.account)
-      funds = { balanceMicros: await getBalance(deps.db, caller.account.account_id), hourlyCostMicros: hourly };
-  }
+  const { agents, enabledTargets } = await loadPlacementInputs(deps.db);
+  const funds = await fundsOf(deps, caller, body);
   return evaluatePlacement({
     request: {
       appName: body.app_name ?? null,
@@ -247,39 +105,12 @@ async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promi
       allowMeasuringEnclaveFallback: body.allow_measuring_enclave_fallback,
     },
     owner: caller.owner,
-    agents: agents.map((a) => ({
-      agent_id: a.agent_id,
-      status: a.status,
-      node_size: a.node_size,
-      datacenter: a.datacenter,
-      verified: toBool(a.verified),
-      verification_error: a.verification_error,
-      hostname: a.hostname,
-      health_status: a.health_status,
-      deployed_app: a.deployed_app,
-      github_owner: a.github_owner,
-      current_deployment: a.current_deployment_id ? (owners.get(a.current_deployment_id) ?? null) : null,
-    })),
-    enabledTargets: targets.filter((t) => toBool(t.enabled)),
+    agents,
+    enabledTargets,
     funds,
     caller: { account_id: caller.account?.account_id ?? null, github_owner: caller.oidcOwner },
     allowInsecureLocalAgents: await settingBool(deps.settings, 'operational.allow_insecure_local_agents'),
   });
-}
-
-function preflightView(p: PlacementResult, caller: Caller): z.infer<typeof Preflight> {
-  const s = p.selected;
-  return {
-    dry_run: true,
-    eligible: p.eligible,
-    selected_agent_id: s?.agent_id ?? null,
-    selected_node_size: s?.node_size ? s.node_size : null,
-    selected_datacenter: s?.datacenter ? s.datacenter : null,
-    selected_cloud: s ? cloudOf(s.datacenter) || null : null,
-    reason: p.reason,
-    owner_scope: caller.owner.label,
-    issues: p.issues,
-  };
 }
 
 /** The deploy of POST /api/v1/deploy, for the catalog aliases (api/routes/catalog-deploy.ts). */
@@ -300,9 +131,9 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
 
   const deploy = async (body: DeployInput, ctx: Context, forceDryRun: boolean) => {
     const caller = await callerOf(deps, ctx);
-    const compose = normalizeCompose(body.compose);
+    const compose = composeOf(body.compose);
     const placement = await evaluate(deps, caller, body);
-    if (forceDryRun || body.dry_run) return preflightView(placement, caller);
+    if (forceDryRun || body.dry_run) return preflightView(placement, caller.owner);
     if (!placement.eligible || !placement.selected) {
       const e = placement.error ?? { status: 503, detail: 'No eligible agents available for deployment' };
       throw new HttpError(e.status, e.detail);
@@ -384,11 +215,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
         'owner or an admin',
       tag: 'deployments',
       auth: 'viewer',
-      query: z.object({
-        status: z.string().optional(),
-        agent_id: z.string().optional(),
-        limit: z.coerce.number().int().min(1).max(1000).optional().default(500),
-      }),
+      query: DeploymentsQuery,
       responses: {
         200: {
           description: 'Deployments',
@@ -435,47 +262,5 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
     },
   );
 
-  routes.add(
-    {
-      method: 'post',
-      path: '/api/v1/agents/:agent_id/undeploy',
-      summary: 'Stop the workload on an agent through its deployment workflow and free the agent (admin)',
-      tag: 'deployments',
-      auth: 'admin',
-      params: z.object({ agent_id: z.string() }),
-      responses: {
-        200: {
-          description: 'Undeployed',
-          schema: z.object({
-            status: z.literal('undeployed'),
-            agent_id: z.string(),
-            deployment_id: z.string().nullable(),
-          }),
-        },
-        400: { description: 'Agent has no address' },
-        404: { description: 'Agent not found' },
-        502: { description: 'Agent unreachable or refused' },
-      },
-    },
-    async ({ params }, ctx) => {
-      const agent = (await deps.db<AgentRow>('agents').where({ agent_id: params.agent_id }).first()) as
-        AgentRow | undefined;
-      if (!agent) throw notFound('Agent not found');
-      if (!agent.hostname && !(await deps.settings.get('operational.agent_direct_url'))) {
-        throw badRequest('Agent does not have a tunnel hostname - cannot call /api/undeploy');
-      }
-      const actor = ctx.state.session?.github_login ?? ctx.state.session?.auth_method ?? 'admin';
-      try {
-        if (agent.current_deployment_id) {
-          const res = await deps.workflows.deployments.undeployDeployment(agent.current_deployment_id, { actor });
-          if (res) return { status: 'undeployed' as const, agent_id: agent.agent_id, deployment_id: res.deploymentId };
-        }
-        const res = await deps.workflows.deployments.undeployAgent({ agentId: agent.agent_id, actor }, randomUUID());
-        return { status: 'undeployed' as const, agent_id: agent.agent_id, deployment_id: res.stoppedDeploymentId };
-      } catch (err) {
-        throw httpErrorOf(err, 'Agent undeploy failed');
-      }
-    },
-  );
   return deploy;
 }

@@ -17,7 +17,8 @@ import { viewerOf } from '../access';
 import type { AppDeps } from '../deps';
 import { ConsoleAccessQuery, ConsoleAccessSchema, issueConsoleAccess } from '../console-access';
 import type { Routes } from '../http/route';
-import { DeploymentView, deploymentView } from './deploy';
+import { deploymentView } from '../views/deployments';
+import { DeploymentView } from './deploy-schemas';
 
 const AgentParam = z.object({ agent_id: z.string() });
 const AgentObject = z.record(z.string(), z.unknown()).describe('Agent object (no tokens or secrets)');

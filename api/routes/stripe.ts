@@ -12,7 +12,13 @@ import { z } from 'zod';
 import { badRequest, forbidden, HttpError, serviceUnavailable } from '../http/errors';
 import { microsToCents, usdCentsToMicros, usdToMicros } from '../../core/money';
 import { AccountNotFoundError, appendLedgerEntry } from '../../core/stores/ledger';
-import { readStripeSettings, STRIPE_WEBHOOK_PATH, stripeClient, stripeMode, verifyWebhook } from '../../core/stripe';
+import {
+  readStripeSettings,
+  STRIPE_WEBHOOK_PATH,
+  stripeClient,
+  stripeMode,
+  verifyWebhook,
+} from '../../activities/stripe-client';
 import { unseal } from '../../core/auth/seal';
 import type { CreatePaymentIntentResult } from '../../workflows/contracts/payments';
 import type { AppDeps } from '../deps';

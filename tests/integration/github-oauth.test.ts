@@ -5,8 +5,8 @@ import {
   GITHUB_OAUTH_SCOPE,
   nextLink,
   readGithubOAuthSettings,
-} from '../../core/auth/github-oauth';
-import type { GithubOAuthClient } from '../../core/auth/github-oauth';
+} from '../../activities/github-oauth-client';
+import type { GithubOAuthClient } from '../../activities/github-oauth-client';
 import { startFakeGithub } from '../fakes/github';
 import type { FakeGithub } from '../fakes/github';
 

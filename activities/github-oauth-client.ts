@@ -1,6 +1,10 @@
 /**
  * GitHub OAuth web flow for admin/self-service UI login (attestation.md §7.4, api.md §7).
  *
+ * A client of an outside system, so it lives beside the activities; its one caller is the API's OAuth callback
+ * (api/routes/github-auth.ts), a documented read-only pull (docs/design-notes.md "Import arrows"): the code
+ * exchange and the profile/org reads answer the login request itself and change nothing at GitHub.
+ *
  * Differences from v1, on purpose:
  * - `authorizeUrl` URL-encodes every parameter (v1 concatenated raw values).
  * - Base URLs are settings (`github_oauth.base_url`, `github_oauth.api_url`) so tests and GitHub Enterprise work.
@@ -10,7 +14,7 @@
  * - Every request has a timeout; the access token is only ever sent to `apiUrl`'s origin (pagination links
  *   pointing elsewhere are not followed).
  */
-import type { SettingsReader } from '../settings/types';
+import type { SettingsReader } from '../core/settings/types';
 
 export type GithubAuthErrorCode =
   /** Transport failure or timeout talking to GitHub. */

@@ -1,6 +1,10 @@
 /**
  * Typed HTTP client for ONE agent's API (agent.md §8/§9, background.md §9). No Temporal imports: the activities in
- * activities/agent.ts map its errors onto Temporal failures, and scripts or the API can use it directly.
+ * activities/agent.ts map its errors onto Temporal failures. Besides activities, only the API imports it, and only
+ * for the documented read-only pulls (docs/design-notes.md "Import arrows"): logs/stats (api/routes/logs.ts,
+ * api/routes/agents-admin.ts) and the service proxy's agent address (api/routes/proxy.ts). Every change to an agent
+ * goes through a workflow. The in-VM agent never imports this file (agent/core/deploy-payload.ts is its own side
+ * of the wire).
  *
  * Every failure is an `AgentHttpError` with a `kind` the caller branches on:
  * - `unreachable` — DNS/connect/reset, no HTTP answer (`status` null);

@@ -1,9 +1,13 @@
 /**
  * stripe-node wiring (spec/billing.md §7). The client's host/port/protocol come from the `stripe.api_url` setting
  * (https://api.stripe.com by default; stripe-mock in tests), the key from `stripe.secret_key`.
+ *
+ * Used by activities/stripe.ts (every call with an effect). The API imports it only for what changes nothing at
+ * Stripe (docs/design-notes.md "Import arrows"): webhook signature checks, the key's mode and the read-only
+ * status probe of api/routes/stripe.ts.
  */
 import Stripe from 'stripe';
-import type { SettingsReader } from './settings/types';
+import type { SettingsReader } from '../core/settings/types';
 
 export const STRIPE_WEBHOOK_PATH = '/api/v1/webhooks/stripe';
 

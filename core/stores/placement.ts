@@ -1,0 +1,42 @@
+/**
+ * What placement (core/placement.ts `evaluatePlacement`) needs from the database, read in one place: every agent in
+ * registration order with the owner of its current deployment (for upgrades), and the enabled capacity pool
+ * targets. Read-only; the deploy route and its dry run call it before choosing.
+ */
+import type { Knex } from 'knex';
+import { type AgentRow, type CapacityPoolTargetRow, toBool } from '../db/tables';
+import type { PlacementAgent } from '../placement';
+import { deploymentOwners } from './deployments';
+
+export interface PlacementInputs {
+  agents: PlacementAgent[];
+  enabledTargets: CapacityPoolTargetRow[];
+}
+
+export async function loadPlacementInputs(db: Knex): Promise<PlacementInputs> {
+  const agents = (await db<AgentRow>('agents').orderBy([
+    { column: 'registered_at', order: 'asc' },
+    { column: 'agent_id', order: 'asc' },
+  ])) as AgentRow[];
+  const targets = (await db<CapacityPoolTargetRow>('capacity_pool_targets')) as CapacityPoolTargetRow[];
+  const owners = await deploymentOwners(
+    db,
+    agents.map((a) => a.current_deployment_id).filter((id): id is string => !!id),
+  );
+  return {
+    agents: agents.map((a) => ({
+      agent_id: a.agent_id,
+      status: a.status,
+      node_size: a.node_size,
+      datacenter: a.datacenter,
+      verified: toBool(a.verified),
+      verification_error: a.verification_error,
+      hostname: a.hostname,
+      health_status: a.health_status,
+      deployed_app: a.deployed_app,
+      github_owner: a.github_owner,
+      current_deployment: a.current_deployment_id ? (owners.get(a.current_deployment_id) ?? null) : null,
+    })),
+    enabledTargets: targets.filter((t) => toBool(t.enabled)),
+  };
+}
