@@ -11,7 +11,14 @@ import { ownerIdentities } from '../../core/auth/github-oidc';
 import { type AgentRow, type CapacityPoolTargetRow, toBool } from '../../core/db/tables';
 import { HttpError, badRequest, forbidden, notFound, serviceUnavailable, unprocessable } from '../http/errors';
 import { microsToUsd } from '../../core/money';
-import { NODE_SIZES, cloudOf, evaluatePlacement, type OwnerScope, type PlacementResult } from '../../core/placement';
+import {
+  NODE_SIZES,
+  cloudOf,
+  evaluatePlacement,
+  type OwnerScope,
+  type PlacementRequest,
+  type PlacementResult,
+} from '../../core/placement';
 import { MIN_BILLABLE, hourlyCostMicros } from '../../core/pricing';
 import { settingBool, settingInt } from '../../core/settings/read';
 import { accountIdentities, findDeployerLinkedTo, type Account } from '../../core/stores/accounts';
@@ -23,6 +30,7 @@ import {
   type Deployment,
 } from '../../core/stores/deployments';
 import { getBalance } from '../../core/stores/ledger';
+import { listReassignments, pendingResets } from '../../core/stores/failover';
 import { isDeploymentParty, viewerOf, type Viewer } from '../access';
 import { httpErrorOf } from '../failures';
 import type { AppDeps } from '../deps';
@@ -140,6 +148,20 @@ export const DeploymentView = z.object({
   total_charged: z.number().describe('USD'),
 });
 
+const Reassignment = z.object({
+  from_agent_id: z.string(),
+  to_agent_id: z.string().nullable().describe('null while no agent has taken it (or when the move failed)'),
+  at: z.string().describe('When the move began; billing stopped on the old agent here'),
+  reason: z.string(),
+  completed_at: z.string().nullable(),
+  outcome: z.string().nullable().describe('null while in progress; running | failed | stopped'),
+});
+const DeploymentDetail = DeploymentView.extend({
+  reassignments: z
+    .array(Reassignment)
+    .describe('Failovers of this deployment, oldest first: from which agent to which, when and why'),
+});
+
 /** Public metadata for everyone; compose and config only for the deployment's parties (`isDeploymentParty`). */
 export function deploymentView(d: Deployment, viewer: Viewer | null): z.infer<typeof DeploymentView> {
   const party = isDeploymentParty(viewer, d);
@@ -220,6 +242,8 @@ async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promi
     deps.db,
     agents.map((a) => a.current_deployment_id).filter((id): id is string => !!id),
   );
+  // Agents a deployment failed over from are not placeable until they have been told to undeploy (issue #20).
+  const resets = await pendingResets(deps.db);
   let funds: { balanceMicros: number; hourlyCostMicros: number } | undefined;
   if (await settingBool(deps.settings, 'billing.enabled')) {
     const hourly = hourlyCostMicros({
@@ -236,20 +260,11 @@ async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promi
       funds = { balanceMicros: await getBalance(deps.db, caller.account.account_id), hourlyCostMicros: hourly };
   }
   return evaluatePlacement({
-    request: {
-      appName: body.app_name ?? null,
-      agentId: body.agent_id ?? null,
-      nodeSize: body.node_size,
-      allowedDatacenters: body.allowed_datacenters,
-      deniedDatacenters: body.denied_datacenters,
-      allowedClouds: body.allowed_clouds,
-      deniedClouds: body.denied_clouds,
-      allowMeasuringEnclaveFallback: body.allow_measuring_enclave_fallback,
-    },
+    request: placementRequestOf(body),
     owner: caller.owner,
     agents: agents.map((a) => ({
       agent_id: a.agent_id,
-      status: a.status,
+      status: resets.has(a.agent_id) ? 'resetting' : a.status,
       node_size: a.node_size,
       datacenter: a.datacenter,
       verified: toBool(a.verified),
@@ -265,6 +280,20 @@ async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promi
     caller: { account_id: caller.account?.account_id ?? null, github_owner: caller.oidcOwner },
     allowInsecureLocalAgents: await settingBool(deps.settings, 'operational.allow_insecure_local_agents'),
   });
+}
+
+/** The request's placement constraints (also kept in the workflow input, for a failover to place again). */
+function placementRequestOf(body: DeployInput): PlacementRequest {
+  return {
+    appName: body.app_name ?? null,
+    agentId: body.agent_id ?? null,
+    nodeSize: body.node_size,
+    allowedDatacenters: body.allowed_datacenters,
+    deniedDatacenters: body.denied_datacenters,
+    allowedClouds: body.allowed_clouds,
+    deniedClouds: body.denied_clouds,
+    allowMeasuringEnclaveFallback: body.allow_measuring_enclave_fallback,
+  };
 }
 
 function preflightView(p: PlacementResult, caller: Caller): z.infer<typeof Preflight> {
@@ -334,6 +363,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
       },
       candidates: placement.candidates,
       callbackTimeoutSeconds: Math.max(1, timeout),
+      placement: { request: placementRequestOf(body), owner: caller.owner },
     });
     if (answer && !answer.ok) throw serviceUnavailable(answer.error);
     const current = await getDeployment(deps.db, deploymentId);
@@ -423,7 +453,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
       auth: 'viewer',
       params: z.object({ deployment_id: z.string() }),
       responses: {
-        200: { description: 'Deployment', schema: DeploymentView },
+        200: { description: 'Deployment, with its failovers', schema: DeploymentDetail },
         401: { description: 'A credential was sent and is invalid' },
         404: { description: 'Not found' },
       },
@@ -431,7 +461,18 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
     async ({ params }, ctx) => {
       const d = await getDeployment(deps.db, params.deployment_id);
       if (!d) throw notFound('Deployment not found');
-      return deploymentView(d, viewerOf(ctx));
+      const moves = await listReassignments(deps.db, d.deployment_id);
+      return {
+        ...deploymentView(d, viewerOf(ctx)),
+        reassignments: moves.map((m) => ({
+          from_agent_id: m.from_agent_id,
+          to_agent_id: m.to_agent_id,
+          at: m.at,
+          reason: m.reason,
+          completed_at: m.completed_at,
+          outcome: m.outcome,
+        })),
+      };
     },
   );
 
