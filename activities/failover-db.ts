@@ -118,16 +118,19 @@ export function createFailoverDbActivities({ db, settings }: FailoverDbDeps) {
         deniedClouds: [],
         allowMeasuringEnclaveFallback: false,
       };
-      const owner: OwnerScope = input.placement?.owner ??
+      const owner: OwnerScope =
+        input.placement?.owner ??
         (d.github_owner
           ? { identities: [d.github_owner], allowUnowned: false, label: `repository_owner '${d.github_owner}'` }
           : { identities: [], allowUnowned: true, label: `account '${d.account_id ?? ''}'` });
       const excluded = new Set(input.excludeAgentIds);
       const resets = await pendingResets(db);
-      const agents = ((await db<AgentRow>('agents').orderBy([
-        { column: 'registered_at', order: 'asc' },
-        { column: 'agent_id', order: 'asc' },
-      ])) as AgentRow[]).filter((a) => !excluded.has(a.agent_id));
+      const agents = (
+        (await db<AgentRow>('agents').orderBy([
+          { column: 'registered_at', order: 'asc' },
+          { column: 'agent_id', order: 'asc' },
+        ])) as AgentRow[]
+      ).filter((a) => !excluded.has(a.agent_id));
       const owners = await deploymentOwners(
         db,
         agents.map((a) => a.current_deployment_id).filter((id): id is string => !!id),
