@@ -77,10 +77,20 @@ describe('failover of a deployment whose agent goes unhealthy', () => {
   }
 
   /** Deploys through the API into `datacenter` and waits until it runs; backdates its start by `minutesAgo`. */
-  async function runningDeployment(apiKey: string, datacenter: string, minutesAgo: number) {
+  async function runningDeployment(
+    apiKey: string,
+    datacenter: string,
+    minutesAgo: number,
+    config: Record<string, unknown> = {},
+  ) {
     const r = await api.post('/api/v1/deploy', {
       token: apiKey,
-      json: { compose: COMPOSE, app_name: `fo-${randomUUID().slice(0, 6)}`, allowed_datacenters: [datacenter] },
+      json: {
+        compose: COMPOSE,
+        app_name: `fo-${randomUUID().slice(0, 6)}`,
+        allowed_datacenters: [datacenter],
+        config,
+      },
     });
     expect(r.status, r.text).toBe(202);
     const id = r.body.deployment_id as string;
@@ -352,5 +362,42 @@ describe('failover of a deployment whose agent goes unhealthy', () => {
       .map((e) => e.activityTaskStartedEventAttributes!.attempt);
     expect(Math.max(...attempts.map(Number))).toBeGreaterThanOrEqual(2);
     expectNoOverlap(id, [a, b]);
+  });
+
+  it('an encrypted deploy is not pushed to the new agent: it waits in reassigning for a fresh ciphertext, unbilled', async () => {
+    const dc = 'gcp:fo-sealed-a';
+    const deployer = await account('deployer', 20);
+    const a = await agent(dc);
+    const b = await agent(dc);
+    // Hook for attested secrets (#17): fields sealed to agent a's key; only the client can re-encrypt them for b.
+    const { id } = await runningDeployment(deployer.apiKey, dc, 5, { encrypted_env: 'hpke-ciphertext-for-a' });
+
+    await loseAgent(a);
+    const waiting = await waitFor(
+      'waiting for a ciphertext',
+      () => deployment(id),
+      (d) => d.status === 'reassigning' && d.error === `needs a fresh ciphertext for agent ${b}`,
+    );
+    expect(waiting.agent_id).toBe(b);
+    expect(fleet.agent(b).deploys).toHaveLength(0);
+    const chargedAtMove = Number(waiting.total_charged);
+
+    // It stays there (not failed by the give-up time, which is about finding an agent) until it is undeployed.
+    await new Promise((r) => setTimeout(r, GIVE_UP_SECONDS * 1000 + 500));
+    expect((await deployment(id)).status).toBe('reassigning');
+    const stop = await api.post(`/api/v1/agents/${b}/undeploy`, { token: admin });
+    expect(stop.status, stop.text).toBe(200);
+    const end = await waitFor(
+      'stopped',
+      () => deployment(id),
+      (d) => d.status === 'stopped',
+    );
+    expect(Number(end.total_charged)).toBe(chargedAtMove);
+    // Agent a has no operator account: its share is the platform's (unrecorded here), as for any charge.
+    expect((await ledger(id)).map((r) => r.ledger_key.split(':').slice(2).join(':'))).toEqual(['move1:deployer']);
+    expect(await stack.db('agents').where({ agent_id: b }).first()).toMatchObject({
+      status: 'undeployed',
+      current_deployment_id: null,
+    });
   });
 });
