@@ -218,6 +218,29 @@ describe('failover of a deployment whose agent goes unhealthy', () => {
     await recordHistory(stack.client, deploymentWorkflowId(id), 'deployments', 'deployment-failover');
   });
 
+  it('an agent silent past the bound (no heartbeat, no probe) counts as lost too', async () => {
+    const dc = 'gcp:fo-silent-a';
+    const deployer = await account('deployer', 20);
+    const a = await agent(dc);
+    const b = await agent(dc);
+    const { id } = await runningDeployment(deployer.apiKey, dc, 5);
+    // Not probed (no tunnel hostname) and last heard of before the bound: the sweep cannot see it healthy.
+    const lastHeard = new Date(Date.now() - (AFTER_SECONDS + 5) * 1000).toISOString();
+    await stack
+      .db('agents')
+      .where({ agent_id: a })
+      .update({ hostname: null, last_contact_at: lastHeard, last_heartbeat: lastHeard });
+    await sweep();
+    await waitFor(
+      'running on b',
+      () => deployment(id),
+      (d) => d.status === 'running' && d.agent_id === b,
+    );
+    const view = await api.get(`/api/v1/deployments/${id}`, { token: deployer.apiKey });
+    expect(view.body.reassignments).toMatchObject([{ from_agent_id: a, to_agent_id: b, outcome: 'running' }]);
+    expect(view.body.reassignments[0].reason).toBe(`Agent ${a} silent since ${lastHeard}`);
+  });
+
   it('with no eligible agent it waits in reassigning with the reason, then fails after the give-up time, unbilled', async () => {
     const dc = 'gcp:fo-none-a';
     const deployer = await account('deployer', 20);
