@@ -102,6 +102,12 @@ export interface AgentLogsResult {
 export interface AgentDeployInput extends AgentTarget {
   /** The payload is read from the `deployments` row so workflow inputs stay small. */
   deploymentId: string;
+  /**
+   * A failover push (issue #20), keyed by deployment id + agent id + move number: before posting, the agent's
+   * /api/health is read and a push it already holds (same `deployment_id`) is not sent again, so a retry after a
+   * worker died mid-push never deploys twice, whatever agent version answers.
+   */
+  move?: number;
 }
 export interface AgentDeployResult {
   accepted: true;
@@ -287,6 +293,13 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       const deploymentId = requireId(input.deploymentId, 'deploymentId');
       const payload = await loadDeployPayload(agentId, deploymentId);
       const client = await clientFor(input, await loadSecret(agentId));
+      if (input.move !== undefined) {
+        const held = await client.health().then(
+          (h) => (h as { deployment_id?: unknown }).deployment_id,
+          () => undefined,
+        );
+        if (held === deploymentId) return { accepted: true, deploymentId, alreadyAccepted: true, status: 200 };
+      }
       const cpAttestation = await cpAttestationFor(client, agentId);
       try {
         await client.deploy(payload, { cpAttestation });

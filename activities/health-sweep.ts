@@ -37,12 +37,18 @@ export function createHealthSweepActivities(deps: HealthSweepDeps) {
       const pullOn = pull.trim() === 'true' && seconds > 0;
       const q = db('agents')
         .whereNotNull('hostname')
-        .select('agent_id', 'hostname', 'last_attestation_check')
-        .orderBy('agent_id')
+        .leftJoin('agent_pending_resets as r', 'r.agent_id', 'agents.agent_id')
+        .select('agents.agent_id', 'agents.hostname', 'agents.last_attestation_check', 'r.deployment_id as reset_for')
+        .orderBy('agents.agent_id')
         // One more than asked: tells whether another page exists, so the last page ends the sweep.
         .limit(limit + 1);
-      if (input.afterAgentId !== null) q.where('agent_id', '>', input.afterAgentId);
-      const found = (await q) as { agent_id: string; hostname: string; last_attestation_check: unknown }[];
+      if (input.afterAgentId !== null) q.where('agents.agent_id', '>', input.afterAgentId);
+      const found = (await q) as {
+        agent_id: string;
+        hostname: string;
+        last_attestation_check: unknown;
+        reset_for: string | null;
+      }[];
       const rows = found.slice(0, limit);
       const nowMs = Date.now();
       const due = (last: unknown) =>
@@ -52,8 +58,63 @@ export function createHealthSweepActivities(deps: HealthSweepDeps) {
           agentId: r.agent_id,
           hostname: r.hostname,
           attest: pullOn && due(r.last_attestation_check),
+          ...(r.reset_for ? { resetFor: r.reset_for } : {}),
         })),
         nextAfterAgentId: found.length > limit ? rows.at(-1)!.agent_id : null,
+      };
+    },
+
+    /**
+     * Running deployments whose agent has been unhealthy — or silent: no heartbeat and no healthy probe — for longer
+     * than `operational.reassign_after_seconds` (issue #20), oldest first, at most `limit`. The sweep signals each
+     * one's workflow, which moves it; a deployment already moving is `reassigning` and not listed again.
+     */
+    async listLostDeployments(
+      input: { limit?: number } = {},
+    ): Promise<{ lost: { deploymentId: string; agentId: string; since: string; reason: string }[] }> {
+      const seconds = await settingInt(settings, 'operational.reassign_after_seconds');
+      if (!(seconds > 0)) return { lost: [] };
+      const cutoff = new Date(Date.now() - seconds * 1000).toISOString();
+      const rows = (await db('deployments as d')
+        .join('agents as a', function () {
+          this.on('a.agent_id', '=', 'd.agent_id').andOn('a.current_deployment_id', '=', 'd.deployment_id');
+        })
+        .where('d.status', 'running')
+        .where((q) =>
+          q
+            .where((u) => u.where('a.health_status', 'unhealthy').andWhere('a.unhealthy_since', '<=', cutoff))
+            .orWhere('a.last_contact_at', '<=', cutoff)
+            .orWhere((m) => m.whereNull('a.last_contact_at').andWhere('a.last_heartbeat', '<=', cutoff)),
+        )
+        .orderBy('d.deployment_id')
+        .limit(Math.max(1, Math.min(1000, input.limit ?? 500)))
+        .select(
+          'd.deployment_id',
+          'a.agent_id',
+          'a.health_status',
+          'a.unhealthy_since',
+          'a.last_contact_at',
+          'a.last_heartbeat',
+        )) as {
+        deployment_id: string;
+        agent_id: string;
+        health_status: string;
+        unhealthy_since: unknown;
+        last_contact_at: unknown;
+        last_heartbeat: unknown;
+      }[];
+      const iso = (v: unknown) => (v ? new Date(v instanceof Date ? v : String(v)).toISOString() : null);
+      return {
+        lost: rows.map((r) => {
+          const unhealthy = r.health_status === 'unhealthy' ? iso(r.unhealthy_since) : null;
+          const silent = iso(r.last_contact_at) ?? iso(r.last_heartbeat);
+          const since = unhealthy && unhealthy <= cutoff ? unhealthy : (silent ?? cutoff);
+          const reason =
+            unhealthy && unhealthy <= cutoff
+              ? `Agent ${r.agent_id} unhealthy since ${since}`
+              : `Agent ${r.agent_id} silent since ${since}`;
+          return { deploymentId: r.deployment_id, agentId: r.agent_id, since, reason };
+        }),
       };
     },
 

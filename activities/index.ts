@@ -14,6 +14,7 @@ import { createProvisionerActivities } from './provisioner';
 import { createStripeActivities } from './stripe';
 import { createCloudflareActivities } from './cloudflare';
 import { createDeploymentsDbActivities } from './deployments-db';
+import { createFailoverDbActivities } from './failover-db';
 import { createMeasurementActivities } from './measurement';
 import { createServicesDbActivities } from './services-db';
 import { createRegistrationActivities } from './registration';
@@ -51,6 +52,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createStripeActivities(deps),
     ...createCloudflareActivities({ settings: deps.settings, fetch: deps.fetch }),
     ...createDeploymentsDbActivities(deps),
+    ...createFailoverDbActivities(deps),
     ...createMeasurementActivities(deps),
     ...createServicesDbActivities(deps),
     ...createAgentActivities({

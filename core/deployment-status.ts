@@ -3,7 +3,8 @@
  * stores, the API views and the deployment workflow. Pure, so workflows import it directly.
  *
  * pending → deploying → running → stopped, or → failed at any step before stopped; billing adds
- * insufficient_funds (running, then stopped by the terminator).
+ * insufficient_funds (running, then stopped by the terminator); failover adds running → reassigning → running (on
+ * another agent) or → failed after the give-up time (issue #20). `reassigning` is never billed.
  */
 export const DEPLOYMENT_STATUSES = [
   'pending',
@@ -12,6 +13,7 @@ export const DEPLOYMENT_STATUSES = [
   'failed',
   'stopped',
   'insufficient_funds',
+  'reassigning',
 ] as const;
 export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 
@@ -21,4 +23,5 @@ export const ACTIVE_DEPLOYMENT_STATUSES = [
   'deploying',
   'running',
   'insufficient_funds',
+  'reassigning',
 ] as const satisfies readonly DeploymentStatus[];

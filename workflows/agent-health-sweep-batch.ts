@@ -1,6 +1,8 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { log, patched, proxyActivities } from '@temporalio/workflow';
 import type { AgentActivities, AgentHealthResult } from '../activities/agent';
 import type { AgentLifecycleActivities } from '../activities/agent-lifecycle';
+import type { FailoverDbActivities } from '../activities/failover-db';
+import { failureMessageOf } from './contracts/failures';
 import type { AgentHealthSweepBatchInput, AgentHealthSweepBatchResult } from './contracts/health-sweep';
 
 const db = proxyActivities<Pick<AgentLifecycleActivities, 'recordAgentHealth' | 'refreshAgentAttestation'>>({
@@ -12,6 +14,18 @@ const probe = proxyActivities<Pick<AgentActivities, 'agentHealth'>>({
   startToCloseTimeout: '40 seconds',
   retry: { maximumAttempts: 1 },
 });
+
+// One attempt each: an agent that does not take the undeploy now is tried again on the next pass, 30 s away.
+const reset = proxyActivities<Pick<AgentActivities, 'agentUndeploy'>>({
+  startToCloseTimeout: '40 seconds',
+  retry: { maximumAttempts: 1 },
+});
+const resets = proxyActivities<Pick<FailoverDbActivities, 'clearAgentReset'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '200 ms' },
+});
+/** Agents a failover left are told to undeploy when they answer again (issue #20). */
+const RESET_PATCH = 'health-sweep-reset-v1';
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
 async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -48,9 +62,24 @@ export async function agentHealthSweepBatch(input: AgentHealthSweepBatchInput): 
       : [];
   });
   await pool(refresh, limit, (r) => db.refreshAgentAttestation(r));
-  return {
+  const out = {
     checked: input.targets.length,
     healthy: results.filter((r) => r.healthy).length,
     attested: refresh.length,
   };
+  const back = input.targets.filter((t, j) => t.resetFor && results[j]!.healthy);
+  if (back.length === 0 || !patched(RESET_PATCH)) return out;
+  // The agent is back but a deployment moved away from it while it was lost: stop that workload before anything
+  // is placed on it again (the deployment never runs on two agents at once).
+  const done = await pool(back, limit, (t) =>
+    reset
+      .agentUndeploy({ agentId: t.agentId, hostname: t.hostname })
+      .then(() => resets.clearAgentReset({ agentId: t.agentId, deploymentId: t.resetFor! }))
+      .then(() => 1)
+      .catch((e: unknown) => {
+        log.warn(`reset of returning agent ${t.agentId} failed: ${failureMessageOf(e)}`);
+        return 0;
+      }),
+  );
+  return { ...out, reset: done.reduce((a, b) => a + b, 0) };
 }

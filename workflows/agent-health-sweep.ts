@@ -1,9 +1,19 @@
-import { continueAsNew, executeChild, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  continueAsNew,
+  executeChild,
+  getExternalWorkflowHandle,
+  log,
+  patched,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { AgentActivities, AgentHealthResult } from '../activities/agent';
 import type { AgentLifecycleActivities } from '../activities/agent-lifecycle';
 import type { HealthSweepActivities } from '../activities/health-sweep';
 import { agentHealthSweepBatch } from './agent-health-sweep-batch';
 import type { AgentHealthSweepResult } from './contracts/agents';
+import { agentUnhealthySignal, deploymentWorkflowId } from './contracts/deployments';
+import { failureMessageOf } from './contracts/failures';
 import {
   HEALTH_SWEEP_DEFAULTS,
   HEALTH_SWEEP_MAX_BATCH,
@@ -22,6 +32,9 @@ const probe = proxyActivities<Pick<AgentActivities, 'agentHealth'>>({
   startToCloseTimeout: '40 seconds',
   retry: { maximumAttempts: 1 },
 });
+
+/** The sweep tells deployment workflows their agent is lost (issue #20); runs before it did not. */
+const FAILOVER_PATCH = 'health-sweep-failover-v1';
 
 /** Concurrent probes per batch of the pre-batching sweep (kept for runs started before the patch). */
 const BATCH = 16;
@@ -116,6 +129,7 @@ async function batchedSweep(input: AgentHealthSweepInput): Promise<AgentHealthSw
       });
     }
   }
+  if (patched(FAILOVER_PATCH)) await signalLostDeployments();
   const { durationMs } = await db.reportHealthSweep({
     startedAtMs: p.startedAtMs,
     checked: p.checked,
@@ -125,4 +139,18 @@ async function batchedSweep(input: AgentHealthSweepInput): Promise<AgentHealthSw
     runs: p.runs,
   });
   return { checked: p.checked, healthy: p.healthy, attested: p.attested, batches: p.batches, runs: p.runs, durationMs };
+}
+
+/**
+ * Failover (issue #20): every running deployment whose agent has been unhealthy or silent past
+ * `operational.reassign_after_seconds` gets an `agentUnhealthy` signal; its own workflow moves it (one writer per
+ * row). A deployment without a live workflow (rows from before workflows) is left as it is.
+ */
+async function signalLostDeployments(): Promise<void> {
+  const { lost } = await db.listLostDeployments({});
+  for (const l of lost) {
+    await getExternalWorkflowHandle(deploymentWorkflowId(l.deploymentId))
+      .signal(agentUnhealthySignal, { agentId: l.agentId, since: l.since, reason: l.reason })
+      .catch((e: unknown) => log.warn(`could not signal deployment ${l.deploymentId}: ${failureMessageOf(e)}`));
+  }
 }

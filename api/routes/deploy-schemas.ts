@@ -114,6 +114,20 @@ export const DeploymentView = z.object({
   total_charged: z.number().describe('USD'),
 });
 
+const Reassignment = z.object({
+  from_agent_id: z.string(),
+  to_agent_id: z.string().nullable().describe('null while no agent has taken it (or when the move failed)'),
+  at: z.string().describe('When the move began; billing stopped on the old agent here'),
+  reason: z.string(),
+  completed_at: z.string().nullable(),
+  outcome: z.string().nullable().describe('null while in progress; running | failed | stopped'),
+});
+export const DeploymentDetail = DeploymentView.extend({
+  reassignments: z
+    .array(Reassignment)
+    .describe('Failovers of this deployment, oldest first: from which agent to which, when and why'),
+});
+
 export const DeploymentsQuery = z.object({
   status: z.string().optional(),
   agent_id: z.string().optional(),

@@ -12,11 +12,12 @@ import { z } from 'zod';
 import { ownerIdentities } from '../../core/auth/github-oidc';
 import { ComposeError, normalizeDeployCompose } from '../../core/compose';
 import { HttpError, forbidden, notFound, serviceUnavailable, unprocessable } from '../http/errors';
-import { evaluatePlacement, type OwnerScope, type PlacementResult } from '../../core/placement';
+import { evaluatePlacement, type OwnerScope, type PlacementRequest, type PlacementResult } from '../../core/placement';
 import { hourlyCostMicros } from '../../core/pricing';
 import { settingBool, settingInt } from '../../core/settings/read';
 import { accountIdentities, findDeployerLinkedTo, type Account } from '../../core/stores/accounts';
 import { getDeployment, listDeployments, stageCompose } from '../../core/stores/deployments';
+import { listReassignments } from '../../core/stores/failover';
 import { getBalance } from '../../core/stores/ledger';
 import { loadPlacementInputs } from '../../core/stores/placement';
 import { viewerOf } from '../access';
@@ -26,6 +27,7 @@ import { deploymentView, preflightView } from '../views/deployments';
 import {
   DeployAccepted,
   DeployBody,
+  DeploymentDetail,
   DeploymentView,
   DeploymentsQuery,
   Preflight,
@@ -94,16 +96,7 @@ async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promi
   const { agents, enabledTargets } = await loadPlacementInputs(deps.db);
   const funds = await fundsOf(deps, caller, body);
   return evaluatePlacement({
-    request: {
-      appName: body.app_name ?? null,
-      agentId: body.agent_id ?? null,
-      nodeSize: body.node_size,
-      allowedDatacenters: body.allowed_datacenters,
-      deniedDatacenters: body.denied_datacenters,
-      allowedClouds: body.allowed_clouds,
-      deniedClouds: body.denied_clouds,
-      allowMeasuringEnclaveFallback: body.allow_measuring_enclave_fallback,
-    },
+    request: placementRequestOf(body),
     owner: caller.owner,
     agents,
     enabledTargets,
@@ -111,6 +104,20 @@ async function evaluate(deps: AppDeps, caller: Caller, body: DeployInput): Promi
     caller: { account_id: caller.account?.account_id ?? null, github_owner: caller.oidcOwner },
     allowInsecureLocalAgents: await settingBool(deps.settings, 'operational.allow_insecure_local_agents'),
   });
+}
+
+/** The request's placement constraints (also kept in the workflow input, for a failover to place again). */
+function placementRequestOf(body: DeployInput): PlacementRequest {
+  return {
+    appName: body.app_name ?? null,
+    agentId: body.agent_id ?? null,
+    nodeSize: body.node_size,
+    allowedDatacenters: body.allowed_datacenters,
+    deniedDatacenters: body.denied_datacenters,
+    allowedClouds: body.allowed_clouds,
+    deniedClouds: body.denied_clouds,
+    allowMeasuringEnclaveFallback: body.allow_measuring_enclave_fallback,
+  };
 }
 
 /** The deploy of POST /api/v1/deploy, for the catalog aliases (api/routes/catalog-deploy.ts). */
@@ -165,6 +172,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
       },
       candidates: placement.candidates,
       callbackTimeoutSeconds: Math.max(1, timeout),
+      placement: { request: placementRequestOf(body), owner: caller.owner },
     });
     if (answer && !answer.ok) throw serviceUnavailable(answer.error);
     const current = await getDeployment(deps.db, deploymentId);
@@ -250,7 +258,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
       auth: 'viewer',
       params: z.object({ deployment_id: z.string() }),
       responses: {
-        200: { description: 'Deployment', schema: DeploymentView },
+        200: { description: 'Deployment, with its failovers', schema: DeploymentDetail },
         401: { description: 'A credential was sent and is invalid' },
         404: { description: 'Not found' },
       },
@@ -258,7 +266,18 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
     async ({ params }, ctx) => {
       const d = await getDeployment(deps.db, params.deployment_id);
       if (!d) throw notFound('Deployment not found');
-      return deploymentView(d, viewerOf(ctx));
+      const moves = await listReassignments(deps.db, d.deployment_id);
+      return {
+        ...deploymentView(d, viewerOf(ctx)),
+        reassignments: moves.map((m) => ({
+          from_agent_id: m.from_agent_id,
+          to_agent_id: m.to_agent_id,
+          at: m.at,
+          reason: m.reason,
+          completed_at: m.completed_at,
+          outcome: m.outcome,
+        })),
+      };
     },
   );
 

@@ -3984,7 +3984,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Deployment */
+      /** @description Deployment, with its failovers */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4017,6 +4017,18 @@ export interface operations {
             last_charge_time: string | null;
             /** @description USD */
             total_charged: number;
+            /** @description Failovers of this deployment, oldest first: from which agent to which, when and why */
+            reassignments: {
+              from_agent_id: string;
+              /** @description null while no agent has taken it (or when the move failed) */
+              to_agent_id: string | null;
+              /** @description When the move began; billing stopped on the old agent here */
+              at: string;
+              reason: string;
+              completed_at: string | null;
+              /** @description null while in progress; running | failed | stopped */
+              outcome: string | null;
+            }[];
           };
         };
       };

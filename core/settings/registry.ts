@@ -317,6 +317,20 @@ export const SETTINGS: readonly SettingDef[] = [
     'Seconds a deployment waits for the agent deployed callback before it fails.',
   ),
   def(
+    'operational.reassign_after_seconds',
+    'operational',
+    'REASSIGN_AFTER_SECONDS',
+    '300',
+    'Seconds an agent may be unhealthy (or silent: no heartbeat or healthy probe) before the health sweep moves its running deployment to another eligible agent of the same owner (failover).',
+  ),
+  def(
+    'operational.reassign_give_up_seconds',
+    'operational',
+    'REASSIGN_GIVE_UP_SECONDS',
+    '3600',
+    'Seconds a deployment being moved (status reassigning) keeps retrying placement on a backoff before it is failed with the reason; nothing is billed meanwhile.',
+  ),
+  def(
     'operational.agent_direct_url',
     'operational',
     'AGENT_DIRECT_URL',

@@ -89,13 +89,22 @@ export async function chargeDeployment(
 
 export interface ChargeManyInput extends ChargeSettings {
   deploymentIds: readonly string[];
-  /** `YYYY-MM-DDTHH` for an hourly charge, or FINAL_CHARGE for the last partial period of a stopping deployment. */
+  /**
+   * `YYYY-MM-DDTHH` for an hourly charge, FINAL_CHARGE for the last partial period of a stopping deployment, or
+   * moveChargeLabel(seq) for the partial period before a failover.
+   */
   hour: string;
   chargeTime: string;
 }
 
 /** Ledger-key label of the last partial period charged when a deployment stops (`charge:<id>:final:<role>`). */
 export const FINAL_CHARGE = 'final';
+/**
+ * Ledger-key label of the partial period charged when a deployment moves off an unhealthy agent (failover, issue
+ * #20): `charge:<id>:move<seq>:<role>`, one per move, credited to the operator of the agent it leaves.
+ */
+export const moveChargeLabel = (seq: number) => `move${seq}`;
+const isProrated = (label: string) => label === FINAL_CHARGE || /^move\d+$/.test(label);
 /** The final charge is prorated to the second (an hourly charge waits for MIN_CHARGE_MS). */
 const FINAL_MIN_CHARGE_MS = 1_000;
 
@@ -110,7 +119,7 @@ export async function chargeDeployments(
   input: ChargeManyInput,
   shares: SharesCache = new Map(),
 ): Promise<Map<string, ChargeOutcome>> {
-  const final = input.hour === FINAL_CHARGE;
+  const final = isProrated(input.hour);
   const chargeMs = new Date(input.chargeTime).getTime();
   const minChargeMs = final ? FINAL_MIN_CHARGE_MS : MIN_CHARGE_MS;
   const ids = [...new Set(input.deploymentIds)].sort();
@@ -298,7 +307,7 @@ export async function stopDeploymentWithFinalCharge(
     }
     const n = await trx('deployments')
       .where({ deployment_id: input.deploymentId })
-      .whereIn('status', ['pending', 'deploying', 'running', 'insufficient_funds'])
+      .whereIn('status', ['pending', 'deploying', 'running', 'insufficient_funds', 'reassigning'])
       .update({
         status: 'stopped',
         completed_at: input.stoppedAt,

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { DeploymentStatus } from '../deployment-status';
 import { parseJsonColumn, requireIso, toIso, type DeploymentRow } from '../db/tables';
+import { hasPendingReset } from './failover';
 
 export interface Deployment {
   deployment_id: string;
@@ -107,11 +108,11 @@ export async function stagedCompose(db: Knex, sha256: string): Promise<string | 
   return row?.compose ?? null;
 }
 
-/** Deployments of an account that hold or may soon hold an agent (pending, deploying, running). */
+/** Deployments of an account that hold or may soon hold an agent (pending, deploying, running, reassigning). */
 export async function countActiveDeployments(db: Knex, accountId: string): Promise<number> {
   const r = await db('deployments')
     .where({ account_id: accountId })
-    .whereIn('status', ['pending', 'deploying', 'running'])
+    .whereIn('status', ['pending', 'deploying', 'running', 'reassigning'])
     .count({ n: '*' })
     .first();
   return Number(r?.n ?? 0);
@@ -175,6 +176,8 @@ export async function reserveAgentForDeployment(
       .where({ agent_id: input.agentId, current_deployment_id: input.deploymentId, status: 'deploying' })
       .first('agent_id');
     if (!mine) {
+      // An agent a deployment failed over from may still run that workload: not placeable until it is reset.
+      if (await hasPendingReset(trx, input.agentId)) return false;
       const q = trx('agents').where({ agent_id: input.agentId, status: input.expectedStatus });
       if (input.expectedApp !== undefined) q.where({ deployed_app: input.expectedApp });
       const n = await q.update({

@@ -15,6 +15,8 @@
  *   deployment_id}`. With `repeatDeploy: 'conflict'` it answers 409 `{error, deployment_id: <current>}` while a deploy
  *   is in flight or the same id is deployed (the rewrite agent contract); v1 (`'accept'`, default) redeploys. Optional callback to the CP afterwards (§5.4).
  * - POST /api/undeploy: 200 `{status:"undeployed"}`, clears the deployment.
+ * - `runs`: when each agent reported a workload running (deployed callback → undeploy / crash); `crash(id)` and
+ *   `revive(id)` model a VM that dies and boots again (failover tests).
  * - Health modes: `healthy` (200 JSON), `unhealthy` (503 JSON), `error500` (500 text), `slow` (200 after
  *   `healthDelayMs`), `non_json` (200 HTML), `drop` (connection destroyed).
  * - `failNext(n, status)` answers the next n matching requests with `status` (or drops them with `network`).
@@ -65,6 +67,16 @@ export interface FakeAgentState {
   readonly deploys: Record<string, unknown>[];
   /** Number of accepted undeploys. */
   undeploys: number;
+  /**
+   * When this agent reported the workload running, per deployment: from its `deployed` callback to the undeploy or
+   * crash that ended it (`to` null while it runs). A test compares agents' runs to show a deployment never ran on
+   * two at once.
+   */
+  readonly runs: { deploymentId: string; from: number; to: number | null }[];
+  /** Hold the answer to POST /api/deploy this long after recording it (a push in flight; default 0). */
+  deployDelayMs: number;
+  /** The VM is down (`crash`): every request to it has its connection dropped. */
+  down: boolean;
   /** Callbacks made (with the CP's answer status, 0 on a network error). */
   readonly callbacks: { path: string; body: unknown; status: number }[];
   /**
@@ -105,9 +117,19 @@ export interface FakeAgentServer {
   /** Every request received, in order (mutable). */
   readonly requests: FakeAgentRequest[];
   /** Live state of one agent (created with defaults on first use). */
-  agent(agentId: string, init?: Partial<Omit<FakeAgentState, 'agentId' | 'deploys' | 'callbacks'>>): FakeAgentState;
+  agent(
+    agentId: string,
+    init?: Partial<Omit<FakeAgentState, 'agentId' | 'deploys' | 'callbacks' | 'runs'>>,
+  ): FakeAgentState;
   /** Answer the next `n` matching requests with `status` (default 500), then behave normally. */
   failNext(n: number, status?: number, match?: FakeAgentFault): void;
+  /**
+   * The VM dies: every connection to it is dropped and its workload stops (the open run ends), while its
+   * persisted state — the deployment it was given, status `deployed` — survives for `revive`.
+   */
+  crash(agentId: string): void;
+  /** The VM boots again and answers health; it still claims its old deployment (status `deployed`, its id). */
+  revive(agentId: string): void;
   /** Forget all agents, faults, pending callbacks and the request log. */
   reset(): void;
   close(): Promise<void>;
@@ -165,7 +187,14 @@ function newAgent(agentId: string): FakeAgentState {
     undeploys: 0,
     callbacks: [],
     workloadUrl: null,
+    runs: [],
+    deployDelayMs: 0,
+    down: false,
   };
+}
+
+function endRun(a: FakeAgentState): void {
+  for (const r of a.runs) if (r.to === null) r.to = Date.now();
 }
 
 export async function startFakeAgent(): Promise<FakeAgentServer> {
@@ -231,6 +260,8 @@ export async function startFakeAgent(): Promise<FakeAgentServer> {
       if (outcome === 'deployed') {
         a.status = 'deployed';
         a.containers = [{ name: 'app-web-1', status: 'running' }];
+        endRun(a);
+        a.runs.push({ deploymentId, from: Date.now(), to: null });
       } else {
         a.status = 'error';
         a.deployedApp = null;
@@ -341,6 +372,13 @@ export async function startFakeAgent(): Promise<FakeAgentServer> {
         a.deployedApp = typeof p.app_name === 'string' && p.app_name !== '' ? p.app_name : null;
         if (typeof p.datacenter === 'string' && p.datacenter !== '') a.datacenter = p.datacenter;
         a.status = 'deploying';
+        if (a.deployDelayMs > 0) await delayUnlessClosed(res, a.deployDelayMs);
+        if (res.destroyed || req.socket.destroyed) {
+          // The caller gave up on the answer; the deploy itself was taken (as a real agent would have).
+          entry.status = 0;
+          scheduleCallback(a, deploymentId);
+          return;
+        }
         answer(202, { status: 'accepted', deployment_id: deploymentId });
         scheduleCallback(a, deploymentId);
         return;
@@ -348,6 +386,7 @@ export async function startFakeAgent(): Promise<FakeAgentServer> {
       case 'POST /api/undeploy':
         if (!authorized(a, req)) return unauthorized();
         a.undeploys += 1;
+        endRun(a);
         a.status = 'undeployed';
         a.deploymentId = null;
         a.deployedApp = null;
@@ -415,7 +454,13 @@ export async function startFakeAgent(): Promise<FakeAgentServer> {
       send(res, fault.status, { error: `injected failure (HTTP ${fault.status})` });
       return;
     }
-    await route(agent(agentId), entry, req, res, Buffer.concat(chunks));
+    const a = agent(agentId);
+    if (a.down) {
+      entry.status = 0;
+      req.socket.destroy();
+      return;
+    }
+    await route(a, entry, req, res, Buffer.concat(chunks));
   }
 
   const server = createServer((req, res) => {
@@ -438,6 +483,15 @@ export async function startFakeAgent(): Promise<FakeAgentServer> {
     agent,
     failNext(n, status = 500, match = {}) {
       if (n > 0) faults.push({ ...match, status, remaining: n });
+    },
+    crash(agentId) {
+      const a = agent(agentId);
+      a.down = true;
+      a.containers = [];
+      endRun(a);
+    },
+    revive(agentId) {
+      agent(agentId).down = false;
     },
     reset() {
       for (const t of timers) clearTimeout(t);

@@ -227,6 +227,18 @@ const V2_TABLES: Record<string, string[]> = {
   oauth_states_used: ['nonce', 'expires_at', 'used_at'],
   rate_limits: ['key', 'window_start_ms', 'count'],
   compose_blobs: ['sha256', 'compose', 'created_at'],
+  // Failover (issue #20): a deployment's moves, and the agents it left that must be reset before placement.
+  deployment_reassignments: [
+    'deployment_id',
+    'seq',
+    'from_agent_id',
+    'to_agent_id',
+    'reason',
+    'at',
+    'completed_at',
+    'outcome',
+  ],
+  agent_pending_resets: ['agent_id', 'deployment_id', 'requested_at'],
 };
 Object.assign(EXPECTED_COLUMNS, V2_TABLES);
 const TABLE_NAMES = Object.keys(EXPECTED_COLUMNS).sort();

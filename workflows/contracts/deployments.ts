@@ -4,6 +4,7 @@
  * the input carries ids only.
  */
 import { defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { OwnerScope, PlacementRequest } from '../../core/placement';
 
 export const deploymentWorkflowId = (deploymentId: string) => `deployment:${deploymentId}`;
 export const undeployAgentWorkflowId = (agentId: string, requestId: string) => `undeploy:${agentId}:${requestId}`;
@@ -44,6 +45,17 @@ export interface DeploymentInput {
   candidates: DeploymentCandidate[];
   /** How long to wait for the agent's `deployed` callback (setting operational.deploy_callback_timeout_seconds). */
   callbackTimeoutSeconds: number;
+  /**
+   * The request's placement constraints and owner scope, kept for a failover (issue #20) to place again with the
+   * same ones. Absent in runs started before it existed: a failover then uses any node size and location, and only
+   * agents of the deployment's OIDC owner (or unowned ones for an API-key deploy).
+   */
+  placement?: DeploymentPlacement;
+}
+
+export interface DeploymentPlacement {
+  request: PlacementRequest;
+  owner: OwnerScope;
 }
 
 export type DeploymentOutcome = 'stopped' | 'failed';
@@ -118,3 +130,17 @@ export interface UndeployAgentResult {
   agentId: string;
   stoppedDeploymentId: string | null;
 }
+
+export interface AgentUnhealthy {
+  agentId: string;
+  /** ISO time since when the agent has been unhealthy (or silent). */
+  since: string;
+  /** Recorded on the deployment row and in its reassignments, e.g. "agent … unhealthy since …". */
+  reason: string;
+}
+/**
+ * Sent by the health sweep when the deployment's agent has been unhealthy, or silent, longer than
+ * `operational.reassign_after_seconds`: the workflow moves the deployment to another eligible agent (failover).
+ * Repeats are harmless (ignored unless the deployment runs on that agent).
+ */
+export const agentUnhealthySignal = defineSignal<[AgentUnhealthy]>('agentUnhealthy');

@@ -25,6 +25,8 @@ export interface HealthSweepTarget {
   agentId: string;
   hostname: string;
   attest: boolean;
+  /** A deployment moved away from this agent (failover): once it answers, it is told to undeploy that workload. */
+  resetFor?: string | null;
 }
 
 export interface AgentHealthSweepInput {
@@ -58,7 +60,10 @@ export interface AgentHealthSweepBatchInput {
   probeConcurrency: number;
 }
 
-export type AgentHealthSweepBatchResult = AgentHealthSweepResult;
+export type AgentHealthSweepBatchResult = AgentHealthSweepResult & {
+  /** Agents a failover left that answered again and were told to undeploy (absent before failover existed). */
+  reset?: number;
+};
 
 /** Child ids derive from the parent's id and the batch number, which continues across continue-as-new. */
 export const healthSweepBatchId = (parentWorkflowId: string, batch: number) => `${parentWorkflowId}:batch:${batch}`;
