@@ -49,7 +49,9 @@ export async function addEncryptedEnv(
   const ready = preEncrypted(text);
   if (ready) {
     if (body.agent_id && body.agent_id !== ready.agent_id) {
-      throw new ActionFailure(`encrypted-env-file was encrypted to agent ${ready.agent_id}, not ${String(body.agent_id)}`);
+      throw new ActionFailure(
+        `encrypted-env-file was encrypted to agent ${ready.agent_id}, not ${String(body.agent_id)}`,
+      );
     }
     Object.assign(body, ready);
     info(io, `Using the pre-encrypted env for deployment ${ready.deployment_id} on agent ${ready.agent_id}`);
@@ -67,10 +69,12 @@ export async function addEncryptedEnv(
   if (!agentId) {
     // Placement first: the ciphertext is bound to one agent, so the agent is chosen before encrypting.
     try {
-      const pre = (await cp.call<{ selected_agent_id: string | null; reason: string }>('POST', path, {
-        ...body,
-        dry_run: true,
-      })).body;
+      const pre = (
+        await cp.call<{ selected_agent_id: string | null; reason: string }>('POST', path, {
+          ...body,
+          dry_run: true,
+        })
+      ).body;
       if (!pre.selected_agent_id) throw new ActionFailure(`No agent to encrypt the env to: ${pre.reason}`);
       agentId = pre.selected_agent_id;
     } catch (err) {

@@ -21,7 +21,11 @@ import {
   type EnvKeyPair,
 } from '../../core/secrets/hpke-env';
 
-const KeyFile = z.object({ kem: z.literal('DHKEM(X25519, HKDF-SHA256)'), public_key: z.string(), private_key: z.string() });
+const KeyFile = z.object({
+  kem: z.literal('DHKEM(X25519, HKDF-SHA256)'),
+  public_key: z.string(),
+  private_key: z.string(),
+});
 
 export interface EnvKey {
   readonly path: string;
@@ -59,7 +63,11 @@ export async function loadOrCreateEnvKey(dataDir: string): Promise<EnvKey & { cr
     kp = await generateEnvKeyPair();
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const tmp = `${path}.${process.pid}.tmp`;
-    const body = { kem: 'DHKEM(X25519, HKDF-SHA256)', public_key: b64url(kp.publicKey), private_key: b64url(kp.privateKey) };
+    const body = {
+      kem: 'DHKEM(X25519, HKDF-SHA256)',
+      public_key: b64url(kp.publicKey),
+      private_key: b64url(kp.privateKey),
+    };
     writeFileSync(tmp, JSON.stringify(body) + '\n', { mode: 0o600 });
     chmodSync(tmp, 0o600);
     renameSync(tmp, path);

@@ -17,7 +17,10 @@ const B64URL = /^[A-Za-z0-9_-]+$/;
 export const EncryptedDeployFields = {
   deployment_id: z
     .string()
-    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'deployment_id: a lower-case UUID')
+    .regex(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      'deployment_id: a lower-case UUID',
+    )
     .optional()
     .describe('Client-chosen id of the new deployment (needed to bind encrypted_env); must not exist yet'),
   encrypted_env: z
@@ -54,8 +57,7 @@ export async function checkEncryptedDeploy(
   }
   if (body.encrypted_env && body.agent_id) {
     const a = (await deps.db('agents').where({ agent_id: body.agent_id }).first('encryption_public_key')) as
-      | { encryption_public_key: string | null }
-      | undefined;
+      { encryption_public_key: string | null } | undefined;
     // Unknown agents are left to placement (its 404); a known one without a key could never open the envelope.
     if (a && !a.encryption_public_key) throw badRequest(`Agent ${body.agent_id} registered no encryption key`);
   }

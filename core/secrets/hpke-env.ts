@@ -50,8 +50,7 @@ export class EnvOpenError extends Error {
   }
 }
 
-const suite = () =>
-  new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+const suite = () => new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
 const utf8 = new TextEncoder();
 
 export const b64url = (b: Uint8Array | ArrayBuffer): string =>

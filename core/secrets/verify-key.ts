@@ -26,14 +26,7 @@ export interface EncryptionKeyEvidence {
 }
 
 export type KeyRefusal =
-  | 'agent_mismatch'
-  | 'suite'
-  | 'bad_key'
-  | 'no_token'
-  | 'token'
-  | 'too_old'
-  | 'mrtd_untrusted'
-  | 'key_hash_mismatch';
+  'agent_mismatch' | 'suite' | 'bad_key' | 'no_token' | 'token' | 'too_old' | 'mrtd_untrusted' | 'key_hash_mismatch';
 
 export type KeyCheck =
   | { ok: true; agentId: string; publicKey: Uint8Array; mrtd: string; issuedAt: string }

@@ -10,13 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportDataHex } from '../../core/attestation/report-data';
-import {
-  b64url,
-  generateEnvKeyPair,
-  keyBinding,
-  openEnv,
-  type EnvKeyPair,
-} from '../../core/secrets/hpke-env';
+import { b64url, generateEnvKeyPair, keyBinding, openEnv, type EnvKeyPair } from '../../core/secrets/hpke-env';
 import { runCli } from '../../launcher/cli';
 import { MRTD, challenge, register, startAgentWorld, token, type AgentWorld } from '../helpers/agents';
 
@@ -145,20 +139,29 @@ describe('attested HPKE key: registration, endpoint and client verification', ()
       expect(r.stdout).toBe('');
       expect(r.stderr).toContain('ITA token does not verify: Token signature verification failed');
     } finally {
-      await w.stack.db('agents').where({ agent_id: agentId }).update({ encryption_key_token: row.encryption_key_token });
+      await w.stack
+        .db('agents')
+        .where({ agent_id: agentId })
+        .update({ encryption_key_token: row.encryption_key_token });
     }
   });
 
   it('refuses a key whose SHA-256 is not in the signed report data (a swapped key)', async () => {
     const swapped = await generateEnvKeyPair();
-    await w.stack.db('agents').where({ agent_id: agentId }).update({ encryption_public_key: b64url(swapped.publicKey) });
+    await w.stack
+      .db('agents')
+      .where({ agent_id: agentId })
+      .update({ encryption_public_key: b64url(swapped.publicKey) });
     try {
       const r = await ee('--agent', agentId);
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).toMatch(/signed report data bytes 32\.\.64 are [0-9a-f]{64}, not SHA-256\(public_key\)/);
     } finally {
-      await w.stack.db('agents').where({ agent_id: agentId }).update({ encryption_public_key: b64url(key.publicKey) });
+      await w.stack
+        .db('agents')
+        .where({ agent_id: agentId })
+        .update({ encryption_public_key: b64url(key.publicKey) });
     }
     expect((await ee('--agent', agentId)).code).toBe(0);
   });

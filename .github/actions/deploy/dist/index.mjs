@@ -3942,7 +3942,9 @@ async function addEncryptedEnv(io2, cp, baseUrl, path, body) {
   const ready = preEncrypted(text);
   if (ready) {
     if (body.agent_id && body.agent_id !== ready.agent_id) {
-      throw new ActionFailure(`encrypted-env-file was encrypted to agent ${ready.agent_id}, not ${String(body.agent_id)}`);
+      throw new ActionFailure(
+        `encrypted-env-file was encrypted to agent ${ready.agent_id}, not ${String(body.agent_id)}`
+      );
     }
     Object.assign(body, ready);
     info(io2, `Using the pre-encrypted env for deployment ${ready.deployment_id} on agent ${ready.agent_id}`);
