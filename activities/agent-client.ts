@@ -114,6 +114,8 @@ export interface AgentDeployPayload {
    * deployment never takes more of the VM than it is billed for.
    */
   resources?: AgentDeployResources;
+  /** HPKE envelope of the tenant's env sealed to this agent (issue #17); opened only inside the agent. */
+  encrypted_env?: { enc: string; ct: string } | null;
 }
 
 export interface AgentDeployResources {

@@ -363,6 +363,10 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         memory_gb: Number(row.memory_gb),
         gpu_count: Number(row.gpu_count),
       },
+      // Ciphertext only (issue #17): the agent opens it with its own key, for this deployment id and its agent id.
+      ...(row.encrypted_env
+        ? { encrypted_env: parseJsonColumn<{ enc: string; ct: string } | null>(row.encrypted_env, null) }
+        : {}),
     };
   }
 }

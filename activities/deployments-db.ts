@@ -68,6 +68,7 @@ export function createDeploymentsDbActivities({ db, settings }: DeploymentsDbDep
         gpu_count: r.gpuCount,
         created_at: r.createdAt,
         github_owner: r.githubOwner,
+        encrypted_env: r.encryptedEnv ? JSON.stringify({ enc: r.encryptedEnv.enc, ct: r.encryptedEnv.ct }) : null,
       });
     },
 

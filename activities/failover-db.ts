@@ -30,14 +30,10 @@ export interface FailoverDbDeps {
 }
 
 /**
- * Hook for attested secrets (issue #17): config fields whose name starts with `encrypted` hold ciphertext sealed to
- * one agent's key; only the client can re-encrypt them for another agent, so such a deployment waits in
- * `reassigning` instead of being pushed. Returns the names found.
+ * Attested secrets (issue #17): a deployment's `encrypted_env` is HPKE ciphertext sealed to one agent's key, with the
+ * deployment and agent ids as associated data; only the client can re-encrypt it for another agent, so such a
+ * deployment waits in `reassigning` instead of being pushed.
  */
-export function encryptedFieldsOf(config: Record<string, unknown>): string[] {
-  return Object.keys(config).filter((k) => k.toLowerCase().startsWith('encrypted'));
-}
-
 export const needsFreshCiphertextReason = (agentId: string) => `needs a fresh ciphertext for agent ${agentId}`;
 
 export function createFailoverDbActivities({ db, settings }: FailoverDbDeps) {
@@ -198,9 +194,10 @@ export function createFailoverDbActivities({ db, settings }: FailoverDbDeps) {
 
     /** Why the deployment cannot be pushed to `agentId` as stored (encrypted fields sealed to another agent), or null. */
     async failoverBlocker(input: { deploymentId: string; agentId: string }): Promise<{ reason: string | null }> {
-      const d = await getDeployment(db, input.deploymentId);
-      if (!d) return { reason: null };
-      return { reason: encryptedFieldsOf(d.config).length > 0 ? needsFreshCiphertextReason(input.agentId) : null };
+      const row = (await db('deployments')
+        .where({ deployment_id: input.deploymentId })
+        .first('encrypted_env', 'agent_id')) as { encrypted_env: string | null; agent_id: string } | undefined;
+      return { reason: row?.encrypted_env ? needsFreshCiphertextReason(input.agentId) : null };
     },
 
     /** The reason shown while the deployment waits in `reassigning` (no agent yet, or no fresh ciphertext). */

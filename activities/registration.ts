@@ -12,7 +12,8 @@ import {
   isInsecureLocalEvidence,
   UNVERIFIED_DEV,
 } from '../core/attestation/insecure-local';
-import { nonceFromReportData } from '../core/attestation/report-data';
+import { nonceFromReportData, reportDataBinding } from '../core/attestation/report-data';
+import { keyBindingHex, parsePublicKey } from '../core/secrets/hpke-env';
 import { checkNonce, normalizeNonceMode } from '../core/attestation/policy';
 import { seal, unseal } from '../core/auth/seal';
 import { hashToken, randomToken, tokenPrefix } from '../core/auth/secrets';
@@ -41,6 +42,8 @@ export interface AgentFields {
   datacenter: string;
   version: string;
   attestation: Record<string, unknown>;
+  /** base64url HPKE public key, already checked against the signed REPORTDATA by verifyAgentAttestation. */
+  encryptionPublicKey?: string | null;
 }
 
 export interface RegistrationPlan {
@@ -62,9 +65,20 @@ export interface ProvisionedTunnel {
 const tokenOf = (a: Record<string, unknown>) =>
   String((a.tdx as { intel_ta_token?: unknown } | undefined)?.intel_ta_token ?? '').trim();
 
+/**
+ * The agent's HPKE key and the evidence served with it: the registration's own ITA token, whose challenge nonce this
+ * registration consumed, so publishing it lets nobody register with it (heartbeat tokens are never served: their
+ * challenge may still be outstanding).
+ */
+const keyColumns = (f: AgentFields) => ({
+  encryption_public_key: f.encryptionPublicKey ?? null,
+  encryption_key_token: f.encryptionPublicKey ? tokenOf(f.attestation) || null : null,
+});
+
 /** A fresh row's columns (every other column takes its default). */
 function freshRow(agentId: string, f: AgentFields, m: SignedMeasurements, now: string): Partial<AgentDbRow> {
   return {
+    ...keyColumns(f),
     agent_id: agentId,
     vm_name: f.vmName,
     attestation: JSON.stringify(f.attestation),
@@ -92,28 +106,58 @@ async function replaceRow(db: Knex, vmName: string, row: Partial<AgentDbRow>): P
 
 export function createRegistrationActivities(deps: RegistrationDeps) {
   const { db, settings, sealingKey } = deps;
+  /** ITA + TCB + MRTD trust + RTMR baseline on the signed claims, or insecure-local evidence when allowed. */
+  async function verifyEvidence(input: {
+    token: string;
+    nodeSize: string;
+    attestation?: Record<string, unknown>;
+  }): Promise<TrustVerdict> {
+    if (isInsecureLocalEvidence(input.attestation)) {
+      // Development evidence (core/attestation/insecure-local.ts): no ITA, no MRTD trust; only when allowed.
+      const v = evaluateInsecureLocal(input.attestation, await settingBool(settings, ALLOW_INSECURE_LOCAL_SETTING));
+      if (!v.ok) return { ...v, code: TrustFailure.InsecureLocal, untrusted: false, signed: null };
+      return {
+        ok: true,
+        mrtdType: 'agent',
+        warnings: [UNVERIFIED_DEV],
+        mrtd: v.mrtd,
+        rtmrs: null,
+        tcbStatus: UNVERIFIED_DEV,
+        reportData: v.reportData,
+      };
+    }
+    return deps.verifier.evaluate(input.token, input.nodeSize);
+  }
+
   return {
-    /** ITA + TCB + MRTD trust + RTMR baseline, all on the signed claims. A verdict, never a throw, for rejections. */
+    /**
+     * ITA + TCB + MRTD trust + RTMR baseline, all on the signed claims, then the HPKE key's binding to the quote.
+     * A verdict, never a throw, for rejections.
+     */
     async verifyAgentAttestation(input: {
       token: string;
       nodeSize: string;
       attestation?: Record<string, unknown>;
+      encryptionPublicKey?: string | null;
     }): Promise<TrustVerdict> {
-      if (isInsecureLocalEvidence(input.attestation)) {
-        // Development evidence (core/attestation/insecure-local.ts): no ITA, no MRTD trust; only when allowed.
-        const v = evaluateInsecureLocal(input.attestation, await settingBool(settings, ALLOW_INSECURE_LOCAL_SETTING));
-        if (!v.ok) return { ...v, code: TrustFailure.InsecureLocal, untrusted: false, signed: null };
+      const verdict = await verifyEvidence(input);
+      if (!verdict.ok || !input.encryptionPublicKey) return verdict;
+      // Issue #17: the key a client will encrypt to must be the one this quote vouches for.
+      const key = parsePublicKey(input.encryptionPublicKey);
+      const bound = reportDataBinding(verdict.reportData);
+      if (!key || bound !== keyBindingHex(key)) {
         return {
-          ok: true,
-          mrtdType: 'agent',
-          warnings: [UNVERIFIED_DEV],
-          mrtd: v.mrtd,
-          rtmrs: null,
-          tcbStatus: UNVERIFIED_DEV,
-          reportData: v.reportData,
+          ok: false,
+          code: TrustFailure.KeyBinding,
+          status: 403,
+          detail:
+            'Encryption key not bound to the attestation: REPORTDATA bytes 32..64 must be SHA-256 of ' +
+            `encryption_public_key (quote has ${bound ?? 'no binding'})`,
+          untrusted: false,
+          signed: null,
         };
       }
-      return deps.verifier.evaluate(input.token, input.nodeSize);
+      return verdict;
     },
 
     /**
@@ -235,7 +279,7 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
       if (input.fastPath) {
         const n = await db('agents')
           .where({ agent_id: input.agentId })
-          .update({ last_heartbeat: now, last_contact_at: now, ...tunnelCols });
+          .update({ last_heartbeat: now, last_contact_at: now, ...tunnelCols, ...keyColumns(input) });
         if (n === 0)
           throw ApplicationFailure.nonRetryable(`Agent ${input.agentId} vanished during registration`, 'AgentGone');
       } else {

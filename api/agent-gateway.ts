@@ -51,7 +51,12 @@ export interface AgentGateway {
 export function registrationAttempt(input: RegisterAgentInput): string {
   const base = [input.vmName, input.nodeSize, input.datacenter, input.version, input.attestation];
   // The bootstrap token's HMAC joins the key only when one was presented, so existing attempt ids are unchanged.
-  const key = JSON.stringify(input.bootstrapTokenHash ? [...base, input.bootstrapTokenHash] : base);
+  const extra = [
+    ...(input.bootstrapTokenHash ? [input.bootstrapTokenHash] : []),
+    // Likewise the HPKE key (issue #17): a request that swaps the key under the same token is another attempt.
+    ...(input.encryptionPublicKey ? [{ encryption_public_key: input.encryptionPublicKey }] : []),
+  ];
+  const key = JSON.stringify([...base, ...extra]);
   return createHash('sha256').update(key).digest('hex').slice(0, 32);
 }
 

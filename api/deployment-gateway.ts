@@ -2,7 +2,7 @@
  * Temporal calls of the deploy/undeploy routes and of the agent `deployed` callback, by workflow name and
  * business id (`deployment:<id>`), typed by the workflows (type-only); at run time only contracts are imported. Part of WorkflowGateway (api/temporal.ts).
  */
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { deployment } from '../workflows/index';
 import { isWorkflowClosed } from '../core/temporal/workflow-closed';
 import {
@@ -68,6 +68,8 @@ export function createDeploymentGateway(
           client.workflow.executeUpdateWithStart(placementUpdate, { startWorkflowOperation }),
         );
       } catch (err) {
+        // A deployment id that already has a workflow (client-chosen ids, issue #17) is a conflict, not "pending".
+        if (err instanceof WorkflowExecutionAlreadyStartedError) throw err;
         // The update did not complete within the wait. When the start went through (the server answered it, or —
         // the server holds the first answer until the update is accepted, i.e. a worker polls — the execution
         // exists), the deployment runs on durably and the caller gets "pending". Otherwise the start failed and

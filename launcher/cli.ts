@@ -24,6 +24,7 @@ import {
   type LauncherContext,
 } from './core/vm';
 import { runWorker } from './core/worker';
+import { secretsCommand } from './secrets-command';
 
 export interface Io {
   stdout: (s: string) => void;
@@ -399,6 +400,8 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
         return io.signal?.aborted ? EXIT.interrupted : res.exitCode;
       }),
     );
+
+  secretsCommand(program, io, action);
 
   program
     .command('ui', { isDefault: true })

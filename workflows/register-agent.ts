@@ -50,6 +50,7 @@ export async function registerAgent(input: RegisterAgentInput): Promise<Register
     token,
     nodeSize: input.nodeSize,
     attestation: input.attestation,
+    encryptionPublicKey: input.encryptionPublicKey ?? null,
   });
   if (!verdict.ok) {
     if (verdict.untrusted && verdict.signed) {

@@ -20,6 +20,7 @@ import {
   warning,
   type ActionIo,
 } from '../lib/toolkit';
+import { addEncryptedEnv } from './secrets';
 
 interface Issue {
   code: string;
@@ -123,6 +124,8 @@ export async function deploy(io: ActionIo): Promise<void> {
   const cp = cpClient(io, baseUrl, token);
   const what = version ? `Deploy of ${appName}@${version}` : `Deploy of ${composeFile}`;
   info(io, `${what} to ${baseUrl} (${kind === 'oidc' ? 'GitHub OIDC' : 'API key'}${dryRun ? ', dry run' : ''})`);
+
+  if (!dryRun) await addEncryptedEnv(io, cp, baseUrl, path, body);
 
   if (dryRun) {
     let pre: Preflight;

@@ -10,6 +10,7 @@ import { AttestationError, type Attester } from './attestation';
 import type { AgentConfig } from './config';
 import { createCpAttestationVerifier, type CpAttestationVerifier } from './cp-attestation';
 import { CpError, type CpClient } from './cp-client';
+import { loadOrCreateEnvKey, type EnvKey } from './env-key';
 import { errorText, type AgentLogger } from './log';
 import { supervise, type Supervised } from './proc';
 import type { PersistedState, StateStore } from './state';
@@ -31,6 +32,8 @@ export interface AgentRuntime {
   workload: Workload;
   attester: Attester;
   cpAttestation: CpAttestationVerifier;
+  /** The HPKE key tenant secrets are encrypted to (issue #17). */
+  envKey: EnvKey;
 }
 
 export interface AgentDeps {
@@ -58,10 +61,14 @@ export async function runAgent(d: AgentDeps): Promise<void> {
   const retry: BackoffPolicy = { initialMs: cfg.retry_initial_seconds * 1000, maxMs: cfg.retry_max_seconds * 1000 };
   const insecure = d.attester.provider === 'insecure-local';
   if (insecure) log.warn('attestation is insecure-local: NO TDX, development only; the CP must allow it');
+  const envKey = await loadOrCreateEnvKey(cfg.data_dir);
+  log.info(`${envKey.created ? 'generated' : 'loaded'} the HPKE key for tenant secrets (${envKey.path})`);
 
+  // Every quote the CP reads binds the HPKE public key (REPORTDATA 32..64 = SHA-256 of it), so each stored ITA
+  // token vouches for the key a client encrypts to.
   async function freshAttestation() {
     const { nonce } = await d.cp.challenge(d.vmName);
-    return d.attester.attest(reportDataForNonce(nonce));
+    return d.attester.attest(reportDataForNonce(nonce, envKey.binding));
   }
 
   async function register(): Promise<PersistedState> {
@@ -76,6 +83,7 @@ export async function runAgent(d: AgentDeps): Promise<void> {
             version: AGENT_VERSION,
             node_size: cfg.node_size,
             datacenter: d.datacenter,
+            encryption_public_key: envKey.publicKeyB64,
           },
           cfg.bootstrap_token,
         );
@@ -162,11 +170,12 @@ export async function runAgent(d: AgentDeps): Promise<void> {
       deployed: (body) => d.cp.deployed(current!.agent_id, current!.control_secret, body),
       failed: (body) => d.cp.status(current!.agent_id, current!.control_secret, body),
       attest: async (composeHash) => {
-        const { nonce } = await d.cp.challenge(d.vmName);
-        const doc = await d.attester.attest(reportDataForNonce(nonce));
+        const doc = await freshAttestation();
         return { ...doc, workload: { compose_hash: composeHash, health_status: 'healthy' } };
       },
     },
+    // The AAD names this agent: a ciphertext sealed for another agent's id (or key) does not open here.
+    openEnv: (envelope, deploymentId) => envKey.open(envelope, { deploymentId, agentId: current!.agent_id }),
   });
 
   const saved = d.store.load();
@@ -200,6 +209,7 @@ export async function runAgent(d: AgentDeps): Promise<void> {
       dataDir: cfg.data_dir,
       ttlSeconds: cfg.cp_attestation_challenge_ttl,
     }),
+    envKey,
   };
   // The API listens before the tunnel connects, so the first proxied request finds an origin (v1 had a gap).
   const server = await d.serve(rt);

@@ -30,5 +30,13 @@ export const DeployPayload = z.looseObject({
     })
     .default({}),
   resources: Resources.nullable().optional(),
+  /**
+   * HPKE envelope of the tenant's secret env (core/secrets/hpke-env.ts), sealed to this agent's key for this
+   * deployment; opened only here and passed to `docker compose` through its environment, never written to disk.
+   */
+  encrypted_env: z
+    .object({ enc: z.string().min(1).max(64), ct: z.string().min(1) })
+    .nullable()
+    .optional(),
 });
 export type DeployPayload = z.infer<typeof DeployPayload>;

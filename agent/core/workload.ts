@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join } from 'node:path';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff';
 import { applyResourceLimits, ComposeError, envFileText, safeWorkloadPath } from './compose';
+import type { EncryptedEnv } from '../../core/secrets/hpke-env';
 import type { DeployPayload } from './deploy-payload';
 import { errorText, type AgentLogger } from './log';
 import { CommandError, runCommand, supervise, type Supervised } from './proc';
@@ -70,6 +71,8 @@ export interface WorkloadOptions {
   log: AgentLogger;
   callbacks: WorkloadCallbacks;
   env?: NodeJS.ProcessEnv;
+  /** Opens a deployment's `encrypted_env` with the agent's key (throws EnvOpenError when it is not for us). */
+  openEnv?: (envelope: EncryptedEnv, deploymentId: string) => Promise<Record<string, string>>;
 }
 
 export interface WorkloadView {
@@ -88,10 +91,12 @@ export function createWorkload(opts: WorkloadOptions) {
   let follower: Supervised | null = null;
 
   const record = (line: string) => buffer.push({ time: new Date().toISOString(), line: log.mask(line) });
-  const compose = (args: string[], signal?: AbortSignal) =>
+  const compose = (args: string[], signal?: AbortSignal, secrets?: Record<string, string>) =>
     runCommand(opts.docker, ['compose', '-p', PROJECT, '-f', composeFile, ...args], {
       cwd: opts.dir,
-      env: opts.env,
+      // Opened secrets reach `compose up` only, through the child's environment (interpolation and `environment:`
+      // pass-through); they are never written to the workload directory.
+      env: secrets ? { ...(opts.env ?? process.env), ...secrets } : opts.env,
       timeoutMs: opts.composeTimeoutMs,
       signal,
       onLine: record,
@@ -143,6 +148,14 @@ export function createWorkload(opts: WorkloadOptions) {
   async function run(p: DeployPayload, signal: AbortSignal) {
     const id = p.deployment_id;
     try {
+      // Opened first: a ciphertext for another agent or deployment fails the deploy before anything is touched.
+      let secrets: Record<string, string> | undefined;
+      if (p.encrypted_env) {
+        if (!opts.openEnv) throw new Error('this agent cannot open encrypted_env (no HPKE key)');
+        secrets = await opts.openEnv(p.encrypted_env, id);
+        for (const v of Object.values(secrets)) log.redact(v);
+        log.info(`deployment ${id}: opened encrypted_env (${Object.keys(secrets).length} values)`);
+      }
       await stopFollower();
       if (existsSync(composeFile)) {
         await compose(['down', '--remove-orphans'], signal).catch((e: unknown) =>
@@ -164,7 +177,7 @@ export function createWorkload(opts: WorkloadOptions) {
       for (let attempt = 1; ; attempt++) {
         try {
           log.info(`deployment ${id}: docker compose up (attempt ${attempt})`);
-          await compose(['up', '-d', ...extra], signal);
+          await compose(['up', '-d', ...extra], signal, secrets);
           break;
         } catch (err) {
           const text = err instanceof CommandError ? `${err.stdout}\n${err.stderr}`.toLowerCase() : '';

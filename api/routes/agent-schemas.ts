@@ -84,8 +84,36 @@ export const RegisterBody = z
       .max(256)
       .optional()
       .describe('One-time launch-order bootstrap token (VMs launched for a capacity order); checked and consumed'),
+    encryption_public_key: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/, 'encryption_public_key must be base64url of a 32-byte X25519 public key')
+      .optional()
+      .describe('HPKE public key for tenant secrets; its SHA-256 must be REPORTDATA bytes 32..64 of the quote'),
   })
   .passthrough();
+
+/** GET /api/v1/agents/{agent_id}/encryption-key (issue #17): the key and the evidence a client verifies itself. */
+export const EncryptionKeyResponse = z.object({
+  agent_id: z.string(),
+  public_key: z.string().describe('base64url of the raw 32-byte X25519 public key'),
+  kem_id: z.number().int().describe('RFC 9180 KEM id: 0x0020 DHKEM(X25519, HKDF-SHA256)'),
+  kdf_id: z.number().int().describe('RFC 9180 KDF id: 0x0001 HKDF-SHA256'),
+  aead_id: z.number().int().describe('RFC 9180 AEAD id: 0x0002 AES-256-GCM'),
+  info: z.string().describe('HPKE info string of env envelopes'),
+  aad: z.string().describe('How the associated data is formed'),
+  attestation: z.object({
+    ita_token: z
+      .string()
+      .nullable()
+      .describe('The registration ITA token (its nonce is consumed); null for insecure-local agents'),
+    mrtd: z.string().describe('MRTD the control plane recorded (verify it in the token yourself)'),
+    report_data: z
+      .string()
+      .nullable()
+      .describe('tdx_report_data of the token (hex): bytes 32..64 must be SHA-256 of public_key'),
+    verified: z.boolean().describe('Whether the control plane considers the agent verified (not a proof)'),
+  }),
+});
 
 export const RegisterResponse = z.object({
   agent_id: z.string(),

@@ -20,7 +20,9 @@ import { issueNonce } from '../../core/stores/nonces';
 import { listTrustedMrtds } from '../../core/stores/trusted-mrtds';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
-import { AgentIdParams, AgentSchema, RegisterBody, RegisterResponse } from './agent-schemas';
+import { decodeJwt } from 'jose';
+import { ENV_INFO, HPKE_AEAD_ID, HPKE_KDF_ID, HPKE_KEM_ID } from '../../core/secrets/hpke-env';
+import { AgentIdParams, AgentSchema, EncryptionKeyResponse, RegisterBody, RegisterResponse } from './agent-schemas';
 
 /** attestation.md §3.4: a display subset of the payload, decoded without verification. */
 export function displayClaims(token: string | null): Record<string, unknown> | null {
@@ -117,6 +119,7 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
         bootstrapTokenHash: body.bootstrap_token?.trim()
           ? bootstrapTokenHash(deps.sealingKey, body.bootstrap_token)
           : null,
+        ...(body.encryption_public_key ? { encryptionPublicKey: body.encryption_public_key } : {}),
       });
       if (!r.ok) throw new HttpError(r.status, r.detail);
       // The credentials are handed out once: a replayed request (same token, same body) learns only which agent
@@ -181,6 +184,53 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       const row = await getAgent(deps.db, params.agent_id);
       if (!row) throw notFound('Agent not found');
       return toAgentView(row);
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/v1/agents/:agent_id/encryption-key',
+      summary:
+        'The agent’s HPKE public key for tenant secrets with the ITA token that binds it (REPORTDATA 32..64 = ' +
+        'SHA-256 of the key); clients verify the binding themselves before encrypting',
+      tag: 'agents',
+      auth: 'none',
+      params: AgentIdParams,
+      responses: {
+        200: { description: 'Key and evidence', schema: EncryptionKeyResponse },
+        404: { description: 'Agent not found, or it registered no encryption key' },
+      },
+    },
+    async ({ params }) => {
+      const a = await getAgent(deps.db, params.agent_id);
+      if (!a) throw notFound('Agent not found');
+      if (!a.encryption_public_key) throw notFound('Agent registered no encryption key');
+      let reportData: string | null = null;
+      if (a.encryption_key_token) {
+        try {
+          const c = decodeJwt(a.encryption_key_token) as Record<string, unknown>;
+          const rd = c.tdx_report_data ?? (c.tdx as Record<string, unknown> | undefined)?.tdx_report_data;
+          reportData = typeof rd === 'string' ? rd.toLowerCase() : null;
+        } catch {
+          reportData = null;
+        }
+      }
+      return {
+        agent_id: a.agent_id,
+        public_key: a.encryption_public_key,
+        kem_id: HPKE_KEM_ID,
+        kdf_id: HPKE_KDF_ID,
+        aead_id: HPKE_AEAD_ID,
+        info: ENV_INFO,
+        aad: 'UTF-8(deployment_id) || 0x00 || UTF-8(agent_id)',
+        attestation: {
+          ita_token: a.encryption_key_token ?? null,
+          mrtd: a.mrtd,
+          report_data: reportData,
+          verified: Boolean(a.verified),
+        },
+      };
     },
   );
 

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { NODE_SIZES } from '../../core/placement';
 import { MIN_BILLABLE } from '../../core/pricing';
+import { EncryptedDeployFields } from './deploy-secrets';
 
 const dcEntry = z
   .string()
@@ -57,6 +58,7 @@ export const DeployBody = z.object({
     .optional()
     .default(4),
   gpu_count: z.number().int().min(0).max(64).optional().default(0),
+  ...EncryptedDeployFields,
 });
 export type DeployInput = z.output<typeof DeployBody>;
 

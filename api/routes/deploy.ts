@@ -7,11 +7,12 @@
  * in ./agents-admin.ts.
  */
 import { randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ownerIdentities } from '../../core/auth/github-oidc';
 import { ComposeError, normalizeDeployCompose } from '../../core/compose';
-import { HttpError, forbidden, notFound, serviceUnavailable, unprocessable } from '../http/errors';
+import { HttpError, conflict, forbidden, notFound, serviceUnavailable, unprocessable } from '../http/errors';
 import { evaluatePlacement, type OwnerScope, type PlacementRequest, type PlacementResult } from '../../core/placement';
 import { hourlyCostMicros } from '../../core/pricing';
 import { settingBool, settingInt } from '../../core/settings/read';
@@ -33,6 +34,7 @@ import {
   Preflight,
   type DeployInput,
 } from './deploy-schemas';
+import { checkEncryptedDeploy } from './deploy-secrets';
 
 /** Compose as stored (base64); a compose that is too big or has no top-level services is a 422. */
 function composeOf(input: string): string {
@@ -132,21 +134,29 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
     402: { description: 'Insufficient funds' },
     403: { description: 'Not a deployer key / agent not yours / not verified' },
     404: { description: 'Explicit agent not found' },
+    409: { description: 'deployment_id already exists' },
     422: { description: 'Invalid body (compose, node_size, lists…)' },
     503: { description: 'No eligible agents' },
   };
+
+  const startOnce = (id: string, input: Parameters<typeof deps.workflows.deployments.startDeployment>[0]) =>
+    deps.workflows.deployments.startDeployment(input).catch((err: unknown) => {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict(`Deployment ${id} already exists`);
+      throw err;
+    });
 
   const deploy = async (body: DeployInput, ctx: Context, forceDryRun: boolean) => {
     const caller = await callerOf(deps, ctx);
     const compose = composeOf(body.compose);
     const placement = await evaluate(deps, caller, body);
     if (forceDryRun || body.dry_run) return preflightView(placement, caller.owner);
+    await checkEncryptedDeploy(deps, body);
     if (!placement.eligible || !placement.selected) {
       const e = placement.error ?? { status: 503, detail: 'No eligible agents available for deployment' };
       throw new HttpError(e.status, e.detail);
     }
 
-    const deploymentId = randomUUID();
+    const deploymentId = body.deployment_id ?? randomUUID();
     const config: Record<string, unknown> = { ...body.config };
     if (body.app_name && config.service_name === undefined) config.service_name = body.app_name;
     if (body.app_name) config.app_name = body.app_name;
@@ -154,7 +164,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
     // The compose is staged by digest; the workflow inserts the deployments row itself as its first step.
     const composeSha256 = await stageCompose(deps.db, compose, createdAt);
     const timeout = await settingInt(deps.settings, 'operational.deploy_callback_timeout_seconds');
-    const answer = await deps.workflows.deployments.startDeployment({
+    const answer = await startOnce(deploymentId, {
       deploymentId,
       record: {
         composeSha256,
@@ -169,6 +179,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
         gpuCount: body.gpu_count,
         createdAt,
         githubOwner: caller.oidcOwner,
+        ...(body.encrypted_env ? { encryptedEnv: body.encrypted_env } : {}),
       },
       candidates: placement.candidates,
       callbackTimeoutSeconds: Math.max(1, timeout),

@@ -244,6 +244,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/agents/{agent_id}/encryption-key': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The agent’s HPKE public key for tenant secrets with the ITA token that binds it (REPORTDATA 32..64 = SHA-256 of the key); clients verify the binding themselves before encrypting */
+    get: operations['getApiV1AgentsAgentIdEncryptionKey'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/agents/{agent_id}/attestation': {
     parameters: {
       query?: never;
@@ -2092,6 +2109,8 @@ export interface operations {
           datacenter: string;
           /** @description One-time launch-order bootstrap token (VMs launched for a capacity order); checked and consumed */
           bootstrap_token?: string;
+          /** @description HPKE public key for tenant secrets; its SHA-256 must be REPORTDATA bytes 32..64 of the quote */
+          encryption_public_key?: string;
         } & {
           [key: string]: unknown;
         };
@@ -2327,6 +2346,63 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       /** @description Agent not found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      422: components['responses']['ValidationError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getApiV1AgentsAgentIdEncryptionKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        agent_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Key and evidence */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            agent_id: string;
+            /** @description base64url of the raw 32-byte X25519 public key */
+            public_key: string;
+            /** @description RFC 9180 KEM id: 0x0020 DHKEM(X25519, HKDF-SHA256) */
+            kem_id: number;
+            /** @description RFC 9180 KDF id: 0x0001 HKDF-SHA256 */
+            kdf_id: number;
+            /** @description RFC 9180 AEAD id: 0x0002 AES-256-GCM */
+            aead_id: number;
+            /** @description HPKE info string of env envelopes */
+            info: string;
+            /** @description How the associated data is formed */
+            aad: string;
+            attestation: {
+              /** @description The registration ITA token (its nonce is consumed); null for insecure-local agents */
+              ita_token: string | null;
+              /** @description MRTD the control plane recorded (verify it in the token yourself) */
+              mrtd: string;
+              /** @description tdx_report_data of the token (hex): bytes 32..64 must be SHA-256 of public_key */
+              report_data: string | null;
+              /** @description Whether the control plane considers the agent verified (not a proof) */
+              verified: boolean;
+            };
+          };
+        };
+      };
+      /** @description Agent not found, or it registered no encryption key */
       404: {
         headers: {
           [name: string]: unknown;
@@ -3721,6 +3797,15 @@ export interface operations {
           memory_gb?: number;
           /** @default 0 */
           gpu_count?: number;
+          /** @description Client-chosen id of the new deployment (needed to bind encrypted_env); must not exist yet */
+          deployment_id?: string;
+          /** @description Env sealed with HPKE to agent_id’s key (GET /api/v1/agents/{agent_id}/encryption-key), info "easyenclave/env/v1", aad deployment_id ‖ 0x00 ‖ agent_id; needs agent_id and deployment_id */
+          encrypted_env?: {
+            /** @description HPKE encapsulated key (base64url) */
+            enc: string;
+            /** @description Ciphertext (base64url) */
+            ct: string;
+          };
         };
       };
     };
@@ -3812,6 +3897,15 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
+      /** @description deployment_id already exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
       413: components['responses']['PayloadTooLarge'];
       /** @description Invalid body (compose, node_size, lists…) */
       422: {
@@ -3877,6 +3971,15 @@ export interface operations {
           memory_gb?: number;
           /** @default 0 */
           gpu_count?: number;
+          /** @description Client-chosen id of the new deployment (needed to bind encrypted_env); must not exist yet */
+          deployment_id?: string;
+          /** @description Env sealed with HPKE to agent_id’s key (GET /api/v1/agents/{agent_id}/encryption-key), info "easyenclave/env/v1", aad deployment_id ‖ 0x00 ‖ agent_id; needs agent_id and deployment_id */
+          encrypted_env?: {
+            /** @description HPKE encapsulated key (base64url) */
+            enc: string;
+            /** @description Ciphertext (base64url) */
+            ct: string;
+          };
         };
       };
     };
@@ -4803,6 +4906,15 @@ export interface operations {
           memory_gb?: number;
           /** @default 0 */
           gpu_count?: number;
+          /** @description Client-chosen id of the new deployment (needed to bind encrypted_env); must not exist yet */
+          deployment_id?: string;
+          /** @description Env sealed with HPKE to agent_id’s key (GET /api/v1/agents/{agent_id}/encryption-key), info "easyenclave/env/v1", aad deployment_id ‖ 0x00 ‖ agent_id; needs agent_id and deployment_id */
+          encrypted_env?: {
+            /** @description HPKE encapsulated key (base64url) */
+            enc: string;
+            /** @description Ciphertext (base64url) */
+            ct: string;
+          };
         };
       };
     };
@@ -4925,6 +5037,15 @@ export interface operations {
           memory_gb?: number;
           /** @default 0 */
           gpu_count?: number;
+          /** @description Client-chosen id of the new deployment (needed to bind encrypted_env); must not exist yet */
+          deployment_id?: string;
+          /** @description Env sealed with HPKE to agent_id’s key (GET /api/v1/agents/{agent_id}/encryption-key), info "easyenclave/env/v1", aad deployment_id ‖ 0x00 ‖ agent_id; needs agent_id and deployment_id */
+          encrypted_env?: {
+            /** @description HPKE encapsulated key (base64url) */
+            enc: string;
+            /** @description Ciphertext (base64url) */
+            ct: string;
+          };
         };
       };
     };

@@ -50,6 +50,10 @@ export interface AgentRow {
   datacenter: string;
   github_owner: string | null;
   deployed_app: string | null;
+  /** base64url X25519 HPKE public key (issue #17); null for agents that registered without one. */
+  encryption_public_key?: string | null;
+  /** The ITA token that binds encryption_public_key (REPORTDATA 32..64 = its SHA-256). */
+  encryption_key_token?: string | null;
 }
 
 export interface AgentControlCredentialRow {
@@ -86,6 +90,8 @@ export interface DeploymentRow {
   total_charged: number;
   /** repository_owner of the OIDC token that deployed it; null for API-key deploys. */
   github_owner: string | null;
+  /** JSON {enc, ct} HPKE envelope of the env sealed to the agent (issue #17); null when none. */
+  encrypted_env?: string | null;
 }
 
 export interface AppRow {

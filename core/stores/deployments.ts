@@ -68,7 +68,8 @@ export function toDeployment(row: DeploymentRow): Deployment {
 }
 
 /** What a deploy request supplies; the rest (agent, status, times) is set as the deployment moves on. */
-export type NewDeployment = Pick<
+/** `encrypted_env`: the JSON {enc, ct} envelope as the client sealed it (issue #17), never shown in views. */
+export type NewDeployment = { encrypted_env?: string | null } & Pick<
   Deployment,
   | 'deployment_id'
   | 'compose'

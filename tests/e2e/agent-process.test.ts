@@ -140,8 +140,9 @@ describe('agent process against the real control plane', () => {
     expect(row).toMatchObject({ status: 'undeployed', mrtd: MRTD, node_size: 'tiny', datacenter: 'gcp:us-central1-a' });
     expect(Boolean(row.verified)).toBe(true);
     expect(row.hostname).toBeTruthy();
-    // The quote's REPORTDATA was a challenge nonce (consumed under NONCE_ENFORCEMENT_MODE=required).
-    expect(tsm.reportData[0]).toMatch(/^[0-9a-f]{32}0{96}$/);
+    // The quote's REPORTDATA was a challenge nonce (consumed under NONCE_ENFORCEMENT_MODE=required), then the
+    // SHA-256 of the agent's HPKE key in bytes 32..64 (tests/e2e/agent-secrets.test.ts).
+    expect(tsm.reportData[0]).toMatch(/^[0-9a-f]{32}0{32}[0-9a-f]{64}$/);
     const statePath = join(tmp, 'data', 'state.json');
     await waitFor(
       'state file',

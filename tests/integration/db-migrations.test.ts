@@ -45,6 +45,9 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'datacenter',
     'github_owner',
     'deployed_app',
+    // v2 (issue #17): the HPKE public key and the registration ITA token that binds it.
+    'encryption_public_key',
+    'encryption_key_token',
   ],
   // v2: api_secret (plaintext) replaced by api_secret_hash + api_secret_prefix.
   // v2: api_secret (plaintext) replaced by api_secret_hash + api_secret_prefix (agent→CP auth) and a sealed copy
@@ -82,6 +85,8 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'total_charged',
     // v2: the verified OIDC owner (upgrades need the same account or owner).
     'github_owner',
+    // v2 (issue #17): the client's HPKE envelope {enc, ct} of the env (ciphertext only).
+    'encrypted_env',
   ],
   apps: ['app_id', 'name', 'description', 'source_repo', 'maintainers', 'tags', 'created_at', 'maintainer_accounts'], // v2: maintainer_accounts
   app_versions: [
@@ -287,7 +292,7 @@ for (const engine of testEngines()) {
 
     it('gives every table exactly the spec columns', async () => {
       t = await createTestDb(engine);
-      expect(Object.keys(await t.db('agents').columnInfo())).toHaveLength(36); // the 35 spec columns + last_contact_at
+      expect(Object.keys(await t.db('agents').columnInfo())).toHaveLength(38); // the 35 spec columns + last_contact_at + the HPKE key and its token
       for (const table of TABLE_NAMES) {
         const info = await t.db(table).columnInfo();
         expect({ table, columns: Object.keys(info).sort() }).toEqual({

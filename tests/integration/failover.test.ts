@@ -398,8 +398,13 @@ describe.each(testEngines())('failover of a deployment whose agent goes unhealth
     const deployer = await account('deployer', 20);
     const a = await agent(dc);
     const b = await agent(dc);
-    // Hook for attested secrets (#17): fields sealed to agent a's key; only the client can re-encrypt them for b.
-    const { id } = await runningDeployment(deployer.apiKey, dc, 5, { encrypted_env: 'hpke-ciphertext-for-a' });
+    // Attested secrets (#17): an env sealed to agent a's key (AAD: deployment id ‖ agent a); only the client can
+    // re-encrypt it for b. The envelope is set on the row as the deploy route stores it.
+    const { id } = await runningDeployment(deployer.apiKey, dc, 5);
+    await stack
+      .db('deployments')
+      .where({ deployment_id: id })
+      .update({ encrypted_env: JSON.stringify({ enc: 'ZW5j', ct: 'c2VhbGVkLWZvci1h' }) });
 
     await loseAgent(a);
     const waiting = await waitFor(

@@ -37,7 +37,7 @@ describe.each(ACTIONS)('action %s', (name) => {
   it('action.yml runs the bundle on node20 and declares every input read and every output written', () => {
     expect(meta.runs).toEqual({ using: 'node20', main: 'dist/index.mjs' });
     expect(existsSync(join(dir, meta.runs.main))).toBe(true);
-    const read = namesIn(name, /get(?:Boolean|Int|List)?Input\(io, '([a-z_]+)'/g);
+    const read = namesIn(name, /get(?:Boolean|Int|List)?Input\(io, '([a-z_-]+)'/g);
     // The shared lib reads api_key/audience/control_plane_url for every action.
     expect([...read].sort()).toEqual(Object.keys(meta.inputs).sort());
     const written = namesIn(name, /setOutput\(io, '([a-z_]+)'/g);

@@ -27,6 +27,8 @@ export interface RegisterAgentInput {
   attestation: Record<string, unknown>;
   /** HMAC of the launch-order bootstrap token the agent presented (never the token itself). */
   bootstrapTokenHash?: string | null;
+  /** base64url X25519 HPKE public key; its SHA-256 must be REPORTDATA bytes 32..64 of the signed quote. */
+  encryptionPublicKey?: string | null;
 }
 
 export type RegisterAgentResult =

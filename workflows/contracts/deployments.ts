@@ -35,6 +35,8 @@ export interface DeploymentRecordInput {
   createdAt: string;
   /** Verified repository_owner of an OIDC deployer; null for API keys. */
   githubOwner: string | null;
+  /** HPKE envelope of the tenant's env, sealed to the agent by the client (ciphertext only; issue #17). */
+  encryptedEnv?: { enc: string; ct: string } | null;
 }
 
 export interface DeploymentInput {

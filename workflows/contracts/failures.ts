@@ -59,6 +59,8 @@ export const TrustFailure = {
   Rtmr: 'rtmr',
   /** Development evidence refused (insecure local agents not allowed, or malformed). */
   InsecureLocal: 'insecure_local',
+  /** The registered HPKE key's SHA-256 is not REPORTDATA bytes 32..64 of the signed quote (issue #17). */
+  KeyBinding: 'key_binding',
 } as const;
 export type TrustFailureCode = (typeof TrustFailure)[keyof typeof TrustFailure];
 
