@@ -15,7 +15,8 @@ import { parseJsonColumn, requireIso } from '../../core/db/tables';
 import { settingInt } from '../../core/settings/read';
 import { HttpError, badRequest, conflict, notFound } from '../http/errors';
 import { RATE_LIMITS } from '../../core/rate-limit';
-import { getAgent, listAgents, toAgentView } from '../../core/stores/agents';
+import { getAgent, listAgents, listAgentsPage, toAgentView } from '../../core/stores/agents';
+import { LISTS, nextCursor, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
 import { issueNonce } from '../../core/stores/nonces';
 import { listTrustedMrtds } from '../../core/stores/trusted-mrtds';
 import type { AppDeps } from '../deps';
@@ -139,14 +140,16 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'List agents (no tunnel tokens, ITA tokens or secrets)',
       tag: 'agents',
       auth: 'none',
+      etag: true,
       query: z.object({
         status: z.string().optional().describe('Exact status'),
         vm_name: z.string().optional().describe('Case-insensitive substring'),
+        ...pageQuery(LISTS.agents),
       }),
       responses: {
         200: {
-          description: 'Agents',
-          schema: z.object({ agents: z.array(AgentSchema), total: z.number() }),
+          description: 'Agents in registration order',
+          schema: z.object({ agents: z.array(AgentSchema), total: z.number(), next_cursor: nextCursorField }),
           links: {
             GetAgent: {
               operation: 'get /api/v1/agents/:agent_id',
@@ -162,8 +165,15 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       },
     },
     async ({ query }) => {
-      const agents = (await listAgents(deps.db, query)).map(toAgentView);
-      return { agents, total: agents.length };
+      const filter = { status: query.status, vm_name: query.vm_name };
+      const page = pageRequest(query);
+      if (!page) {
+        const agents = (await listAgents(deps.db, filter)).map(toAgentView);
+        return { agents, total: agents.length };
+      }
+      const p = await listAgentsPage(deps.db, filter, page);
+      const agents = p.items.map(toAgentView);
+      return { agents, total: agents.length, next_cursor: nextCursor(LISTS.agents, p) };
     },
   );
 
@@ -175,6 +185,7 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'agents',
       auth: 'none',
       params: AgentIdParams,
+      etag: true,
       responses: { 200: { description: 'Agent', schema: AgentSchema }, 404: { description: 'Agent not found' } },
     },
     async ({ params }) => {

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { LISTS, cursorParam, nextCursor, nextCursorField, pageRequest } from '../http/pagination';
 import { ownerIdentities } from '../../core/auth/github-oidc';
 import { type AgentRow, type CapacityPoolTargetRow, toBool } from '../../core/db/tables';
 import { HttpError, badRequest, forbidden, notFound, serviceUnavailable, unprocessable } from '../http/errors';
@@ -19,6 +20,7 @@ import {
   deploymentOwners,
   getDeployment,
   listDeployments,
+  listDeploymentsPage,
   stageCompose,
   type Deployment,
 } from '../../core/stores/deployments';
@@ -384,15 +386,24 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
         'owner or an admin',
       tag: 'deployments',
       auth: 'viewer',
+      etag: true,
       query: z.object({
         status: z.string().optional(),
         agent_id: z.string().optional(),
-        limit: z.coerce.number().int().min(1).max(1000).optional().default(500),
+        // v1's bounds (1-1000, default 500 rows) stay, for v1 clients; giving it is cursor mode.
+        limit: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .optional()
+          .describe('At most this many (1-1000; default 500); with limit or cursor the response carries next_cursor'),
+        cursor: cursorParam(LISTS.deployments),
       }),
       responses: {
         200: {
           description: 'Deployments',
-          schema: z.object({ deployments: z.array(DeploymentView), total: z.number() }),
+          schema: z.object({ deployments: z.array(DeploymentView), total: z.number(), next_cursor: nextCursorField }),
           links: {
             GetDeployment: {
               operation: 'get /api/v1/deployments/:deployment_id',
@@ -404,13 +415,19 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
       },
     },
     async ({ query }, ctx) => {
-      const rows = await listDeployments(deps.db, {
-        status: query.status,
-        agentId: query.agent_id,
-        limit: query.limit,
-      });
+      const filter = { status: query.status, agentId: query.agent_id };
       const viewer = viewerOf(ctx);
-      return { deployments: rows.map((d) => deploymentView(d, viewer)), total: rows.length };
+      const page = pageRequest(query);
+      if (!page) {
+        const rows = await listDeployments(deps.db, { ...filter, limit: 500 });
+        return { deployments: rows.map((d) => deploymentView(d, viewer)), total: rows.length };
+      }
+      const p = await listDeploymentsPage(deps.db, filter, page);
+      return {
+        deployments: p.items.map((d) => deploymentView(d, viewer)),
+        total: p.items.length,
+        next_cursor: nextCursor(LISTS.deployments, p),
+      };
     },
   );
 
@@ -422,6 +439,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
       tag: 'deployments',
       auth: 'viewer',
       params: z.object({ deployment_id: z.string() }),
+      etag: true,
       responses: {
         200: { description: 'Deployment', schema: DeploymentView },
         401: { description: 'A credential was sent and is invalid' },

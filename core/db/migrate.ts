@@ -13,6 +13,7 @@ import * as identityProofs from './migrations/20261201000000_identity_proofs';
 import * as catalog from './migrations/20261201010000_catalog';
 import * as launchOrderWorkflows from './migrations/20261201030000_launch_order_workflows';
 import * as composeBlobs from './migrations/20261201040000_compose_blobs';
+import * as listKeysetIndexes from './migrations/20261201050000_list_keyset_indexes';
 
 const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
   ['20261124000000_initial', initial],
@@ -25,6 +26,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migratio
   ['20261201010000_catalog', catalog],
   ['20261201030000_launch_order_workflows', launchOrderWorkflows],
   ['20261201040000_compose_blobs', composeBlobs],
+  ['20261201050000_list_keyset_indexes', listKeysetIndexes],
 ];
 
 /** Every migration name, oldest first. */

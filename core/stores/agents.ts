@@ -13,6 +13,8 @@ import {
   type AgentRow,
   type DbTimestamp,
 } from '../db/tables';
+import { filteredKeysetPage, keyTime, keysetPage } from '../db/keyset';
+import type { CursorKey, Page, PageRequest } from '../pagination';
 
 type Db = Knex | Knex.Transaction;
 
@@ -115,14 +117,37 @@ export async function getAgentByVmName(db: Db, vmName: string): Promise<AgentDbR
   return (await db('agents').where({ vm_name: vmName }).first()) as AgentDbRow | undefined;
 }
 
-/** `status` exact, `vm_name` case-insensitive substring; registration order. */
-export async function listAgents(db: Db, f: { status?: string; vm_name?: string } = {}): Promise<AgentDbRow[]> {
-  const q = db('agents')
-    .select('*')
-    .orderBy([{ column: 'registered_at' }, { column: 'agent_id' }]);
+export interface AgentFilter {
+  status?: string;
+  vm_name?: string;
+}
+
+function agentsQuery(db: Db, f: AgentFilter): Knex.QueryBuilder {
+  const q = db('agents').select('*');
   if (f.status !== undefined) q.where({ status: f.status });
   if (f.vm_name) q.whereRaw('lower(vm_name) like ?', [`%${f.vm_name.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`]);
-  return (await q) as AgentDbRow[];
+  return q;
+}
+
+/** The list's sort key (registration order), served by the agents_registered_at_agent_id index. */
+export const AGENT_KEY = ['registered_at', 'agent_id'] as const;
+export const agentKeyOf = (r: AgentDbRow): CursorKey => [keyTime(r.registered_at), r.agent_id];
+
+/** `status` exact, `vm_name` case-insensitive substring; registration order. */
+export async function listAgents(db: Db, f: AgentFilter = {}): Promise<AgentDbRow[]> {
+  return (await agentsQuery(db, f).orderBy(AGENT_KEY.map((column) => ({ column })))) as AgentDbRow[];
+}
+
+/** One keyset page of `listAgents`; `keep` filters in code (e.g. owner matching), still yielding full pages. */
+export async function listAgentsPage(
+  db: Db,
+  f: AgentFilter,
+  page: PageRequest,
+  keep?: (r: AgentDbRow) => boolean,
+): Promise<Page<AgentDbRow>> {
+  return keep
+    ? filteredKeysetPage(() => agentsQuery(db, f), AGENT_KEY, 'asc', page, agentKeyOf, keep)
+    : keysetPage(agentsQuery(db, f), AGENT_KEY, 'asc', page, agentKeyOf);
 }
 
 /** Agents per status (the `easyenclave_agents` gauge, read at scrape time). */
