@@ -1,7 +1,7 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
  * and bin/ decides where it listens. Middleware order: request metrics → tracing span → request id → errors →
- * /metrics → client IP → codec CORS → CORS → body → service proxy → allowed methods → routes.
+ * /metrics → client IP → codec CORS → CORS → GET /health → body → service proxy → allowed methods → routes.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -42,14 +42,14 @@ import { deployRoutes } from './routes/deploy';
 import { dashboardRoutes } from './routes/dashboard';
 import { apiDocument, docsRoutes } from './routes/docs';
 import { githubAuthRoutes } from './routes/github-auth';
-import { healthRoutes } from './routes/health';
+import { healthFastPath, healthResponder, healthRoutes } from './routes/health';
 import { logRoutes } from './routes/logs';
 import { meRoutes } from './routes/me';
 import { trustedMrtdRoutes } from './routes/trusted-mrtds';
 import { webRoutes } from './routes/web';
 
 /** Declares every route on `router` (and in the returned registry, which the OpenAPI document is built from). */
-function mountRoutes(router: Router, deps: AppDeps): OpenApiRegistry {
+function mountRoutes(router: Router, deps: AppDeps, health = healthResponder(deps)): OpenApiRegistry {
   const registry = new OpenApiRegistry();
   const guards = {
     ...createGuards(deps),
@@ -59,7 +59,7 @@ function mountRoutes(router: Router, deps: AppDeps): OpenApiRegistry {
   };
   const routes = new Routes(router, registry, guards, createRateLimiter(deps));
 
-  healthRoutes(routes, deps);
+  healthRoutes(routes, deps, health);
   authRoutes(routes, deps);
   trustedMrtdRoutes(routes, deps);
   attestationRoutes(routes, deps);
@@ -93,7 +93,8 @@ export function createApp(deps: AppDeps): Koa {
   // proxy off: X-Forwarded-For is believed only from api.trusted_proxies (api/middleware/client-ip.ts).
   const app = new Koa({ proxy: false });
   const router = new Router();
-  const registry = mountRoutes(router, deps);
+  const health = healthResponder(deps);
+  const registry = mountRoutes(router, deps, health);
 
   // Outermost: the latency of every request, with its final status (after the error middleware mapped it).
   if (deps.metrics) app.use(requestMetricsMiddleware(deps.metrics));
@@ -104,6 +105,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(clientIpMiddleware(deps.settings));
   app.use(codecCorsMiddleware(deps.settings));
   app.use(corsMiddleware());
+  app.use(healthFastPath(health));
   app.use(bodyMiddleware(deps.config.api.bodyLimitBytes));
   app.use(proxyMiddleware(deps, registry));
   app.use(allowedMethodsMiddleware());

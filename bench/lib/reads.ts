@@ -5,13 +5,15 @@
  * process, and the flags every one of them takes.
  */
 import autocannon, { type Result } from 'autocannon';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
 import { createDb } from '../../core/db/connection';
-import { freePorts, spawnStart, type Embedded } from '../../tests/helpers/embedded';
+import { ensureTool } from '../../scripts/tools.mjs';
+import { ROOT, freePorts } from '../../tests/helpers/embedded';
 
 export interface LoadFlags {
   connections: number;
@@ -51,30 +53,62 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/**
+ * `npm start` (bin/start.ts) on free ports over a temp data dir, as tests/helpers/embedded.ts spawns it, plus
+ * `node --cpu-prof --cpu-prof-dir=$BENCH_CPU_PROF` when that is set (a V8 CPU profile is written when it stops;
+ * NODE_OPTIONS may not carry --cpu-prof).
+ */
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ee-bench-reads-'));
   const ports = await freePorts();
-  let start: Embedded | undefined;
-  try {
-    // Every request comes from 127.0.0.1: the per-IP limits would be the only figure.
-    start = await spawnStart(dataDir, ports, { RATELIMIT_ENABLED: 'false', ...env });
-    await start.waitFor('control plane is up', 300_000);
-  } catch (err) {
-    start?.child.kill('SIGINT');
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'bin/start.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      TEMPORAL_CLI: await ensureTool('temporal', { log: () => {} }),
+      TEMPORAL_ADDRESS: '',
+      DATABASE_URL: '',
+      EE_DATA_DIR: dataDir,
+      PORT: String(ports.api),
+      API_HOST: '127.0.0.1',
+      TEMPORAL_DEV_PORT: String(ports.temporal),
+      TEMPORAL_UI_PORT: String(ports.ui),
+      ADMIN_PASSWORD: 'bench-password',
+      // Every request comes from 127.0.0.1: the per-IP limits would be the only figure.
+      RATELIMIT_ENABLED: 'false',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (d: Buffer) => {
+    if (output.length < 100_000) output += d.toString();
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    child.kill('SIGINT');
+    await exited;
     rmSync(dataDir, { recursive: true, force: true });
-    throw err;
+  };
+  const deadline = Date.now() + 300_000;
+  while (!output.includes('control plane is up')) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`npm start did not come up:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
-  const embedded = start;
   const db = createDb({ filename: join(dataDir, 'easyenclave.db') });
   return {
     url: `http://127.0.0.1:${ports.api}`,
-    pid: embedded.child.pid!,
+    pid: child.pid!,
     db,
     async stop() {
       await db.destroy();
-      embedded.child.kill('SIGINT');
-      await embedded.exited;
-      rmSync(dataDir, { recursive: true, force: true });
+      await stop();
     },
   };
 }
