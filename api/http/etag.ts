@@ -29,12 +29,22 @@ export function noneMatchHit(header: string, etag: string): boolean {
 export function respondWithEtag(ctx: Context, result: unknown): void {
   const json = JSON.stringify(result);
   const etag = weakEtag(json);
+  if (!notModified(ctx, etag)) respondJson(ctx, json);
+}
+
+/** Sets `ETag`; true (and a 304 without body) when the request's If-None-Match names it. */
+export function notModified(ctx: Context, etag: string): boolean {
   ctx.set('ETag', etag);
   const ifNoneMatch = ctx.get('if-none-match');
   if (ifNoneMatch !== '' && (ctx.method === 'GET' || ctx.method === 'HEAD') && noneMatchHit(ifNoneMatch, etag)) {
     ctx.status = 304;
-    return;
+    return true;
   }
+  return false;
+}
+
+/** Answers JSON text that is already serialized (Koa would JSON.stringify an object again). */
+export function respondJson(ctx: Context, json: string): void {
   ctx.type = 'application/json';
   ctx.body = json;
 }

@@ -15,7 +15,10 @@ import { parseJsonColumn, requireIso } from '../../core/db/tables';
 import { settingInt } from '../../core/settings/read';
 import { HttpError, badRequest, conflict, notFound } from '../http/errors';
 import { RATE_LIMITS } from '../../core/rate-limit';
-import { getAgent, listAgents, listAgentsPage, toAgentView } from '../../core/stores/agents';
+import { getAgent, listAgentVersions } from '../../core/stores/agents';
+import { AgentViewCache, agentListEtag } from '../agent-views';
+import { NOT_MODIFIED, notModified, respondJson, weakEtag } from '../http/etag';
+import { VERSION } from './health';
 import { LISTS, nextCursor, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
 import { issueNonce } from '../../core/stores/nonces';
 import { listTrustedMrtds } from '../../core/stores/trusted-mrtds';
@@ -55,7 +58,7 @@ export function replayedRegistration(agentId: string, vmName: string): string {
   );
 }
 
-export function agentRoutes(routes: Routes, deps: AppDeps): void {
+export function agentRoutes(routes: Routes, deps: AppDeps, views = new AgentViewCache()): void {
   const jwks = new JwksCache();
 
   routes.add(
@@ -140,7 +143,6 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'List agents (no tunnel tokens, ITA tokens or secrets)',
       tag: 'agents',
       auth: 'none',
-      etag: true,
       query: z.object({
         status: z.string().optional().describe('Exact status'),
         vm_name: z.string().optional().describe('Case-insensitive substring'),
@@ -148,7 +150,7 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       }),
       responses: {
         200: {
-          description: 'Agents in registration order',
+          description: 'Agents in registration order (weak ETag; 304 on a matching If-None-Match)',
           schema: z.object({ agents: z.array(AgentSchema), total: z.number(), next_cursor: nextCursorField }),
           links: {
             GetAgent: {
@@ -162,18 +164,21 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
             },
           },
         },
+        304: { description: NOT_MODIFIED },
       },
     },
-    async ({ query }) => {
-      const filter = { status: query.status, vm_name: query.vm_name };
+    async ({ query }, ctx) => {
+      // The body is assembled from views rendered once per row version (api/agent-views.ts), and its ETag from the
+      // (id, version) pairs alone: an unchanged list is a 304 after one narrow query, a changed one re-renders
+      // only the rows written since.
       const page = pageRequest(query);
-      if (!page) {
-        const agents = (await listAgents(deps.db, filter)).map(toAgentView);
-        return { agents, total: agents.length };
-      }
-      const p = await listAgentsPage(deps.db, filter, page);
-      const agents = p.items.map(toAgentView);
-      return { agents, total: agents.length, next_cursor: nextCursor(LISTS.agents, p) };
+      const p = await listAgentVersions(deps.db, { status: query.status, vm_name: query.vm_name }, page ?? undefined);
+      const next = page ? JSON.stringify(nextCursor(LISTS.agents, p)) : '';
+      if (notModified(ctx, agentListEtag(p.items, page ? `page ${next}` : 'all', VERSION))) return undefined;
+      const agents = await views.renderList(deps.db, p.items);
+      const tail = page ? `,"next_cursor":${next}` : '';
+      respondJson(ctx, `{"agents":[${agents.join(',')}],"total":${agents.length}${tail}}`);
+      return undefined;
     },
   );
 
@@ -185,13 +190,18 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'agents',
       auth: 'none',
       params: AgentIdParams,
-      etag: true,
-      responses: { 200: { description: 'Agent', schema: AgentSchema }, 404: { description: 'Agent not found' } },
+      responses: {
+        200: { description: 'Agent (weak ETag)', schema: AgentSchema },
+        304: { description: NOT_MODIFIED },
+        404: { description: 'Agent not found' },
+      },
     },
-    async ({ params }) => {
+    async ({ params }, ctx) => {
       const row = await getAgent(deps.db, params.agent_id);
       if (!row) throw notFound('Agent not found');
-      return toAgentView(row);
+      const json = views.render(row);
+      if (!notModified(ctx, weakEtag(json))) respondJson(ctx, json);
+      return undefined;
     },
   );
 

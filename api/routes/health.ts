@@ -91,15 +91,19 @@ export function healthResponder(deps: AppDeps): () => Promise<HealthBody> {
 }
 
 /**
- * GET/HEAD /health answered right after the outer middleware (request metrics, tracing, request id, errors, CORS)
- * and before the rest (client IP, bodies, the service proxy, method checks, the router): a liveness probe needs none
- * of it. It is labelled with its route, as the router would, so metrics and spans stay the same.
+ * GET/HEAD /health answered right after the outer middleware (request metrics, tracing, request id, errors) with
+ * the CORS headers (`cors`), before the rest (client IP, bodies, the service proxy, method checks, the router): a
+ * liveness probe needs none of it. It is labelled with its route, as the router would, so metrics and spans stay the
+ * same.
  */
-export function healthFastPath(respond: () => Promise<HealthBody>): Middleware {
-  return async (ctx, next) => {
-    if (ctx.path !== '/health' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+export function healthFastPath(respond: () => Promise<HealthBody>, cors: Middleware): Middleware {
+  const answer = async (ctx: Context) => {
     (ctx as Context & { _matchedRoute?: string })._matchedRoute = '/health';
     ctx.body = await respond();
+  };
+  return async (ctx, next) => {
+    if (ctx.path !== '/health' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    await cors(ctx, () => answer(ctx));
   };
 }
 

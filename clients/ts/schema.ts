@@ -2170,6 +2170,10 @@ export interface operations {
         status?: string;
         /** @description Case-insensitive substring */
         vm_name?: string;
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -2177,7 +2181,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Agents */
+      /** @description Agents in registration order (weak ETag; 304 on a matching If-None-Match) */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2223,8 +2227,17 @@ export interface operations {
               deployed_app: string | null;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       422: components['responses']['ValidationError'];
       503: components['responses']['ServiceUnavailable'];
@@ -2241,7 +2254,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Agent */
+      /** @description Agent (weak ETag) */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2286,6 +2299,13 @@ export interface operations {
             deployed_app: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       /** @description Agent not found */
       404: {
@@ -3201,6 +3221,10 @@ export interface operations {
         /** @description Case-insensitive substring */
         name?: string;
         account_type?: string;
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -3208,7 +3232,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Accounts */
+      /** @description Accounts in creation order */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3227,8 +3251,17 @@ export interface operations {
               created_at: string;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
@@ -3561,8 +3594,12 @@ export interface operations {
   getApiV1AccountsAccountIdTransactions: {
     parameters: {
       query?: {
+        /** @description Page size (at most 200; default 50); with limit or cursor the response carries next_cursor */
         limit?: number;
+        /** @description Entries to skip (after the cursor) */
         offset?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path: {
@@ -3572,7 +3609,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Entries */
+      /** @description Entries, newest first; total counts every entry of the account */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3592,8 +3629,17 @@ export interface operations {
               created_at: string;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
@@ -3921,7 +3967,10 @@ export interface operations {
       query?: {
         status?: string;
         agent_id?: string;
+        /** @description At most this many (1-1000; default 500); with limit or cursor the response carries next_cursor */
         limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -3965,8 +4014,17 @@ export interface operations {
               total_charged: number;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       401: components['responses']['Unauthorized'];
       422: components['responses']['ValidationError'];
@@ -4019,6 +4077,13 @@ export interface operations {
             total_charged: number;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       /** @description A credential was sent and is invalid */
       401: {
@@ -4105,6 +4170,10 @@ export interface operations {
       query?: {
         name?: string;
         tags?: string;
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -4112,7 +4181,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Apps */
+      /** @description Apps in creation order */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4132,8 +4201,17 @@ export interface operations {
               created_at: string;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       422: components['responses']['ValidationError'];
       503: components['responses']['ServiceUnavailable'];
@@ -4980,14 +5058,19 @@ export interface operations {
   };
   getApiV1MeAgents: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
+      };
       header?: never;
       path?: never;
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      /** @description Agents */
+      /** @description Agents in registration order */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4998,11 +5081,21 @@ export interface operations {
               [key: string]: unknown;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
       };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      422: components['responses']['ValidationError'];
       503: components['responses']['ServiceUnavailable'];
     };
   };
@@ -5876,6 +5969,10 @@ export interface operations {
         status?: string;
         datacenter?: string;
         node_size?: string;
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -5883,7 +5980,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Orders */
+      /** @description Orders in creation order */
       200: {
         headers: {
           [name: string]: unknown;
@@ -5908,8 +6005,17 @@ export interface operations {
               updated_at: string;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
@@ -6105,6 +6211,10 @@ export interface operations {
         status?: string;
         datacenter?: string;
         node_size?: string;
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path: {
@@ -6114,7 +6224,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Orders */
+      /** @description Orders in creation order */
       200: {
         headers: {
           [name: string]: unknown;
@@ -6139,8 +6249,17 @@ export interface operations {
               updated_at: string;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       401: components['responses']['Unauthorized'];
       /** @description Cannot access other account orders */
