@@ -27,7 +27,7 @@ main(async () => {
 
     // The page paths, walked once up front: each connection cycles through them like a client paging through.
     const paths: { path: string }[] = [];
-    for (let cursor: string | null = ''; cursor !== null; ) {
+    for (let cursor: string | null = ''; cursor !== null;) {
       const path: string = `/api/v1/agents?limit=${flags.limit}${cursor ? `&cursor=${cursor}` : ''}`;
       paths.push({ path });
       cursor = ((await (await fetch(`${stack.url}${path}`)).json()) as { next_cursor: string | null }).next_cursor;

@@ -13,7 +13,9 @@ main(async () => {
   const flags = loadFlags(USAGE, { vms: 1000 });
   const stack = await startStack();
   try {
-    const requests = Array.from({ length: flags.vms }, (_, i) => ({ path: `/api/v1/agents/challenge?vm_name=bench-${i}` }));
+    const requests = Array.from({ length: flags.vms }, (_, i) => ({
+      path: `/api/v1/agents/challenge?vm_name=bench-${i}`,
+    }));
     const f = await load(stack.url, flags, { requests });
     const nonces = Number((await stack.db('agent_nonces').count({ n: '*' }).first())?.n);
     console.log(

@@ -122,7 +122,12 @@ export function agentRow(i: number, at: Date): Record<string, unknown> {
     vm_name: `bench-vm-${i}`,
     status: 'undeployed',
     mrtd: 'a1'.repeat(48),
-    rtmrs: JSON.stringify({ rtmr0: 'b0'.repeat(48), rtmr1: 'b1'.repeat(48), rtmr2: 'b2'.repeat(48), rtmr3: '0'.repeat(96) }),
+    rtmrs: JSON.stringify({
+      rtmr0: 'b0'.repeat(48),
+      rtmr1: 'b1'.repeat(48),
+      rtmr2: 'b2'.repeat(48),
+      rtmr3: '0'.repeat(96),
+    }),
     attestation: JSON.stringify({ tdx: { quote_b64: quote, intel_ta_token: 'redacted-in-views' }, nonce: agent_id }),
     hostname: `agent-${agent_id}.example.com`,
     health_status: 'healthy',

@@ -12,7 +12,8 @@ export const keyTime = (v: Date | string): string => (v instanceof Date ? v.toIS
 
 export function seek(q: Knex.QueryBuilder, columns: readonly string[], order: 'asc' | 'desc', after?: CursorKey): void {
   if (after) {
-    if (after.length !== columns.length) throw new Error(`keyset: ${after.length} values for ${columns.length} columns`);
+    if (after.length !== columns.length)
+      throw new Error(`keyset: ${after.length} values for ${columns.length} columns`);
     const list = columns.map(() => '??').join(', ');
     const values = columns.map(() => '?').join(', ');
     q.whereRaw(`(${list}) ${order === 'asc' ? '>' : '<'} (${values})`, [...columns, ...after]);

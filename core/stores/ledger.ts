@@ -307,7 +307,11 @@ export async function listTransactionsPage(
     'desc',
     page,
     // seq is null only on rows written outside the ledger store (never by the API's appends).
-    (r) => [keyTime(r.created_at), Number((r as TransactionRow & { seq?: number | string | null }).seq ?? 0), r.transaction_id],
+    (r) => [
+      keyTime(r.created_at),
+      Number((r as TransactionRow & { seq?: number | string | null }).seq ?? 0),
+      r.transaction_id,
+    ],
   );
   return { items: p.items.map(toEntry), next: p.next };
 }

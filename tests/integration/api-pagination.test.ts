@@ -92,14 +92,21 @@ for (const engine of testEngines()) {
       const accounts = (await api().get('/api/v1/accounts', { token: admin })).body.accounts;
       expect(await walk('/api/v1/accounts?limit=2', 'accounts', { token: admin })).toEqual(accounts);
 
-      const created = await api().post('/api/v1/accounts', { json: { name: `tx-${randomUUID()}`, account_type: 'deployer' } });
+      const created = await api().post('/api/v1/accounts', {
+        json: { name: `tx-${randomUUID()}`, account_type: 'deployer' },
+      });
       expect(created.status).toBe(200);
       const { account_id, api_key } = created.body as { account_id: string; api_key: string };
       // Five appends of three entries each: entries of one append share created_at (seq orders them).
       for (let i = 0; i < 5; i++) {
         await appendLedgerEntries(
           stack.db,
-          [1, 2, 3].map((n) => ({ accountId: account_id, amount: n * 1000, txType: 'deposit' as const, description: `d${i}.${n}` })),
+          [1, 2, 3].map((n) => ({
+            accountId: account_id,
+            amount: n * 1000,
+            txType: 'deposit' as const,
+            description: `d${i}.${n}`,
+          })),
         );
       }
       const txPath = `/api/v1/accounts/${account_id}/transactions`;
@@ -113,7 +120,8 @@ for (const engine of testEngines()) {
       expect(Object.keys(v1).sort()).toEqual(['total', 'transactions']);
       expect(v1.transactions).toEqual(txs.transactions.slice(3));
       const first = (await api().get(`${txPath}?limit=2`, { token: api_key })).body;
-      const skipped = (await api().get(`${txPath}?limit=2&offset=1&cursor=${first.next_cursor}`, { token: api_key })).body;
+      const skipped = (await api().get(`${txPath}?limit=2&offset=1&cursor=${first.next_cursor}`, { token: api_key }))
+        .body;
       expect(skipped.transactions).toEqual(txs.transactions.slice(3, 5));
 
       for (const [i, created_at] of times(7, 2).entries()) {
@@ -232,7 +240,10 @@ for (const engine of testEngines()) {
       const d = await api().get(`/api/v1/deployments/${depId}`, { token: admin });
       const dTag = d.headers.get('etag')!;
       expect(dTag).toBeTruthy();
-      const d304 = await api().get(`/api/v1/deployments/${depId}`, { token: admin, headers: { 'if-none-match': dTag } });
+      const d304 = await api().get(`/api/v1/deployments/${depId}`, {
+        token: admin,
+        headers: { 'if-none-match': dTag },
+      });
       expect(d304.status).toBe(304);
       // The anonymous view omits compose and config: another body, another tag — never the owner's 304.
       const anon = await api().get(`/api/v1/deployments/${depId}`, { headers: { 'if-none-match': dTag } });

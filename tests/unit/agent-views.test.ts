@@ -22,7 +22,11 @@ describe('AgentViewCache', () => {
   it('renders a row once per version, re-renders a new version, never shows tokens', () => {
     const cache = new AgentViewCache(10);
     const first = cache.render(row('a', 1));
-    expect(JSON.parse(first)).toMatchObject({ agent_id: 'a', status: 'undeployed', attestation: { tdx: { quote_b64: 'q' } } });
+    expect(JSON.parse(first)).toMatchObject({
+      agent_id: 'a',
+      status: 'undeployed',
+      attestation: { tdx: { quote_b64: 'q' } },
+    });
     expect(first).not.toContain('secret-token');
     // Same version: the cached text, even though this object differs (a version names one row state).
     expect(cache.render(row('a', 1, { status: 'deployed' }))).toBe(first);
