@@ -14,6 +14,7 @@ import type { Knex } from 'knex';
 import { createDb } from '../../core/db/connection';
 import { ensureTool } from '../../scripts/tools.mjs';
 import { ROOT, freePorts } from '../../tests/helpers/embedded';
+import { startFakeAgent } from '../../tests/fakes/agent';
 
 export interface LoadFlags {
   connections: number;
@@ -61,6 +62,9 @@ export interface Stack {
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ee-bench-reads-'));
   const ports = await freePorts();
+  // The health sweep (every 30 s, over every agent) probes this fake instead of the seeded rows' made-up
+  // hostnames: a healthy fleet, as production has, rather than thousands of failing DNS look-ups.
+  const fakeAgent = await startFakeAgent();
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'bin/start.ts'], {
     cwd: ROOT,
@@ -77,6 +81,7 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
       ADMIN_PASSWORD: 'bench-password',
       // Every request comes from 127.0.0.1: the per-IP limits would be the only figure.
       RATELIMIT_ENABLED: 'false',
+      AGENT_DIRECT_URL: fakeAgent.directUrlTemplate,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,6 +96,7 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   const stop = async () => {
     child.kill('SIGINT');
     await exited;
+    await fakeAgent.close();
     rmSync(dataDir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 300_000;
