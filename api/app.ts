@@ -1,11 +1,12 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
  * and bin/ decides where it listens. Middleware order: request metrics → tracing span → request id → errors →
- * /metrics → client IP → codec CORS → CORS → body → service proxy → allowed methods → routes.
+ * /metrics → GET /health (with CORS) → client IP → codec CORS → CORS → body → service proxy → allowed methods → routes.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
 import { randomKeyRing } from '../core/auth/keyring';
+import { AgentViewCache } from './agent-views';
 import { createGuards } from './auth';
 import type { AppDeps } from './deps';
 import { OpenApiRegistry } from './http/openapi';
@@ -42,14 +43,22 @@ import { deployRoutes } from './routes/deploy';
 import { dashboardRoutes } from './routes/dashboard';
 import { apiDocument, docsRoutes } from './routes/docs';
 import { githubAuthRoutes } from './routes/github-auth';
-import { healthRoutes } from './routes/health';
+import { healthFastPath, healthResponder, healthRoutes } from './routes/health';
 import { logRoutes } from './routes/logs';
 import { meRoutes } from './routes/me';
 import { trustedMrtdRoutes } from './routes/trusted-mrtds';
 import { webRoutes } from './routes/web';
 
 /** Declares every route on `router` (and in the returned registry, which the OpenAPI document is built from). */
-function mountRoutes(router: Router, deps: AppDeps): OpenApiRegistry {
+/** What the app holds for its lifetime beside deps: one per createApp, never module state. */
+interface AppParts {
+  health: ReturnType<typeof healthResponder>;
+  agentViews: AgentViewCache;
+}
+
+const appParts = (deps: AppDeps): AppParts => ({ health: healthResponder(deps), agentViews: new AgentViewCache() });
+
+function mountRoutes(router: Router, deps: AppDeps, parts: AppParts = appParts(deps)): OpenApiRegistry {
   const registry = new OpenApiRegistry();
   const guards = {
     ...createGuards(deps),
@@ -59,11 +68,11 @@ function mountRoutes(router: Router, deps: AppDeps): OpenApiRegistry {
   };
   const routes = new Routes(router, registry, guards, createRateLimiter(deps));
 
-  healthRoutes(routes, deps);
+  healthRoutes(routes, deps, parts.health);
   authRoutes(routes, deps);
   trustedMrtdRoutes(routes, deps);
   attestationRoutes(routes, deps);
-  agentRoutes(routes, deps);
+  agentRoutes(routes, deps, parts.agentViews);
   agentControlRoutes(routes, deps);
   agentAdminRoutes(routes, deps);
   adminSettingsRoutes(routes, deps);
@@ -94,7 +103,8 @@ export function createApp(deps: AppDeps): Koa {
   // proxy off: X-Forwarded-For is believed only from api.trusted_proxies (api/middleware/client-ip.ts).
   const app = new Koa({ proxy: false });
   const router = new Router();
-  const registry = mountRoutes(router, deps);
+  const parts = appParts(deps);
+  const registry = mountRoutes(router, deps, parts);
 
   // Outermost: the latency of every request, with its final status (after the error middleware mapped it).
   if (deps.metrics) app.use(requestMetricsMiddleware(deps.metrics));
@@ -102,6 +112,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestIdMiddleware(deps.logger));
   app.use(errorMiddleware(deps.logger));
   if (deps.metrics) app.use(metricsEndpointMiddleware(deps, deps.metrics, createGuards(deps).admin));
+  // A liveness probe needs no client IP, body, proxy or router: answered here (api/routes/health.ts).
+  app.use(healthFastPath(parts.health, corsMiddleware()));
   app.use(clientIpMiddleware(deps.settings));
   app.use(codecCorsMiddleware(deps.settings));
   app.use(corsMiddleware());

@@ -7,6 +7,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { type z } from 'zod';
 import { HttpError, type ValidationIssue } from './errors';
+import { NOT_MODIFIED, respondWithEtag } from './etag';
 import type { RateLimitSetting } from '../../core/rate-limit';
 import type { RateLimiter } from '../middleware/rate-limit';
 import type { AuthScheme, HttpMethod, OpenApiRegistry, ResponseSpec } from './openapi';
@@ -30,6 +31,11 @@ export interface RouteSpec<
   responses: Record<number, ResponseSpec>;
   /** Per-client-IP limit (the setting that holds it), checked before auth and validation. */
   rateLimit?: RateLimitSetting;
+  /**
+   * A weak `ETag` on the 200 answer and `304 Not Modified` (no body) for a request whose `If-None-Match` names it
+   * (api/http/etag.ts). For hot reads: a client polling an unchanged list pays neither the transfer nor its parse.
+   */
+  etag?: boolean;
 }
 
 type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
@@ -68,11 +74,10 @@ export class Routes {
     if (!guard) throw new Error(`No guard for auth scheme ${spec.auth} (${spec.method} ${spec.path})`);
     const limiter = this.limiter;
     if (spec.rateLimit && !limiter) throw new Error(`No rate limiter for ${spec.method} ${spec.path}`);
-    this.registry.add(
-      spec.rateLimit
-        ? { ...spec, responses: { ...spec.responses, 429: { description: 'Rate limit exceeded (see Retry-After)' } } }
-        : spec,
-    );
+    const responses: Record<number, ResponseSpec> = { ...spec.responses };
+    if (spec.etag) responses[304] = { description: NOT_MODIFIED };
+    if (spec.rateLimit) responses[429] = { description: 'Rate limit exceeded (see Retry-After)' };
+    this.registry.add({ ...spec, responses });
     this.router[spec.method](spec.path, async (ctx) => {
       if (spec.rateLimit) await limiter!.perIp(spec.rateLimit, ctx);
       await guard(ctx);
@@ -92,7 +97,9 @@ export class Routes {
       const body = spec.body ? parse('body', spec.body, rawBody) : undefined;
       if (issues.length > 0) throw new HttpError(422, issues);
       const result = await handler({ params, query, body } as HandlerInput<P, Q, B>, ctx);
-      if (result !== undefined) ctx.body = result;
+      if (result === undefined) return;
+      if (spec.etag) respondWithEtag(ctx, result);
+      else ctx.body = result;
     });
   }
 }

@@ -10,8 +10,13 @@ import { parseTrustedProxies, resolveClientIp } from '../http/client-ip';
 export const TRUSTED_PROXIES_SETTING = 'api.trusted_proxies';
 
 export function clientIpMiddleware(settings: SettingsReader): Middleware {
+  // The parsed list of the last setting value seen (settings are cached, so the raw string repeats): parsing CIDRs
+  // is not paid per request. Per app, not module state.
+  let parsed: { raw: string; proxies: ReturnType<typeof parseTrustedProxies>['proxies'] } | null = null;
   return async (ctx, next) => {
-    const { proxies } = parseTrustedProxies(await settings.get(TRUSTED_PROXIES_SETTING));
+    const raw = await settings.get(TRUSTED_PROXIES_SETTING);
+    if (!parsed || parsed.raw !== raw) parsed = { raw, proxies: parseTrustedProxies(raw).proxies };
+    const { proxies } = parsed;
     ctx.request.ip = resolveClientIp(
       ctx.req.socket.remoteAddress ?? '',
       ctx.get('x-forwarded-for') || undefined,

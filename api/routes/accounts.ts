@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { LISTS, cursorParam, nextCursor, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
 import { apiKeyCacheId, newApiKey } from '../../core/auth/api-keys';
 import { badRequest, conflict, forbidden, notFound } from '../http/errors';
 import { microsToUsd, usdToMicros } from '../../core/money';
@@ -18,6 +19,7 @@ import {
   getAccount,
   insertAccount,
   listAccounts,
+  listAccountsPage,
   replaceApiKey,
   linkProvenIdentity,
   type Account,
@@ -30,6 +32,7 @@ import {
   getBalance,
   getBalances,
   listTransactions,
+  listTransactionsPage,
 } from '../../core/stores/ledger';
 import type { LedgerEntry } from '../../core/stores/ledger';
 import { countActiveDeployments } from '../../core/stores/deployments';
@@ -175,14 +178,16 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'List accounts with balances (admin)',
       tag: 'accounts',
       auth: 'admin',
+      etag: true,
       query: z.object({
         name: z.string().optional().describe('Case-insensitive substring'),
         account_type: z.string().optional(),
+        ...pageQuery(LISTS.accounts),
       }),
       responses: {
         200: {
-          description: 'Accounts',
-          schema: z.object({ accounts: z.array(AccountView), total: z.number() }),
+          description: 'Accounts in creation order',
+          schema: z.object({ accounts: z.array(AccountView), total: z.number(), next_cursor: nextCursorField }),
           links: {
             GetAccount: {
               operation: 'get /api/v1/accounts/:account_id',
@@ -198,12 +203,16 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       },
     },
     async ({ query }) => {
-      const accounts = await listAccounts(deps.db, { name: query.name, accountType: query.account_type });
+      const filter = { name: query.name, accountType: query.account_type };
+      const page = pageRequest(query);
+      const p = page ? await listAccountsPage(deps.db, filter, page) : null;
+      const accounts = p ? p.items : await listAccounts(deps.db, filter);
       const balances = await getBalances(
         deps.db,
         accounts.map((a) => a.account_id),
       );
-      return { accounts: accounts.map((a) => view(a, balances.get(a.account_id) ?? 0)), total: accounts.length };
+      const out = { accounts: accounts.map((a) => view(a, balances.get(a.account_id) ?? 0)), total: accounts.length };
+      return p ? { ...out, next_cursor: nextCursor(LISTS.accounts, p) } : out;
     },
   );
 
@@ -371,24 +380,38 @@ export function accountRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'accounts',
       auth: 'apiKey',
       params: IdParam,
+      etag: true,
       query: z.object({
-        limit: z.coerce.number().int().max(200).optional().default(50),
-        offset: z.coerce.number().int().min(0).optional().default(0),
+        // v1's bounds (at most 200, default 50; <= 0 lists nothing) stay, for v1 clients; giving it is cursor mode.
+        limit: z.coerce
+          .number()
+          .int()
+          .max(200)
+          .optional()
+          .describe('Page size (at most 200; default 50); with limit or cursor the response carries next_cursor'),
+        offset: z.coerce.number().int().min(0).optional().default(0).describe('Entries to skip (after the cursor)'),
+        cursor: cursorParam(LISTS.transactions),
       }),
       responses: {
         200: {
-          description: 'Entries',
-          schema: z.object({ transactions: z.array(TransactionView), total: z.number() }),
+          description: 'Entries, newest first; total counts every entry of the account',
+          schema: z.object({ transactions: z.array(TransactionView), total: z.number(), next_cursor: nextCursorField }),
         },
       },
     },
     async ({ params, query }, ctx) => {
       requireSelf(ctx, params.account_id, 'Cannot access other account transactions');
       await load(params.account_id);
-      const limit = Math.max(0, query.limit);
-      const rows = await listTransactions(deps.db, params.account_id, query.offset + limit);
+      const limit = Math.max(0, query.limit ?? 50);
       const total = await countTransactions(deps.db, params.account_id);
-      return { transactions: rows.slice(query.offset).map(txView), total };
+      const page = pageRequest(query, 50);
+      if (!page) {
+        const rows = await listTransactions(deps.db, params.account_id, query.offset + limit);
+        return { transactions: rows.slice(query.offset).map(txView), total };
+      }
+      if (limit === 0) return { transactions: [], total, next_cursor: null };
+      const p = await listTransactionsPage(deps.db, params.account_id, { ...page, limit }, query.offset);
+      return { transactions: p.items.map(txView), total, next_cursor: nextCursor(LISTS.transactions, p) };
     },
   );
 }

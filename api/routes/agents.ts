@@ -3,6 +3,7 @@
  * (no tokens or secrets, ever) and the attestation chain.
  */
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { normalizeRegistration, itaTokenOf } from '../../core/agents/registration-input';
 import { isInsecureLocalEvidence } from '../../core/attestation/insecure-local';
@@ -15,7 +16,11 @@ import { parseJsonColumn, requireIso } from '../../core/db/tables';
 import { settingInt } from '../../core/settings/read';
 import { HttpError, badRequest, conflict, notFound } from '../http/errors';
 import { RATE_LIMITS } from '../../core/rate-limit';
-import { getAgent, listAgents, toAgentView } from '../../core/stores/agents';
+import { getAgent, listAgentVersions } from '../../core/stores/agents';
+import { AgentViewCache, agentListEtag } from '../agent-views';
+import { NOT_MODIFIED, notModified, respondJson, weakEtag } from '../http/etag';
+import { VERSION } from './health';
+import { LISTS, nextCursor, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
 import { issueNonce } from '../../core/stores/nonces';
 import { listTrustedMrtds } from '../../core/stores/trusted-mrtds';
 import type { AppDeps } from '../deps';
@@ -48,6 +53,19 @@ export function displayClaims(token: string | null): Record<string, unknown> | n
   }
 }
 
+/** `head`, the `items` joined by commas in chunks of ~64 KB, then `tail`. */
+function* jsonChunks(head: string, items: readonly string[], tail: string): Generator<string> {
+  let chunk = head;
+  for (let i = 0; i < items.length; i++) {
+    chunk += i === 0 ? items[i] : `,${items[i]}`;
+    if (chunk.length >= 65_536) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  yield chunk + tail;
+}
+
 export function replayedRegistration(agentId: string, vmName: string): string {
   return (
     `This registration request was already answered (agent ${agentId}); its control secret and tunnel token are ` +
@@ -56,7 +74,7 @@ export function replayedRegistration(agentId: string, vmName: string): string {
   );
 }
 
-export function agentRoutes(routes: Routes, deps: AppDeps): void {
+export function agentRoutes(routes: Routes, deps: AppDeps, views = new AgentViewCache()): void {
   const jwks = new JwksCache();
 
   routes.add(
@@ -145,11 +163,12 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       query: z.object({
         status: z.string().optional().describe('Exact status'),
         vm_name: z.string().optional().describe('Case-insensitive substring'),
+        ...pageQuery(LISTS.agents),
       }),
       responses: {
         200: {
-          description: 'Agents',
-          schema: z.object({ agents: z.array(AgentSchema), total: z.number() }),
+          description: 'Agents in registration order (weak ETag; 304 on a matching If-None-Match)',
+          schema: z.object({ agents: z.array(AgentSchema), total: z.number(), next_cursor: nextCursorField }),
           links: {
             GetAgent: {
               operation: 'get /api/v1/agents/:agent_id',
@@ -162,11 +181,24 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
             },
           },
         },
+        304: { description: NOT_MODIFIED },
       },
     },
-    async ({ query }) => {
-      const agents = (await listAgents(deps.db, query)).map(toAgentView);
-      return { agents, total: agents.length };
+    async ({ query }, ctx) => {
+      // The body is assembled from views rendered once per row version (api/agent-views.ts), and its ETag from the
+      // (id, version) pairs alone: an unchanged list is a 304 after one narrow query, a changed one re-renders
+      // only the rows written since.
+      const page = pageRequest(query);
+      const p = await listAgentVersions(deps.db, { status: query.status, vm_name: query.vm_name }, page ?? undefined);
+      const next = page ? JSON.stringify(nextCursor(LISTS.agents, p)) : '';
+      if (notModified(ctx, agentListEtag(p.items, page ? `page ${next}` : 'all', VERSION))) return undefined;
+      const agents = await views.renderList(deps.db, p.items);
+      const tail = `],"total":${agents.length}${page ? `,"next_cursor":${next}` : ''}}`;
+      // Streamed from the cached views: 10,000 agents are ~24 MB of JSON, which a concatenated body would hold once
+      // more per request in flight.
+      ctx.type = 'application/json';
+      ctx.body = Readable.from(jsonChunks('{"agents":[', agents, tail));
+      return undefined;
     },
   );
 
@@ -178,12 +210,18 @@ export function agentRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'agents',
       auth: 'none',
       params: AgentIdParams,
-      responses: { 200: { description: 'Agent', schema: AgentSchema }, 404: { description: 'Agent not found' } },
+      responses: {
+        200: { description: 'Agent (weak ETag)', schema: AgentSchema },
+        304: { description: NOT_MODIFIED },
+        404: { description: 'Agent not found' },
+      },
     },
-    async ({ params }) => {
+    async ({ params }, ctx) => {
       const row = await getAgent(deps.db, params.agent_id);
       if (!row) throw notFound('Agent not found');
-      return toAgentView(row);
+      const json = views.render(row);
+      if (!notModified(ctx, weakEtag(json))) respondJson(ctx, json);
+      return undefined;
     },
   );
 

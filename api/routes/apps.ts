@@ -8,6 +8,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { LISTS, nextCursor, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
 import { ComposeError, MAX_COMPOSE_BYTES, decodeCompose, parseCompose } from '../../core/compose';
 import { HttpError, conflict, forbidden, notFound, unauthorized, unprocessable } from '../http/errors';
 import {
@@ -18,6 +19,7 @@ import {
   getVersionById,
   insertVersion,
   listApps,
+  listAppsPage,
   listVersions,
   setMaintainers,
   type App,
@@ -153,11 +155,12 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'List apps (name: case-insensitive substring; tags: comma list, any overlap)',
       tag: 'apps',
       auth: 'none',
-      query: z.object({ name: z.string().optional(), tags: z.string().optional() }),
+      etag: true,
+      query: z.object({ name: z.string().optional(), tags: z.string().optional(), ...pageQuery(LISTS.apps) }),
       responses: {
         200: {
-          description: 'Apps',
-          schema: z.object({ apps: z.array(AppSchema), total: z.number() }),
+          description: 'Apps in creation order',
+          schema: z.object({ apps: z.array(AppSchema), total: z.number(), next_cursor: nextCursorField }),
           links: {
             GetApp: {
               operation: 'get /api/v1/apps/:name',
@@ -177,8 +180,13 @@ export function appRoutes(routes: Routes, deps: AppDeps): void {
         ?.split(',')
         .map((t) => t.trim())
         .filter(Boolean);
-      const apps = await listApps(deps.db, { name: query.name, tags });
-      return { apps, total: apps.length };
+      const page = pageRequest(query);
+      if (!page) {
+        const apps = await listApps(deps.db, { name: query.name, tags });
+        return { apps, total: apps.length };
+      }
+      const p = await listAppsPage(deps.db, { name: query.name, tags }, page);
+      return { apps: p.items, total: p.items.length, next_cursor: nextCursor(LISTS.apps, p) };
     },
   );
 

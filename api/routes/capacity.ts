@@ -9,6 +9,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { LISTS, nextCursor, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
 import { DATACENTER_INPUT_RE } from '../../core/agents/registration-input';
 import {
   INVALID_DATACENTER,
@@ -21,7 +22,15 @@ import {
 } from '../../core/capacity';
 import { forbidden, HttpError, notFound } from '../http/errors';
 import { getAccount } from '../../core/stores/accounts';
-import { deleteTarget, listOrders, listReservations, listTargetViews, upsertTarget } from '../../core/stores/capacity';
+import {
+  deleteTarget,
+  listOrders,
+  listOrdersPage,
+  listReservations,
+  listTargetViews,
+  upsertTarget,
+  type OrderFilter,
+} from '../../core/stores/capacity';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 
@@ -139,7 +148,10 @@ const OrderQuery = z.object({
   status: filter(ORDER_STATUSES, 'launch order'),
   datacenter: z.string().optional(),
   node_size: z.string().optional(),
+  ...pageQuery(LISTS.orders),
 });
+
+const OrderList = z.object({ orders: z.array(OrderViewSchema), total: z.number(), next_cursor: nextCursorField });
 
 const orderFilter = (q: z.output<typeof OrderQuery>) => ({
   status: lower(q.status) || undefined,
@@ -148,6 +160,16 @@ const orderFilter = (q: z.output<typeof OrderQuery>) => ({
 });
 
 export function capacityRoutes(routes: Routes, deps: AppDeps): void {
+  const listOrderPage = async (f: OrderFilter, query: z.output<typeof OrderQuery>) => {
+    const page = pageRequest(query);
+    if (!page) {
+      const orders = await listOrders(deps.db, f);
+      return { orders, total: orders.length };
+    }
+    const p = await listOrdersPage(deps.db, f, page);
+    return { orders: p.items, total: p.items.length, next_cursor: nextCursor(LISTS.orders, p) };
+  };
+
   const base = '/api/v1/admin/agents/capacity';
 
   routes.add(
@@ -254,14 +276,14 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'capacity',
       auth: 'admin',
       query: OrderQuery,
+      etag: true,
       responses: {
-        200: { description: 'Orders', schema: z.object({ orders: z.array(OrderViewSchema), total: z.number() }) },
+        200: { description: 'Orders in creation order', schema: OrderList },
         422: { description: 'Invalid launch order status filter' },
       },
     },
     async ({ query }) => {
-      const orders = await listOrders(deps.db, orderFilter(query));
-      return { orders, total: orders.length };
+      return listOrderPage(orderFilter(query), query);
     },
   );
 
@@ -386,16 +408,16 @@ export function capacityRoutes(routes: Routes, deps: AppDeps): void {
       auth: 'apiKey',
       params: z.object({ account_id: z.string() }),
       query: OrderQuery,
+      etag: true,
       responses: {
-        200: { description: 'Orders', schema: z.object({ orders: z.array(OrderViewSchema), total: z.number() }) },
+        200: { description: 'Orders in creation order', schema: OrderList },
         403: { description: 'Cannot access other account orders' },
         422: { description: 'Invalid launch order status filter' },
       },
     },
     async ({ params, query }, ctx) => {
       self(ctx, params.account_id, 'Cannot access other account orders');
-      const orders = await listOrders(deps.db, { ...orderFilter(query), accountId: params.account_id });
-      return { orders, total: orders.length };
+      return listOrderPage({ ...orderFilter(query), accountId: params.account_id }, query);
     },
   );
 }

@@ -1,4 +1,5 @@
 /** Request/response shapes of the deploy routes (api/routes/deploy.ts, catalog-deploy.ts), declared once (validation + OpenAPI). */
+import { LISTS, cursorParam } from '../http/pagination';
 import { z } from 'zod';
 import { NODE_SIZES } from '../../core/placement';
 import { MIN_BILLABLE } from '../../core/pricing';
@@ -133,7 +134,15 @@ export const DeploymentDetail = DeploymentView.extend({
 export const DeploymentsQuery = z.object({
   status: z.string().optional(),
   agent_id: z.string().optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional().default(500),
+  // v1's bounds (1-1000, default 500 rows) stay, for v1 clients; giving it is cursor mode.
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .optional()
+    .describe('At most this many (1-1000; default 500); with limit or cursor the response carries next_cursor'),
+  cursor: cursorParam(LISTS.deployments),
 });
 
 export const AgentUndeployed = z.object({

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { LISTS, nextCursor, nextCursorField, pageRequest } from '../http/pagination';
 import { ownerIdentities } from '../../core/auth/github-oidc';
 import { ComposeError, normalizeDeployCompose } from '../../core/compose';
 import { HttpError, conflict, forbidden, notFound, serviceUnavailable, unprocessable } from '../http/errors';
@@ -17,7 +18,7 @@ import { evaluatePlacement, type OwnerScope, type PlacementRequest, type Placeme
 import { hourlyCostMicros } from '../../core/pricing';
 import { settingBool, settingInt } from '../../core/settings/read';
 import { accountIdentities, findDeployerLinkedTo, type Account } from '../../core/stores/accounts';
-import { getDeployment, listDeployments, stageCompose } from '../../core/stores/deployments';
+import { getDeployment, listDeployments, listDeploymentsPage, stageCompose } from '../../core/stores/deployments';
 import { listReassignments } from '../../core/stores/failover';
 import { getBalance } from '../../core/stores/ledger';
 import { loadPlacementInputs } from '../../core/stores/placement';
@@ -234,11 +235,12 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
         'owner or an admin',
       tag: 'deployments',
       auth: 'viewer',
+      etag: true,
       query: DeploymentsQuery,
       responses: {
         200: {
           description: 'Deployments',
-          schema: z.object({ deployments: z.array(DeploymentView), total: z.number() }),
+          schema: z.object({ deployments: z.array(DeploymentView), total: z.number(), next_cursor: nextCursorField }),
           links: {
             GetDeployment: {
               operation: 'get /api/v1/deployments/:deployment_id',
@@ -250,13 +252,19 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
       },
     },
     async ({ query }, ctx) => {
-      const rows = await listDeployments(deps.db, {
-        status: query.status,
-        agentId: query.agent_id,
-        limit: query.limit,
-      });
+      const filter = { status: query.status, agentId: query.agent_id };
       const viewer = viewerOf(ctx);
-      return { deployments: rows.map((d) => deploymentView(d, viewer)), total: rows.length };
+      const page = pageRequest(query);
+      if (!page) {
+        const rows = await listDeployments(deps.db, { ...filter, limit: 500 });
+        return { deployments: rows.map((d) => deploymentView(d, viewer)), total: rows.length };
+      }
+      const p = await listDeploymentsPage(deps.db, filter, page);
+      return {
+        deployments: p.items.map((d) => deploymentView(d, viewer)),
+        total: p.items.length,
+        next_cursor: nextCursor(LISTS.deployments, p),
+      };
     },
   );
 
@@ -268,6 +276,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
       tag: 'deployments',
       auth: 'viewer',
       params: z.object({ deployment_id: z.string() }),
+      etag: true,
       responses: {
         200: { description: 'Deployment, with its failovers', schema: DeploymentDetail },
         401: { description: 'A credential was sent and is invalid' },

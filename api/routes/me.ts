@@ -11,7 +11,9 @@ import { z } from 'zod';
 import { sessionIdentities } from '../../core/auth/admin-sessions';
 import { isOwnedBy } from '../../core/auth/github-oidc';
 import { HttpError, forbidden, notFound } from '../http/errors';
-import { getAgent, listAgents, toAgentView, type AgentDbRow } from '../../core/stores/agents';
+import { getAgent, listAgents, listAgentsPage, toAgentView, type AgentDbRow } from '../../core/stores/agents';
+import type { Page, PageRequest } from '../../core/pagination';
+import { LISTS, nextCursor, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
 import { listDeployments } from '../../core/stores/deployments';
 import { viewerOf } from '../access';
 import type { AppDeps } from '../deps';
@@ -42,6 +44,12 @@ export function meRoutes(routes: Routes, deps: AppDeps): void {
     return (await listAgents(deps.db)).filter((a) => isOwnedBy(ids, a.github_owner));
   };
 
+  const ownedAgentsPage = async (ctx: Context, page: PageRequest): Promise<Page<AgentDbRow>> => {
+    const ids = identities(ctx);
+    if (ids.length === 0) return { items: [], next: null };
+    return listAgentsPage(deps.db, {}, page, (a) => isOwnedBy(ids, a.github_owner));
+  };
+
   routes.add(
     {
       method: 'get',
@@ -49,10 +57,12 @@ export function meRoutes(routes: Routes, deps: AppDeps): void {
       summary: 'Agents owned by the session’s GitHub login or orgs',
       tag: 'me',
       auth: 'session',
+      etag: true,
+      query: z.object(pageQuery(LISTS.agents)),
       responses: {
         200: {
-          description: 'Agents',
-          schema: z.object({ agents: z.array(AgentObject), total: z.number() }),
+          description: 'Agents in registration order',
+          schema: z.object({ agents: z.array(AgentObject), total: z.number(), next_cursor: nextCursorField }),
           links: {
             GetOwnedAgent: {
               operation: 'get /api/v1/me/agents/:agent_id',
@@ -63,9 +73,15 @@ export function meRoutes(routes: Routes, deps: AppDeps): void {
         },
       },
     },
-    async (_input, ctx) => {
-      const agents = (await ownedAgents(ctx)).map(toAgentView);
-      return { agents, total: agents.length };
+    async ({ query }, ctx) => {
+      const page = pageRequest(query);
+      if (!page) {
+        const agents = (await ownedAgents(ctx)).map(toAgentView);
+        return { agents, total: agents.length };
+      }
+      const p = await ownedAgentsPage(ctx, page);
+      const agents = p.items.map(toAgentView);
+      return { agents, total: agents.length, next_cursor: nextCursor(LISTS.agents, p) };
     },
   );
 

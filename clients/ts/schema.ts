@@ -2189,6 +2189,10 @@ export interface operations {
         status?: string;
         /** @description Case-insensitive substring */
         vm_name?: string;
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -2196,7 +2200,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Agents */
+      /** @description Agents in registration order (weak ETag; 304 on a matching If-None-Match) */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2242,8 +2246,17 @@ export interface operations {
               deployed_app: string | null;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       422: components['responses']['ValidationError'];
       503: components['responses']['ServiceUnavailable'];
@@ -2260,7 +2273,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Agent */
+      /** @description Agent (weak ETag) */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2305,6 +2318,13 @@ export interface operations {
             deployed_app: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       /** @description Agent not found */
       404: {
@@ -3277,6 +3297,10 @@ export interface operations {
         /** @description Case-insensitive substring */
         name?: string;
         account_type?: string;
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -3284,7 +3308,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Accounts */
+      /** @description Accounts in creation order */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3303,8 +3327,17 @@ export interface operations {
               created_at: string;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
@@ -3637,8 +3670,12 @@ export interface operations {
   getApiV1AccountsAccountIdTransactions: {
     parameters: {
       query?: {
+        /** @description Page size (at most 200; default 50); with limit or cursor the response carries next_cursor */
         limit?: number;
+        /** @description Entries to skip (after the cursor) */
         offset?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path: {
@@ -3648,7 +3685,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Entries */
+      /** @description Entries, newest first; total counts every entry of the account */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3668,8 +3705,17 @@ export interface operations {
               created_at: string;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
@@ -4024,7 +4070,10 @@ export interface operations {
       query?: {
         status?: string;
         agent_id?: string;
+        /** @description At most this many (1-1000; default 500); with limit or cursor the response carries next_cursor */
         limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -4068,8 +4117,17 @@ export interface operations {
               total_charged: number;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       401: components['responses']['Unauthorized'];
       422: components['responses']['ValidationError'];
@@ -4134,6 +4192,13 @@ export interface operations {
             }[];
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       /** @description A credential was sent and is invalid */
       401: {
@@ -4220,6 +4285,10 @@ export interface operations {
       query?: {
         name?: string;
         tags?: string;
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -4227,7 +4296,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Apps */
+      /** @description Apps in creation order */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4247,8 +4316,17 @@ export interface operations {
               created_at: string;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       422: components['responses']['ValidationError'];
       503: components['responses']['ServiceUnavailable'];
@@ -5113,14 +5191,19 @@ export interface operations {
   };
   getApiV1MeAgents: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
+      };
       header?: never;
       path?: never;
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      /** @description Agents */
+      /** @description Agents in registration order */
       200: {
         headers: {
           [name: string]: unknown;
@@ -5131,11 +5214,21 @@ export interface operations {
               [key: string]: unknown;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
       };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      422: components['responses']['ValidationError'];
       503: components['responses']['ServiceUnavailable'];
     };
   };
@@ -6009,6 +6102,10 @@ export interface operations {
         status?: string;
         datacenter?: string;
         node_size?: string;
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -6016,7 +6113,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Orders */
+      /** @description Orders in creation order */
       200: {
         headers: {
           [name: string]: unknown;
@@ -6041,8 +6138,17 @@ export interface operations {
               updated_at: string;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
@@ -6238,6 +6344,10 @@ export interface operations {
         status?: string;
         datacenter?: string;
         node_size?: string;
+        /** @description Page size (1-500); with limit or cursor the response carries next_cursor */
+        limit?: number;
+        /** @description Opaque cursor: the next_cursor of the previous page of this list (same filters) */
+        cursor?: string;
       };
       header?: never;
       path: {
@@ -6247,7 +6357,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Orders */
+      /** @description Orders in creation order */
       200: {
         headers: {
           [name: string]: unknown;
@@ -6272,8 +6382,17 @@ export interface operations {
               updated_at: string;
             }[];
             total: number;
+            /** @description Cursor mode only: pass it as `cursor` for the next page; null on the last page */
+            next_cursor?: string | null;
           };
         };
+      };
+      /** @description Not modified: the If-None-Match header names the current ETag (no body) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       401: components['responses']['Unauthorized'];
       /** @description Cannot access other account orders */

@@ -13,8 +13,10 @@ import * as identityProofs from './migrations/20261201000000_identity_proofs';
 import * as catalog from './migrations/20261201010000_catalog';
 import * as launchOrderWorkflows from './migrations/20261201030000_launch_order_workflows';
 import * as composeBlobs from './migrations/20261201040000_compose_blobs';
+import * as listKeysetIndexes from './migrations/20261201050000_list_keyset_indexes';
 import * as failover from './migrations/20261201060000_failover';
 import * as tenantSecrets from './migrations/20261201061700_tenant_secrets';
+import * as agentRowVersion from './migrations/20261201063000_agent_row_version';
 
 const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
   ['20261124000000_initial', initial],
@@ -27,8 +29,10 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migratio
   ['20261201010000_catalog', catalog],
   ['20261201030000_launch_order_workflows', launchOrderWorkflows],
   ['20261201040000_compose_blobs', composeBlobs],
+  ['20261201050000_list_keyset_indexes', listKeysetIndexes],
   ['20261201060000_failover', failover],
   ['20261201061700_tenant_secrets', tenantSecrets],
+  ['20261201063000_agent_row_version', agentRowVersion],
 ];
 
 /** Every migration name, oldest first. */

@@ -4,6 +4,8 @@
  */
 import type { Knex } from 'knex';
 import { parseJsonColumn, requireIso, toIso, type AccountRow } from '../db/tables';
+import { keysetPage, keyTime } from '../db/keyset';
+import type { Page, PageRequest } from '../pagination';
 
 export const ACCOUNT_TYPES = ['deployer', 'agent', 'contributor', 'launcher'] as const;
 export type AccountType = (typeof ACCOUNT_TYPES)[number];
@@ -100,14 +102,33 @@ export async function findAccountsByKeyPrefix(db: Knex, prefix: string): Promise
   return rows.map(toAccount);
 }
 
-export async function listAccounts(db: Knex, filter: { name?: string; accountType?: string }): Promise<Account[]> {
-  const q = db<AccountRow>('accounts').orderBy([
-    { column: 'created_at', order: 'asc' },
-    { column: 'account_id', order: 'asc' },
-  ]);
+export interface AccountFilter {
+  name?: string;
+  accountType?: string;
+}
+
+function accountsQuery(db: Knex, filter: AccountFilter): Knex.QueryBuilder {
+  const q = db<AccountRow>('accounts');
   if (filter.name) q.whereRaw('lower(name) like ?', [`%${filter.name.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`]);
   if (filter.accountType) q.where({ account_type: filter.accountType });
-  return (await q).map(toAccount);
+  return q;
+}
+
+/** Creation order, served by the accounts_created_at_account_id index. */
+const ACCOUNT_KEY = ['created_at', 'account_id'] as const;
+
+export async function listAccounts(db: Knex, filter: AccountFilter): Promise<Account[]> {
+  const rows = (await accountsQuery(db, filter).orderBy(ACCOUNT_KEY.map((column) => ({ column })))) as AccountRow[];
+  return rows.map(toAccount);
+}
+
+/** One keyset page of `listAccounts`. */
+export async function listAccountsPage(db: Knex, filter: AccountFilter, page: PageRequest): Promise<Page<Account>> {
+  const p = await keysetPage<AccountRow>(accountsQuery(db, filter), ACCOUNT_KEY, 'asc', page, (r) => [
+    keyTime(r.created_at),
+    r.account_id,
+  ]);
+  return { items: p.items.map(toAccount), next: p.next };
 }
 
 /** Replaces hash + prefix in one statement: the old key stops working at once. False when the account is gone. */

@@ -13,11 +13,13 @@ import {
   type AgentRow,
   type DbTimestamp,
 } from '../db/tables';
+import { filteredKeysetPage, keyTime, keysetPage } from '../db/keyset';
+import type { CursorKey, Page, PageRequest } from '../pagination';
 
 type Db = Knex | Knex.Transaction;
 
 /** The row after migration 20261124020000 (adds last_contact_at). */
-export type AgentDbRow = AgentRow & { last_contact_at?: DbTimestamp | null };
+export type AgentDbRow = AgentRow & { last_contact_at?: DbTimestamp | null; row_version?: number | string };
 export type CredentialDbRow = AgentControlCredentialRow & { api_secret_sealed?: string | null };
 
 /** data-model.md §2.1's 35 fields minus `tunnel_token` and `intel_ta_token`. */
@@ -115,14 +117,73 @@ export async function getAgentByVmName(db: Db, vmName: string): Promise<AgentDbR
   return (await db('agents').where({ vm_name: vmName }).first()) as AgentDbRow | undefined;
 }
 
-/** `status` exact, `vm_name` case-insensitive substring; registration order. */
-export async function listAgents(db: Db, f: { status?: string; vm_name?: string } = {}): Promise<AgentDbRow[]> {
-  const q = db('agents')
-    .select('*')
-    .orderBy([{ column: 'registered_at' }, { column: 'agent_id' }]);
+export interface AgentFilter {
+  status?: string;
+  vm_name?: string;
+}
+
+function agentsQuery(db: Db, f: AgentFilter, columns: readonly string[] = ['*']): Knex.QueryBuilder {
+  const q = db('agents').select(...columns);
   if (f.status !== undefined) q.where({ status: f.status });
   if (f.vm_name) q.whereRaw('lower(vm_name) like ?', [`%${f.vm_name.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`]);
-  return (await q) as AgentDbRow[];
+  return q;
+}
+
+/** The list's sort key (registration order), served by the agents_registered_at_agent_id index. */
+export const AGENT_KEY = ['registered_at', 'agent_id'] as const;
+export const agentKeyOf = (r: AgentDbRow): CursorKey => [keyTime(r.registered_at), r.agent_id];
+
+/** `status` exact, `vm_name` case-insensitive substring; registration order. */
+export async function listAgents(db: Db, f: AgentFilter = {}): Promise<AgentDbRow[]> {
+  return (await agentsQuery(db, f).orderBy(AGENT_KEY.map((column) => ({ column })))) as AgentDbRow[];
+}
+
+/** One keyset page of `listAgents`; `keep` filters in code (e.g. owner matching), still yielding full pages. */
+export async function listAgentsPage(
+  db: Db,
+  f: AgentFilter,
+  page: PageRequest,
+  keep?: (r: AgentDbRow) => boolean,
+): Promise<Page<AgentDbRow>> {
+  return keep
+    ? filteredKeysetPage(() => agentsQuery(db, f), AGENT_KEY, 'asc', page, agentKeyOf, keep)
+    : keysetPage(agentsQuery(db, f), AGENT_KEY, 'asc', page, agentKeyOf);
+}
+
+/** What identifies one rendering of an agent row: its id and `row_version` (new on every write, by trigger). */
+export interface AgentVersion {
+  agent_id: string;
+  row_version: string;
+  registered_at: Date | string;
+}
+
+const VERSION_COLUMNS = ['agent_id', 'row_version', 'registered_at'] as const;
+const toVersion = (r: AgentVersion): AgentVersion => ({ ...r, row_version: String(r.row_version) });
+
+/**
+ * The (id, version) pairs of `listAgents` — or of one keyset page of it — in list order: three narrow columns, so a
+ * caller holding rendered views by version reads full rows only for the ones that changed.
+ */
+export async function listAgentVersions(db: Db, f: AgentFilter, page?: PageRequest): Promise<Page<AgentVersion>> {
+  if (!page) {
+    const rows = (await agentsQuery(db, f, VERSION_COLUMNS).orderBy(
+      AGENT_KEY.map((column) => ({ column })),
+    )) as AgentVersion[];
+    return { items: rows.map(toVersion), next: null };
+  }
+  const p = await keysetPage<AgentVersion>(agentsQuery(db, f, VERSION_COLUMNS), AGENT_KEY, 'asc', page, (r) => [
+    keyTime(r.registered_at),
+    r.agent_id,
+  ]);
+  return { items: p.items.map(toVersion), next: p.next };
+}
+
+export async function getAgentsByIds(db: Db, ids: readonly string[]): Promise<AgentDbRow[]> {
+  const out: AgentDbRow[] = [];
+  for (let i = 0; i < ids.length; i += 500) {
+    out.push(...((await db('agents').whereIn('agent_id', ids.slice(i, i + 500) as string[])) as AgentDbRow[]));
+  }
+  return out;
 }
 
 /** Agents per status (the `easyenclave_agents` gauge, read at scrape time). */

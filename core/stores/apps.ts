@@ -8,6 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { parseJsonColumn, requireIso, toIso, type AppRow, type AppVersionRow } from '../db/tables';
+import { filteredKeysetPage, keyTime } from '../db/keyset';
+import type { Page, PageRequest } from '../pagination';
 
 type Db = Knex | Knex.Transaction;
 
@@ -133,18 +135,44 @@ export async function createApp(
   return app && app.app_id === row.app_id ? app : { error: 'exists' };
 }
 
-/** v1 filters: `name` case-insensitive substring, `tags` any overlap. */
-export async function listApps(db: Db, filter: { name?: string; tags?: string[] }): Promise<App[]> {
-  const rows = (await db<AppRow>('apps').orderBy([
-    { column: 'created_at', order: 'asc' },
-    { column: 'name', order: 'asc' },
-  ])) as AppRow[];
-  const needle = filter.name?.toLowerCase();
+export interface AppFilter {
+  name?: string;
+  tags?: string[];
+}
+
+/** Creation order, served by the apps_created_at_name index. */
+const APP_KEY = ['created_at', 'name'] as const;
+
+function appsQuery(db: Db, filter: AppFilter): Knex.QueryBuilder {
+  const q = db<AppRow>('apps');
+  if (filter.name) q.whereRaw('lower(name) like ?', [`%${filter.name.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`]);
+  return q;
+}
+
+/** `tags` is a JSON text column: the overlap is decided in code. */
+const tagFilter = (filter: AppFilter) => {
   const tags = new Set(filter.tags ?? []);
-  return rows
-    .map(toApp)
-    .filter((a) => !needle || a.name.toLowerCase().includes(needle))
-    .filter((a) => tags.size === 0 || a.tags.some((t) => tags.has(t)));
+  return (a: App) => tags.size === 0 || a.tags.some((t) => tags.has(t));
+};
+
+/** v1 filters: `name` case-insensitive substring, `tags` any overlap. */
+export async function listApps(db: Db, filter: AppFilter): Promise<App[]> {
+  const rows = (await appsQuery(db, filter).orderBy(APP_KEY.map((column) => ({ column })))) as AppRow[];
+  return rows.map(toApp).filter(tagFilter(filter));
+}
+
+/** One keyset page of `listApps` (full pages even when the tag filter drops rows). */
+export async function listAppsPage(db: Db, filter: AppFilter, page: PageRequest): Promise<Page<App>> {
+  const keep = tagFilter(filter);
+  const p = await filteredKeysetPage<AppRow>(
+    () => appsQuery(db, filter),
+    APP_KEY,
+    'asc',
+    page,
+    (r) => [keyTime(r.created_at), r.name],
+    (r) => keep(toApp(r)),
+  );
+  return { items: p.items.map(toApp), next: p.next };
 }
 
 /** Deletes the app row only (v1: versions and revenue shares remain). */

@@ -29,6 +29,8 @@ import {
   type CapacityPoolTargetRow,
   type CapacityReservationRow,
 } from '../db/tables';
+import { keysetPage, keyTime } from '../db/keyset';
+import type { Page, PageRequest } from '../pagination';
 
 type Db = Knex | Knex.Transaction;
 
@@ -255,13 +257,29 @@ export interface OrderFilter {
   accountId?: string;
 }
 
-export async function listOrders(db: Db, f: OrderFilter = {}): Promise<OrderView[]> {
-  const q = db('capacity_launch_orders').orderBy(['created_at', 'order_id']);
+function ordersQuery(db: Db, f: OrderFilter): Knex.QueryBuilder {
+  const q = db('capacity_launch_orders');
   if (f.status) q.where({ status: f.status });
   if (f.datacenter !== undefined && f.datacenter !== '') q.where({ datacenter: f.datacenter });
   if (f.nodeSize !== undefined && f.nodeSize !== '') q.where({ node_size: f.nodeSize });
   if (f.accountId) q.where({ account_id: f.accountId });
-  return ((await q) as CapacityLaunchOrderRow[]).map(toOrderView);
+  return q;
+}
+
+/** Creation order, served by the capacity_launch_orders_created_at_order_id index. */
+const ORDER_KEY = ['created_at', 'order_id'] as const;
+
+export async function listOrders(db: Db, f: OrderFilter = {}): Promise<OrderView[]> {
+  return ((await ordersQuery(db, f).orderBy([...ORDER_KEY])) as CapacityLaunchOrderRow[]).map(toOrderView);
+}
+
+/** One keyset page of `listOrders`. */
+export async function listOrdersPage(db: Db, f: OrderFilter, page: PageRequest): Promise<Page<OrderView>> {
+  const p = await keysetPage<CapacityLaunchOrderRow>(ordersQuery(db, f), ORDER_KEY, 'asc', page, (r) => [
+    keyTime(r.created_at),
+    r.order_id,
+  ]);
+  return { items: p.items.map(toOrderView), next: p.next };
 }
 
 export async function getOrderRow(db: Db, orderId: string): Promise<CapacityLaunchOrderRow | undefined> {

@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { DeploymentStatus } from '../deployment-status';
 import { parseJsonColumn, requireIso, toIso, type DeploymentRow } from '../db/tables';
+import { keysetPage, keyTime } from '../db/keyset';
+import type { Page, PageRequest } from '../pagination';
 import { hasPendingReset } from './failover';
 
 export interface Deployment {
@@ -143,23 +145,44 @@ export async function deploymentOwners(
   return out;
 }
 
-export async function listDeployments(
-  db: Knex,
-  filter: { status?: string; agentId?: string; agentIds?: readonly string[]; accountId?: string; limit?: number },
-): Promise<Deployment[]> {
-  const q = db<DeploymentRow>('deployments').orderBy([
-    { column: 'created_at', order: 'desc' },
-    { column: 'deployment_id', order: 'desc' },
-  ]);
+export interface DeploymentFilter {
+  status?: string;
+  agentId?: string;
+  agentIds?: readonly string[];
+  accountId?: string;
+}
+
+function deploymentsQuery(db: Knex, filter: DeploymentFilter): Knex.QueryBuilder {
+  const q = db<DeploymentRow>('deployments');
   if (filter.status) q.where('status', filter.status);
   if (filter.agentId) q.where({ agent_id: filter.agentId });
   if (filter.accountId) q.where({ account_id: filter.accountId });
-  if (filter.agentIds) {
-    if (filter.agentIds.length === 0) return [];
-    q.whereIn('agent_id', filter.agentIds as string[]);
-  }
+  if (filter.agentIds) q.whereIn('agent_id', filter.agentIds as string[]);
+  return q;
+}
+
+/** Newest first, served by the deployments_created_at_deployment_id index. */
+const DEPLOYMENT_KEY = ['created_at', 'deployment_id'] as const;
+
+export async function listDeployments(db: Knex, filter: DeploymentFilter & { limit?: number }): Promise<Deployment[]> {
+  if (filter.agentIds?.length === 0) return [];
+  const q = deploymentsQuery(db, filter).orderBy(DEPLOYMENT_KEY.map((column) => ({ column, order: 'desc' })));
   if (filter.limit) q.limit(filter.limit);
-  return (await q).map(toDeployment);
+  return ((await q) as DeploymentRow[]).map(toDeployment);
+}
+
+/** One keyset page of `listDeployments` (newest first). */
+export async function listDeploymentsPage(
+  db: Knex,
+  filter: DeploymentFilter,
+  page: PageRequest,
+): Promise<Page<Deployment>> {
+  if (filter.agentIds?.length === 0) return { items: [], next: null };
+  const p = await keysetPage<DeploymentRow>(deploymentsQuery(db, filter), DEPLOYMENT_KEY, 'desc', page, (r) => [
+    keyTime(r.created_at),
+    r.deployment_id,
+  ]);
+  return { items: p.items.map(toDeployment), next: p.next };
 }
 
 /**

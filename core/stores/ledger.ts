@@ -14,6 +14,8 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { isPostgres } from '../db/connection';
 import { nowIso, requireIso, type TransactionRow } from '../db/tables';
+import { keysetPage, keyTime } from '../db/keyset';
+import type { Page, PageRequest } from '../pagination';
 
 export type TxType = 'deposit' | 'charge' | 'earning' | 'contributor_credit' | 'platform_revenue';
 
@@ -285,6 +287,33 @@ export async function listTransactions(
     ])
     .limit(limit);
   return rows.map(toEntry);
+}
+
+/** Newest first, in ledger order within one append; served by transactions_account_page. */
+const TRANSACTION_KEY = ['created_at', 'seq', 'transaction_id'] as const;
+
+/** One keyset page of `listTransactions`, skipping `offset` entries after the cursor (v1's offset parameter). */
+export async function listTransactionsPage(
+  db: Knex | Knex.Transaction,
+  accountId: string,
+  page: PageRequest,
+  offset = 0,
+): Promise<Page<LedgerEntry>> {
+  const q = db<TransactionRow>('transactions').where({ account_id: accountId });
+  if (offset > 0) q.offset(offset);
+  const p = await keysetPage<TransactionRow>(
+    q,
+    TRANSACTION_KEY,
+    'desc',
+    page,
+    // seq is null only on rows written outside the ledger store (never by the API's appends).
+    (r) => [
+      keyTime(r.created_at),
+      Number((r as TransactionRow & { seq?: number | string | null }).seq ?? 0),
+      r.transaction_id,
+    ],
+  );
+  return { items: p.items.map(toEntry), next: p.next };
 }
 
 export async function countTransactions(db: Knex | Knex.Transaction, accountId: string): Promise<number> {

@@ -10,6 +10,7 @@ import { createTestDb, listTables, testEngines, type TestDb } from '../helpers/d
 const EXPECTED_COLUMNS: Record<string, string[]> = {
   agents: [
     'last_contact_at', // v2: last contact by any channel (stale clean-up)
+    'row_version', // v2: random per write (trigger), the API's view cache key
     'agent_id',
     'vm_name',
     'status',
@@ -292,7 +293,7 @@ for (const engine of testEngines()) {
 
     it('gives every table exactly the spec columns', async () => {
       t = await createTestDb(engine);
-      expect(Object.keys(await t.db('agents').columnInfo())).toHaveLength(38); // the 35 spec columns + last_contact_at + the HPKE key and its token
+      expect(Object.keys(await t.db('agents').columnInfo())).toHaveLength(39); // the 35 spec columns + last_contact_at, the HPKE key and its token, row_version
       for (const table of TABLE_NAMES) {
         const info = await t.db(table).columnInfo();
         expect({ table, columns: Object.keys(info).sort() }).toEqual({

@@ -1,0 +1,47 @@
+/**
+ * `GET /api/v1/agents` with N seeded agents (default 1,000) against the embedded stack: unpaginated (the v1 shape,
+ * every agent in one body), then paginated (`limit=100`, each connection walking the pages in turn with the
+ * `next_cursor` links), then the unpaginated list again with `If-None-Match` (304s). Prints ONE line.
+ *
+ *   npm run bench:agents-list -- [-c 32] [-d 15] [--agents 1000] [--limit 100]
+ */
+import { fmt, load, loadAverage, loadFlags, main, seedAgents, startStack, type Figures } from './lib/reads';
+
+const USAGE = `usage: npm run bench:agents-list -- [-c|--connections N (32)] [-d|--duration seconds (15)] [--agents N (1000)] [--limit N (100)]
+GET /api/v1/agents with N seeded agents: unpaginated, paginated (limit, walking next_cursor), and conditional (304).`;
+
+const show = (name: string, f: Figures) =>
+  `${name} ${fmt(f.reqPerSec)} req/s p50 ${f.p50} ms p99 ${f.p99} ms ${fmt(f.bytes)} B/resp` +
+  (f.errors + f.non2xx > 0 ? ` (${f.errors} errors, ${f.non2xx} non-2xx)` : '');
+
+main(async () => {
+  const flags = loadFlags(USAGE, { agents: 1000, limit: 100 });
+  const stack = await startStack();
+  try {
+    await seedAgents(stack.db, flags.agents);
+    const url = `${stack.url}/api/v1/agents`;
+    const full = await fetch(url);
+    const etag = full.headers.get('etag') ?? '';
+    const { total } = (await full.json()) as { total: number };
+    if (total !== flags.agents) throw new Error(`listed ${total} agents, seeded ${flags.agents}`);
+
+    // The page paths, walked once up front: each connection cycles through them like a client paging through.
+    const paths: { path: string }[] = [];
+    for (let cursor: string | null = ''; cursor !== null;) {
+      const path: string = `/api/v1/agents?limit=${flags.limit}${cursor ? `&cursor=${cursor}` : ''}`;
+      paths.push({ path });
+      cursor = ((await (await fetch(`${stack.url}${path}`)).json()) as { next_cursor: string | null }).next_cursor;
+    }
+
+    const unpaginated = await load(url, flags);
+    const paginated = await load(url, flags, { requests: paths });
+    const conditional = await load(url, flags, { headers: { 'if-none-match': etag } });
+    console.log(
+      `agents-list ${flags.agents} agents -c ${flags.connections} -d ${flags.duration}: ` +
+        `${show('unpaginated', unpaginated)}; ${show(`paginated limit=${flags.limit} (${paths.length} pages)`, paginated)}; ` +
+        `${show('If-None-Match', { ...conditional, non2xx: 0 })}; load avg ${loadAverage()}`,
+    );
+  } finally {
+    await stack.stop();
+  }
+});
