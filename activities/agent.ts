@@ -43,16 +43,11 @@ import { parseJsonColumn } from '../core/db/tables';
 import type { SettingsReader } from '../core/settings/types';
 import type { KeyRing } from '../core/auth/keyring';
 import { AgentFailure } from '../workflows/contracts/failures';
+import { UnavailableError } from './unavailable-error';
 
 /** Thrown for transient failures; deliberately not an ApplicationFailure so Temporal retries it. */
-export class AgentUnavailableError extends Error {
+export class AgentUnavailableError extends UnavailableError {
   override readonly name = AgentFailure.Unavailable;
-  constructor(
-    message: string,
-    readonly status: number | null,
-  ) {
-    super(message);
-  }
 }
 
 /** Default and ceiling for `agentLogs` lines, and a byte cap that keeps the result far below Temporal's 2 MiB. */

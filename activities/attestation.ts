@@ -58,7 +58,7 @@ export function createAttestationVerifier(deps: AttestationVerifierDeps) {
 
   async function verifyToken(token: string): Promise<ItaVerifyResult> {
     const [url, issuer, audience] = await Promise.all(
-      ['intel_ta.jwks_url', 'intel_ta.issuer', 'intel_ta.audience'].map((k) => deps.settings.get(k)),
+      (['intel_ta.jwks_url', 'intel_ta.issuer', 'intel_ta.audience'] as const).map((k) => deps.settings.get(k)),
     );
     return verifyItaToken(token, { jwks: jwks.get(url!), issuer, audience });
   }

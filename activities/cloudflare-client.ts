@@ -9,6 +9,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { UnavailableError } from './unavailable-error';
 
 /** Failure types thrown by the Cloudflare activities. Workflows branch on these, never on message text. */
 export const CloudflareFailureType = {
@@ -70,14 +71,8 @@ export interface CfResponse<T> {
 }
 
 /** Thrown for transient failures; deliberately not an ApplicationFailure so Temporal retries it. */
-export class CloudflareUnavailableError extends Error {
+export class CloudflareUnavailableError extends UnavailableError {
   override readonly name = CloudflareFailureType.Unavailable;
-  constructor(
-    message: string,
-    readonly status: number | null,
-  ) {
-    super(message);
-  }
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;

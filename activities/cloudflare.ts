@@ -173,13 +173,15 @@ export function createCloudflareActivities(deps: CloudflareActivityDeps) {
 
   async function readConfig(): Promise<CloudflareConfig> {
     const [accountId, zoneId, apiToken, domain, apiUrl] = (await Promise.all(
-      [
-        'cloudflare.account_id',
-        'cloudflare.zone_id',
-        'cloudflare.api_token',
-        'cloudflare.domain',
-        'cloudflare.api_url',
-      ].map(async (k) => (await settings.get(k)).trim()),
+      (
+        [
+          'cloudflare.account_id',
+          'cloudflare.zone_id',
+          'cloudflare.api_token',
+          'cloudflare.domain',
+          'cloudflare.api_url',
+        ] as const
+      ).map(async (k) => (await settings.get(k)).trim()),
     )) as [string, string, string, string, string];
     return {
       configured: accountId !== '' && zoneId !== '' && apiToken !== '',

@@ -13,12 +13,19 @@ import { unseal } from '../core/auth/seal';
 import { isGcpDatacenter, lower } from '../core/capacity';
 import { instanceResource, zoneOf, type GcpInstanceSettings } from '../core/gcp-instance';
 import { parseIntStrict } from '../core/settings/parse';
+import type { SettingKey } from '../core/settings/registry';
 import type { SettingsReader } from '../core/settings/types';
 import type { SealedValue } from '../workflows/contracts/agents';
 import { CapacityFailure } from '../workflows/contracts/capacity';
 
 const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 const OPERATION_DEADLINE_MS = 120_000;
+/** The machine-type list of each node size; a size without one uses `gcp.machine_types`. */
+const MACHINE_TYPES_SETTING: Readonly<Record<string, SettingKey>> = {
+  tiny: 'gcp.machine_types_tiny',
+  standard: 'gcp.machine_types_standard',
+  llm: 'gcp.machine_types_llm',
+};
 
 export interface GcpClients {
   project: string;
@@ -110,7 +117,7 @@ const httpCode = (err: unknown): number | undefined => {
 };
 
 async function instanceSettings(settings: SettingsReader, project: string): Promise<GcpInstanceSettings> {
-  const get = async (k: string) => (await settings.get(k)).trim();
+  const get = async (k: SettingKey) => (await settings.get(k)).trim();
   return {
     project,
     imageProject: (await get('gcp.image_project')) || project,
@@ -167,9 +174,8 @@ export function createGcpActivities({ settings, sealingKey }: GcpDeps) {
       const zone = zoneOf(input.datacenter, await defaultZone());
       const s = await instanceSettings(settings, c.project);
       const size = lower(input.nodeSize) || 'tiny';
-      const list = (
-        (await settings.get(`gcp.machine_types_${size}`)).trim() || (await settings.get('gcp.machine_types'))
-      )
+      const sizeKey = MACHINE_TYPES_SETTING[size];
+      const list = ((sizeKey ? (await settings.get(sizeKey)).trim() : '') || (await settings.get('gcp.machine_types')))
         .split(',')
         .map((t) => t.trim())
         .filter(Boolean);

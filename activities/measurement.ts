@@ -166,14 +166,16 @@ export function createMeasurementActivities(deps: MeasurementDeps) {
         };
       }
       const [bin, publicKey, oidcIssuer, identityRegexp, rekorUrl, ignoreTlog] = await Promise.all(
-        [
-          'operational.cosign_bin',
-          'operational.cosign_public_key',
-          'operational.cosign_certificate_oidc_issuer',
-          'operational.cosign_certificate_identity_regexp',
-          'operational.cosign_rekor_url',
-          'operational.cosign_ignore_tlog',
-        ].map((k) => settings.get(k)),
+        (
+          [
+            'operational.cosign_bin',
+            'operational.cosign_public_key',
+            'operational.cosign_certificate_oidc_issuer',
+            'operational.cosign_certificate_identity_regexp',
+            'operational.cosign_rekor_url',
+            'operational.cosign_ignore_tlog',
+          ] as const
+        ).map((k) => settings.get(k)),
       );
       const cosignRef = `${ref.registry}/${ref.repository}@${resolved.digest}`;
       try {

@@ -10,6 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { KeyRing } from '../core/auth/keyring';
 import { unseal } from '../core/auth/seal';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, requestedCount, webhookSignature } from '../core/provisioner';
+import type { SettingKey } from '../core/settings/registry';
 import type { SettingsReader } from '../core/settings/types';
 import type { SealedValue } from '../workflows/contracts/agents';
 import { CapacityFailure } from '../workflows/contracts/capacity';
@@ -58,7 +59,7 @@ const transient = (status: number) => status >= 500 || status === 408 || status 
 
 export function createProvisionerActivities({ settings, sealingKey, fetch: fetchImpl }: ProvisionerDeps) {
   const doFetch: typeof globalThis.fetch = fetchImpl ?? ((i, o) => globalThis.fetch(i, o));
-  const get = async (k: string) => (await settings.get(k)).trim();
+  const get = async (k: SettingKey) => (await settings.get(k)).trim();
 
   async function endpoint(kind: Kind): Promise<{ url: string; token: string; secret: string; timeoutMs: number }> {
     const url = await get(kind === 'webhook' ? 'provisioner.webhook_url' : `provisioner.${kind}_url`);

@@ -62,30 +62,34 @@ export async function orphanCleanup(input: OrphanCleanupInput) {
   }
 
   const cloudflare = input.cloudflare && p.cloudflare_configured;
+  type Counts = { deleted: number; failed: number };
+  /** The answer, dry run or not: what was planned beside what was deleted (nothing, in a dry run). */
+  const report = (dryRun: boolean, done: { tunnels: Counts; dns: Counts; vms: Counts; agents: Counts }) => ({
+    dry_run: dryRun,
+    cloudflare_configured: p.cloudflare_configured,
+    gcp_configured: p.gcp_configured,
+    external_cloud_configured: externalConfigured,
+    stale_hours: p.stale_hours,
+    plan,
+    cloudflare: cloudflare
+      ? {
+          dry_run: dryRun,
+          tunnels_deleted: done.tunnels.deleted,
+          dns_deleted: done.dns.deleted,
+          tunnels_candidates: plan.tunnels.length,
+          dns_candidates: plan.dns_records.length,
+          tunnels_failed: done.tunnels.failed,
+          dns_failed: done.dns.failed,
+        }
+      : null,
+    gcp: input.gcp && p.gcp_configured ? { candidates: plan.gcp_instances.length, ...done.vms } : null,
+    stale_agents: input.stale_agents ? { candidates: plan.stale_agents.length, ...done.agents } : null,
+    external_cloud: external,
+    detail: detail.length ? detail.join(' ') : null,
+  });
   if (input.dry_run) {
-    return {
-      dry_run: true,
-      cloudflare_configured: p.cloudflare_configured,
-      gcp_configured: p.gcp_configured,
-      external_cloud_configured: externalConfigured,
-      stale_hours: p.stale_hours,
-      plan,
-      cloudflare: cloudflare
-        ? {
-            dry_run: true,
-            tunnels_deleted: 0,
-            dns_deleted: 0,
-            tunnels_candidates: plan.tunnels.length,
-            dns_candidates: plan.dns_records.length,
-            tunnels_failed: 0,
-            dns_failed: 0,
-          }
-        : null,
-      gcp: input.gcp && p.gcp_configured ? { candidates: plan.gcp_instances.length, deleted: 0, failed: 0 } : null,
-      stale_agents: input.stale_agents ? { candidates: plan.stale_agents.length, deleted: 0, failed: 0 } : null,
-      external_cloud: external,
-      detail: detail.length ? detail.join(' ') : null,
-    };
+    const none = { deleted: 0, failed: 0 };
+    return report(true, { tunnels: none, dns: none, vms: none, agents: none });
   }
 
   const tunnels = await each(plan.tunnels, async (t) => {
@@ -115,29 +119,5 @@ export async function orphanCleanup(input: OrphanCleanupInput) {
       detail.push(`Failed to delete agent ${a.agent_id}: ${errorText(err)}`);
     }
   }
-  return {
-    dry_run: false,
-    cloudflare_configured: p.cloudflare_configured,
-    gcp_configured: p.gcp_configured,
-    external_cloud_configured: externalConfigured,
-    stale_hours: p.stale_hours,
-    plan,
-    cloudflare: cloudflare
-      ? {
-          dry_run: false,
-          tunnels_deleted: tunnels.deleted,
-          dns_deleted: dns.deleted,
-          tunnels_candidates: plan.tunnels.length,
-          dns_candidates: plan.dns_records.length,
-          tunnels_failed: tunnels.failed,
-          dns_failed: dns.failed,
-        }
-      : null,
-    gcp: input.gcp && p.gcp_configured ? { candidates: plan.gcp_instances.length, ...vms } : null,
-    stale_agents: input.stale_agents
-      ? { candidates: plan.stale_agents.length, deleted: agentsDeleted, failed: agentsFailed }
-      : null,
-    external_cloud: external,
-    detail: detail.length ? detail.join(' ') : null,
-  };
+  return report(false, { tunnels, dns, vms, agents: { deleted: agentsDeleted, failed: agentsFailed } });
 }

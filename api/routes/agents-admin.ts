@@ -226,10 +226,7 @@ export function agentUndeployRoutes(routes: Routes, deps: AppDeps): void {
       auth: 'admin',
       params: z.object({ agent_id: z.string() }),
       responses: {
-        200: {
-          description: 'Undeployed',
-          schema: AgentUndeployed,
-        },
+        200: { description: 'Undeployed', schema: AgentUndeployed },
         400: { description: 'Agent has no address' },
         404: { description: 'Agent not found' },
         502: { description: 'Agent unreachable or refused' },

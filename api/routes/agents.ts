@@ -294,7 +294,7 @@ export function agentRoutes(routes: Routes, deps: AppDeps, views = new AgentView
       if (a.intel_ta_token) {
         try {
           const [url, issuer, audience] = await Promise.all(
-            ['intel_ta.jwks_url', 'intel_ta.issuer', 'intel_ta.audience'].map((k) => deps.settings.get(k)),
+            (['intel_ta.jwks_url', 'intel_ta.issuer', 'intel_ta.audience'] as const).map((k) => deps.settings.get(k)),
           );
           const v = await verifyItaToken(a.intel_ta_token, { jwks: jwks.get(url!), issuer, audience });
           intelTaVerified = v.ok;

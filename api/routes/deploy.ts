@@ -75,6 +75,15 @@ export async function callerOf(deps: AppDeps, ctx: Context): Promise<Caller> {
   };
 }
 
+/** What is priced and recorded of a request: its SLA class, machine size and resources. */
+const sizingOf = (body: DeployInput) => ({
+  slaClass: body.sla_class,
+  machineSize: body.machine_size,
+  cpuVcpus: body.cpu_vcpus,
+  memoryGb: body.memory_gb,
+  gpuCount: body.gpu_count,
+});
+
 /** What the caller can afford, when billing is on; a request priced at $0 is refused (nothing free is deployed). */
 async function fundsOf(
   deps: AppDeps,
@@ -82,13 +91,7 @@ async function fundsOf(
   body: DeployInput,
 ): Promise<{ balanceMicros: number; hourlyCostMicros: number } | undefined> {
   if (!(await settingBool(deps.settings, 'billing.enabled'))) return undefined;
-  const hourly = hourlyCostMicros({
-    cpuVcpus: body.cpu_vcpus,
-    memoryGb: body.memory_gb,
-    gpuCount: body.gpu_count,
-    slaClass: body.sla_class,
-    machineSize: body.machine_size,
-  });
+  const hourly = hourlyCostMicros(sizingOf(body));
   // What is billed must cost something: a free deployment would run on paper only.
   if (hourly <= 0) throw unprocessable('The requested resources have an hourly price of $0; nothing free is deployed');
   if (!caller.account) return undefined;
@@ -173,11 +176,7 @@ export function deployRoutes(routes: Routes, deps: AppDeps): DeployFn {
         accountId: caller.account?.account_id ?? null,
         appName: body.app_name ?? null,
         appVersion: body.app_version ?? null,
-        slaClass: body.sla_class,
-        machineSize: body.machine_size,
-        cpuVcpus: body.cpu_vcpus,
-        memoryGb: body.memory_gb,
-        gpuCount: body.gpu_count,
+        ...sizingOf(body),
         createdAt,
         githubOwner: caller.oidcOwner,
         ...(body.encrypted_env ? { encryptedEnv: body.encrypted_env } : {}),

@@ -20,6 +20,7 @@ import {
   verifyWebhook,
 } from '../../activities/stripe-client';
 import { unseal } from '../../core/auth/seal';
+import type { SettingKey } from '../../core/settings/registry';
 import type { CreatePaymentIntentResult } from '../../workflows/contracts/payments';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
@@ -189,7 +190,7 @@ export function stripeRoutes(routes: Routes, deps: AppDeps): void {
     },
     async ({ query }) => {
       const s = await readStripeSettings(deps.settings);
-      const source = async (key: string) =>
+      const source = async (key: SettingKey) =>
         'resolve' in deps.settings ? (await deps.settings.resolve(key)).source : 'default';
       const validation: { attempted: boolean; ok: boolean | null; error: string | null } = {
         attempted: query.validate,

@@ -6,7 +6,14 @@
  */
 import type { Knex } from 'knex';
 import { listSettingRows } from '../stores/settings';
-import { SETTINGS, findSetting, maskSecret, type SettingDef, type SettingGroup } from './registry';
+import {
+  SETTINGS,
+  SETTING_REGISTRY,
+  maskSecret,
+  type SettingDef,
+  type SettingGroup,
+  type SettingKey,
+} from './registry';
 import type { SettingSource, SettingView, SettingsReader } from './types';
 
 export class UnknownSettingError extends Error {
@@ -45,14 +52,15 @@ export class SettingsService implements SettingsReader {
     this.cache = null;
   }
 
-  async get(key: string): Promise<string> {
+  async get(key: SettingKey): Promise<string> {
     return (await this.resolve(key)).value;
   }
 
-  async resolve(key: string): Promise<{ value: string; source: SettingSource }> {
-    const def = findSetting(key);
-    if (!def) throw new UnknownSettingError(key);
-    return this.resolveDef(def, await this.dbValues());
+  /** A key only known at run time (an admin's input) is checked with `findSetting` first. */
+  async resolve(key: SettingKey): Promise<{ value: string; source: SettingSource }> {
+    // Still checked: a caller may cast, and a missing def would otherwise read as the default.
+    if (!Object.hasOwn(SETTING_REGISTRY, key)) throw new UnknownSettingError(key);
+    return this.resolveDef({ key, ...SETTING_REGISTRY[key] }, await this.dbValues());
   }
 
   /** Registry-ordered listing with secrets masked (admin API, start-up log). */

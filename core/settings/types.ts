@@ -1,14 +1,14 @@
-import type { SettingGroup } from './registry';
+import type { SettingGroup, SettingKey } from './registry';
 
 export type SettingSource = 'db' | 'env' | 'default';
 
 /** What consumers (activities, API handlers) need: the effective string value of a registered key. */
 export interface SettingsReader {
-  get(key: string): Promise<string>;
+  get(key: SettingKey): Promise<string>;
 }
 
 export interface SettingView {
-  key: string;
+  key: SettingKey;
   value: string;
   source: SettingSource;
   is_secret: boolean;
