@@ -250,7 +250,7 @@ import { resolve } from "node:path";
 // clients/secrets/encrypt-env.ts
 import { randomUUID as randomUUID2 } from "node:crypto";
 
-// ../main/node_modules/jose/dist/webapi/lib/buffer_utils.js
+// node_modules/jose/dist/webapi/lib/buffer_utils.js
 var encoder = new TextEncoder();
 var decoder = new TextDecoder();
 var strictDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -292,7 +292,7 @@ function decodeBase64(encoded, url = false) {
   return bytes;
 }
 
-// ../main/node_modules/jose/dist/webapi/util/errors.js
+// node_modules/jose/dist/webapi/util/errors.js
 var errors_exports = {};
 __export(errors_exports, {
   JOSEAlgNotAllowed: () => JOSEAlgNotAllowed,
@@ -404,7 +404,7 @@ var JWSSignatureVerificationFailed = class extends JOSEError {
   }
 };
 
-// ../main/node_modules/jose/dist/webapi/util/base64url.js
+// node_modules/jose/dist/webapi/util/base64url.js
 var invalid = "The input to be decoded is not correctly encoded.";
 function decode(input) {
   try {
@@ -414,7 +414,7 @@ function decode(input) {
   }
 }
 
-// ../main/node_modules/jose/dist/webapi/lib/validate.js
+// node_modules/jose/dist/webapi/lib/validate.js
 function isObject(input) {
   if (typeof input != "object" || input === null || Object.prototype.toString.call(input) !== "[object Object]")
     return false;
@@ -494,7 +494,7 @@ function validateB64(protectedHeader, extensions) {
   return true;
 }
 
-// ../main/node_modules/jose/dist/webapi/lib/key.js
+// node_modules/jose/dist/webapi/lib/key.js
 var tag = (key) => key[Symbol.toStringTag];
 var jwkMatchesOp = (entry, key, usage) => {
   const { alg } = entry;
@@ -627,7 +627,7 @@ async function rawKey(key, expected, usage, extractable = false) {
   return key instanceof Uint8Array && (key = await crypto.subtle.importKey("raw", key, expected, extractable, [usage])), checkCryptoKey(key, expected, usage), key;
 }
 
-// ../main/node_modules/jose/dist/webapi/lib/key_descriptor.js
+// node_modules/jose/dist/webapi/lib/key_descriptor.js
 function table(entries) {
   const out = { __proto__: null };
   for (const alg in entries)
@@ -635,7 +635,7 @@ function table(entries) {
   return out;
 }
 
-// ../main/node_modules/jose/dist/webapi/lib/jws_algorithms.js
+// node_modules/jose/dist/webapi/lib/jws_algorithms.js
 var sig = [["verify"], ["sign"]];
 function hmac(bits) {
   const subtle = { name: "HMAC", hash: `SHA-${bits}` };
@@ -705,7 +705,7 @@ function jwsAlgorithm(alg) {
   return entry;
 }
 
-// ../main/node_modules/jose/dist/webapi/lib/jws_verify.js
+// node_modules/jose/dist/webapi/lib/jws_verify.js
 function prepareVerify(options) {
   return [options && validateAlgorithms("algorithms", options.algorithms), options?.crit];
 }
@@ -760,7 +760,7 @@ async function verifyCompact(jws, shared, key) {
   return verifySignature({ payload, protected: protectedHeader, signature }, shared, key, encodeCompactUnencodedPayload);
 }
 
-// ../main/node_modules/jose/dist/webapi/lib/jwt_claims_set.js
+// node_modules/jose/dist/webapi/lib/jwt_claims_set.js
 var epoch = (date) => Math.floor(date.getTime() / 1e3);
 var multipliers = {
   s: 1,
@@ -850,7 +850,7 @@ function validateClaimsSet(protectedHeader, claimsSetBytes, options = {}) {
   return claimsSet;
 }
 
-// ../main/node_modules/jose/dist/webapi/jwt/verify.js
+// node_modules/jose/dist/webapi/jwt/verify.js
 async function jwtVerify(jwt, key, options) {
   const [verified, b64] = await verifyCompact(jwt, prepareVerify(options), key);
   if (!b64)
@@ -859,7 +859,7 @@ async function jwtVerify(jwt, key, options) {
   return { ...verified, payload };
 }
 
-// ../main/node_modules/jose/dist/webapi/jwks/local.js
+// node_modules/jose/dist/webapi/jwks/local.js
 function isUsableJWK(jwk, entry, alg, kid) {
   const { kty, key_ops: keyOps, ext, kid: jwkKid, alg: jwkAlg, use, crv } = jwk;
   return (ext === void 0 || typeof ext == "boolean") && (keyOps === void 0 || Array.isArray(keyOps) && keyOps.every((operation, index) => typeof operation == "string" && keyOps.indexOf(operation) === index) && keyOps.includes("verify")) && entry.kty.includes(kty) && (kid === void 0 || typeof kid == "string" && kid === jwkKid) && (jwkAlg === void 0 ? kty !== "AKP" : alg === jwkAlg) && (use === void 0 || use === "sig") && (!entry.crv || crv === entry.crv);
@@ -914,7 +914,7 @@ function createLocalJWKSet(jwks) {
   });
 }
 
-// ../main/node_modules/jose/dist/webapi/jwks/remote.js
+// node_modules/jose/dist/webapi/jwks/remote.js
 function isCloudflareWorkers() {
   return typeof WebSocketPair < "u" || typeof navigator < "u" && navigator.userAgent === "Cloudflare-Workers" || typeof EdgeRuntime < "u" && EdgeRuntime === "vercel";
 }
@@ -1011,7 +1011,7 @@ function createRemoteJWKSet(url, options) {
   });
 }
 
-// ../main/node_modules/jose/dist/webapi/util/decode_protected_header.js
+// node_modules/jose/dist/webapi/util/decode_protected_header.js
 function decodeProtectedHeader(token) {
   let encodedProtectedHeader;
   if (typeof token == "string") {
@@ -1028,7 +1028,7 @@ function decodeProtectedHeader(token) {
   return parseJoseHeader(encodedProtectedHeader, TypeError, invalid2);
 }
 
-// ../main/node_modules/jose/dist/webapi/util/decode_jwt.js
+// node_modules/jose/dist/webapi/util/decode_jwt.js
 function decodeJwt(jwt) {
   if (typeof jwt != "string")
     throw new JWTInvalid("JWTs must use Compact JWS serialization, JWT must be a string");
@@ -1059,7 +1059,7 @@ function decodeJwt(jwt) {
 // core/secrets/hpke-env.ts
 import { createHash } from "node:crypto";
 
-// ../main/node_modules/@hpke/common/esm/src/errors.js
+// node_modules/@hpke/common/esm/src/errors.js
 var HpkeError = class extends Error {
   constructor(e) {
     let message2;
@@ -1097,7 +1097,7 @@ var DeriveKeyPairError = class extends HpkeError {
 var NotSupportedError = class extends HpkeError {
 };
 
-// ../main/node_modules/@hpke/common/esm/_dnt.shims.js
+// node_modules/@hpke/common/esm/_dnt.shims.js
 var dntGlobals = {};
 var dntGlobalThis = createMergeProxy(globalThis, dntGlobals);
 function createMergeProxy(baseObj, extObj) {
@@ -1154,7 +1154,7 @@ function createMergeProxy(baseObj, extObj) {
   });
 }
 
-// ../main/node_modules/@hpke/common/esm/src/algorithm.js
+// node_modules/@hpke/common/esm/src/algorithm.js
 async function loadSubtleCrypto() {
   if (dntGlobalThis !== void 0 && globalThis.crypto !== void 0) {
     return globalThis.crypto.subtle;
@@ -1183,7 +1183,7 @@ var NativeAlgorithm = class {
   }
 };
 
-// ../main/node_modules/@hpke/common/esm/src/identifiers.js
+// node_modules/@hpke/common/esm/src/identifiers.js
 var Mode = {
   Base: 0,
   Psk: 1,
@@ -1223,7 +1223,7 @@ var AeadId = {
   ExportOnly: 65535
 };
 
-// ../main/node_modules/@hpke/common/esm/src/consts.js
+// node_modules/@hpke/common/esm/src/consts.js
 var INPUT_LENGTH_LIMIT = 8192;
 var INFO_LENGTH_LIMIT = 268435456;
 var MINIMUM_PSK_LENGTH = 32;
@@ -1232,7 +1232,7 @@ var N_0 = 0n;
 var N_1 = 1n;
 var N_2 = 2n;
 
-// ../main/node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
+// node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
 var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
   75,
   69,
@@ -1241,7 +1241,7 @@ var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
   0
 ]);
 
-// ../main/node_modules/@hpke/common/esm/src/kdfs/hkdf.js
+// node_modules/@hpke/common/esm/src/kdfs/hkdf.js
 var HPKE_VERSION = /* @__PURE__ */ new Uint8Array([
   72,
   80,
@@ -1411,7 +1411,7 @@ var HkdfSha256Native = class extends HkdfNative {
   }
 };
 
-// ../main/node_modules/@hpke/common/esm/src/utils/misc.js
+// node_modules/@hpke/common/esm/src/utils/misc.js
 var isCryptoKeyPair = (x) => typeof x === "object" && x !== null && typeof x.privateKey === "object" && typeof x.publicKey === "object";
 function i2Osp(n, w) {
   if (w <= 0) {
@@ -1464,7 +1464,7 @@ function xor(a, b) {
   return buf;
 }
 
-// ../main/node_modules/@hpke/common/esm/src/kems/dhkem.js
+// node_modules/@hpke/common/esm/src/kems/dhkem.js
 var LABEL_EAE_PRK = /* @__PURE__ */ new Uint8Array([
   101,
   97,
@@ -1647,7 +1647,7 @@ var Dhkem = class {
   }
 };
 
-// ../main/node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
+// node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
 var KEM_USAGES = ["deriveBits"];
 var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
   100,
@@ -1660,7 +1660,7 @@ var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
 ]);
 var LABEL_SK = /* @__PURE__ */ new Uint8Array([115, 107]);
 
-// ../main/node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
+// node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
 var EC_P_521_PARAMS = {
   p: (1n << 521n) - 1n,
   b: 0x0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00n,
@@ -1669,7 +1669,7 @@ var EC_P_521_PARAMS = {
   coordinateSize: 66
 };
 
-// ../main/node_modules/@hpke/common/esm/src/xCryptoKey.js
+// node_modules/@hpke/common/esm/src/xCryptoKey.js
 var XCryptoKey = class {
   constructor(name, key, type, usages = []) {
     Object.defineProperty(this, "key", {
@@ -1712,7 +1712,7 @@ var XCryptoKey = class {
   }
 };
 
-// ../main/node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/xCurve.js
+// node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/xCurve.js
 var XCurveDhkemPrimitives = class {
   constructor(algName, keySize, curve, hkdf) {
     Object.defineProperty(this, "_algName", {
@@ -1868,10 +1868,10 @@ var XCurveDhkemPrimitives = class {
   }
 };
 
-// ../main/node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
+// node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
 var AEAD_USAGES = ["encrypt", "decrypt"];
 
-// ../main/node_modules/@hpke/common/esm/src/utils/noble.js
+// node_modules/@hpke/common/esm/src/utils/noble.js
 function isBytes(a) {
   return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array";
 }
@@ -2092,7 +2092,7 @@ function oidNist(suffix) {
   };
 }
 
-// ../main/node_modules/@hpke/common/esm/src/hash/hash.js
+// node_modules/@hpke/common/esm/src/hash/hash.js
 function ahash(h) {
   if (typeof h !== "function" || typeof h.create !== "function") {
     throw new Error("Hash must wrapped by utils.createHasher");
@@ -2112,7 +2112,7 @@ function createHasher(hashCons, info2 = {}) {
   return Object.freeze(hashC);
 }
 
-// ../main/node_modules/@hpke/common/esm/src/hash/hmac.js
+// node_modules/@hpke/common/esm/src/hash/hmac.js
 var _HMAC = class {
   constructor(hash, key) {
     Object.defineProperty(this, "oHash", {
@@ -2214,7 +2214,7 @@ var _HMAC = class {
 var hmac2 = (hash, key, message2) => new _HMAC(hash, key).update(message2).digest();
 hmac2.create = (hash, key) => new _HMAC(hash, key);
 
-// ../main/node_modules/@hpke/common/esm/src/hash/md.js
+// node_modules/@hpke/common/esm/src/hash/md.js
 function Chi(a, b, c) {
   return a & b ^ ~a & c;
 }
@@ -2378,7 +2378,7 @@ var SHA256_IV = /* @__PURE__ */ Uint32Array.from([
   1541459225
 ]);
 
-// ../main/node_modules/@hpke/common/esm/src/hash/u64.js
+// node_modules/@hpke/common/esm/src/hash/u64.js
 var U32_MASK64 = 0xffffffffn;
 var _32n = 32n;
 function fromBig(n, le = false) {
@@ -2401,7 +2401,7 @@ function split(lst, le = false) {
   return [Ah, Al];
 }
 
-// ../main/node_modules/@hpke/common/esm/src/hash/sha2.js
+// node_modules/@hpke/common/esm/src/hash/sha2.js
 var SHA256_K = /* @__PURE__ */ Uint32Array.from([
   1116352408,
   1899447441,
@@ -2589,7 +2589,7 @@ var sha256 = /* @__PURE__ */ createHasher(
   /* @__PURE__ */ oidNist(1)
 );
 
-// ../main/node_modules/@hpke/common/esm/src/hash/sha3.js
+// node_modules/@hpke/common/esm/src/hash/sha3.js
 var _0n = 0n;
 var _1n = 1n;
 var _2n = 2n;
@@ -2615,7 +2615,7 @@ var IOTAS = split(_SHA3_IOTA, true);
 var SHA3_IOTA_H = IOTAS[0];
 var SHA3_IOTA_L = IOTAS[1];
 
-// ../main/node_modules/@hpke/common/esm/src/curve/modular.js
+// node_modules/@hpke/common/esm/src/curve/modular.js
 function mod(a, b) {
   const result = a % b;
   return result >= N_0 ? result : b + result;
@@ -2629,7 +2629,7 @@ function pow2(x, power, modulo) {
   return res;
 }
 
-// ../main/node_modules/@hpke/common/esm/src/curve/curve.js
+// node_modules/@hpke/common/esm/src/curve/curve.js
 function createKeygen(randomSecretKey, getPublicKey) {
   return function keygen(seed) {
     const secretKey = randomSecretKey(seed);
@@ -2637,7 +2637,7 @@ function createKeygen(randomSecretKey, getPublicKey) {
   };
 }
 
-// ../main/node_modules/@hpke/common/esm/src/curve/montgomery.js
+// node_modules/@hpke/common/esm/src/curve/montgomery.js
 function validateOpts(curve) {
   validateObject(curve, {
     adjustScalarBytes: "function",
@@ -2752,7 +2752,7 @@ function montgomery(curveDef) {
   });
 }
 
-// ../main/node_modules/@hpke/core/esm/src/aeads/aesGcm.js
+// node_modules/@hpke/core/esm/src/aeads/aesGcm.js
 var AesGcmContext = class extends NativeAlgorithm {
   constructor(key) {
     super();
@@ -2865,14 +2865,14 @@ var Aes256Gcm = class extends Aes128Gcm {
   }
 };
 
-// ../main/node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
+// node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
 function emitNotSupported() {
   return new Promise((_resolve, reject) => {
     reject(new NotSupportedError("Not supported"));
   });
 }
 
-// ../main/node_modules/@hpke/core/esm/src/exporterContext.js
+// node_modules/@hpke/core/esm/src/exporterContext.js
 var LABEL_SEC = new Uint8Array([115, 101, 99]);
 var ExporterContextImpl = class {
   constructor(api, kdf, exporterSecret) {
@@ -2932,7 +2932,7 @@ var SenderExporterContextImpl = class extends ExporterContextImpl {
   }
 };
 
-// ../main/node_modules/@hpke/core/esm/src/encryptionContext.js
+// node_modules/@hpke/core/esm/src/encryptionContext.js
 var EncryptionContextImpl = class extends ExporterContextImpl {
   constructor(api, kdf, params) {
     super(api, kdf, params.exporterSecret);
@@ -2993,7 +2993,7 @@ var EncryptionContextImpl = class extends ExporterContextImpl {
   }
 };
 
-// ../main/node_modules/@hpke/core/esm/src/mutex.js
+// node_modules/@hpke/core/esm/src/mutex.js
 var __classPrivateFieldGet = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -3023,7 +3023,7 @@ var Mutex = class {
 };
 _Mutex_locked = /* @__PURE__ */ new WeakMap();
 
-// ../main/node_modules/@hpke/core/esm/src/recipientContext.js
+// node_modules/@hpke/core/esm/src/recipientContext.js
 var __classPrivateFieldGet2 = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -3058,7 +3058,7 @@ var RecipientContextImpl = class extends EncryptionContextImpl {
 };
 _RecipientContextImpl_mutex = /* @__PURE__ */ new WeakMap();
 
-// ../main/node_modules/@hpke/core/esm/src/senderContext.js
+// node_modules/@hpke/core/esm/src/senderContext.js
 var __classPrivateFieldGet3 = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -3100,7 +3100,7 @@ var SenderContextImpl = class extends EncryptionContextImpl {
 };
 _SenderContextImpl_mutex = /* @__PURE__ */ new WeakMap();
 
-// ../main/node_modules/@hpke/core/esm/src/cipherSuiteNative.js
+// node_modules/@hpke/core/esm/src/cipherSuiteNative.js
 var LABEL_BASE_NONCE = new Uint8Array([
   98,
   97,
@@ -3373,13 +3373,13 @@ var CipherSuiteNative = class extends NativeAlgorithm {
   }
 };
 
-// ../main/node_modules/@hpke/core/esm/src/native.js
+// node_modules/@hpke/core/esm/src/native.js
 var CipherSuite = class extends CipherSuiteNative {
 };
 var HkdfSha256 = class extends HkdfSha256Native {
 };
 
-// ../main/node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
+// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
 var PKCS8_ALG_ID_X25519 = new Uint8Array([
   48,
   46,
@@ -3399,7 +3399,7 @@ var PKCS8_ALG_ID_X25519 = new Uint8Array([
   32
 ]);
 
-// ../main/node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
+// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
 var PKCS8_ALG_ID_X448 = new Uint8Array([
   48,
   70,
@@ -3419,7 +3419,7 @@ var PKCS8_ALG_ID_X448 = new Uint8Array([
   56
 ]);
 
-// ../main/node_modules/@hpke/dhkem-x25519/esm/src/primitives/x25519.js
+// node_modules/@hpke/dhkem-x25519/esm/src/primitives/x25519.js
 var _1n2 = 1n;
 var _2n2 = 2n;
 var _3n = 3n;
@@ -3464,7 +3464,7 @@ var x25519 = /* @__PURE__ */ (() => {
   });
 })();
 
-// ../main/node_modules/@hpke/dhkem-x25519/esm/src/hkdfSha256.js
+// node_modules/@hpke/dhkem-x25519/esm/src/hkdfSha256.js
 var HkdfSha2562 = class extends HkdfSha256Native {
   async extract(salt, ikm) {
     await this._setup();
@@ -3480,7 +3480,7 @@ var HkdfSha2562 = class extends HkdfSha256Native {
   }
 };
 
-// ../main/node_modules/@hpke/dhkem-x25519/esm/src/dhkemX25519.js
+// node_modules/@hpke/dhkem-x25519/esm/src/dhkemX25519.js
 var X255192 = class extends XCurveDhkemPrimitives {
   constructor(hkdf) {
     super("X25519", 32, x25519, hkdf);
