@@ -7,6 +7,7 @@
  * (bin/lib/temporal-guard.mjs).
  */
 import { Client, Connection } from '@temporalio/client';
+import { readFile } from 'node:fs/promises';
 import { NativeConnection } from '@temporalio/worker';
 import { dataConverterFor } from '../core/temporal/codec';
 import { ensureTool } from '../scripts/tools.mjs';
@@ -71,6 +72,11 @@ async function main(): Promise<number> {
       taskQueue: config.temporal.taskQueue,
       activityDeps: activityDepsOf(runtime),
       tracing: runtime.tracing,
+      // A prebuilt bundle keeps webpack, and the ~150 MB its compilation leaves behind, out of this serving process
+      // (docs/performance.md, Memory); without one the workflows are bundled here at start.
+      ...(process.env.WORKFLOW_BUNDLE_PATH
+        ? { workflowBundle: { code: await readFile(process.env.WORKFLOW_BUNDLE_PATH, 'utf8') } }
+        : {}),
     });
     const workerRun = worker.run();
     cleanups.push(async () => {
