@@ -4,6 +4,7 @@
  * again), the agent id is chosen by the workflow (deterministic on replay), the tunnel is found by its
  * deterministic name, and the persist step is one transaction whose last completed attempt is the one reported.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import {
@@ -250,7 +251,7 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
 
     /** Create-or-reuse the agent's tunnel + CNAME; the connector token leaves sealed so history never shows it. */
     async provisionAgentTunnel(input: { agentId: string }): Promise<ProvisionedTunnel> {
-      const t = await deps.cloudflare.ensureAgentTunnel({ agentId: input.agentId });
+      const t = await whileHeartbeating(() => deps.cloudflare.ensureAgentTunnel({ agentId: input.agentId }));
       return { tunnelId: t.tunnelId, hostname: t.hostname, tunnelToken: seal(sealingKey, t.tunnelToken) };
     },
 
@@ -306,3 +307,25 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
 }
 
 export type RegistrationActivities = ReturnType<typeof createRegistrationActivities>;
+
+/**
+ * Heartbeats every 2 s while `fn` runs. Cloudflare calls wait on their own 30 s timeouts, so the activity has nothing
+ * to report between them; the heartbeat says only that its worker is alive. With the workflow's heartbeat timeout, a
+ * tunnel step lost with a SIGKILLed worker is retried on another within seconds, not after its start-to-close
+ * timeout (tests/e2e/replicas.test.ts). The retry is safe: tunnels are looked up by name before they are created.
+ */
+async function whileHeartbeating<T>(fn: () => Promise<T>): Promise<T> {
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    return fn(); // outside an activity (scripts, benches)
+  }
+  ctx.heartbeat();
+  const timer = setInterval(() => ctx.heartbeat(), 2000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}

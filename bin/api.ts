@@ -7,14 +7,13 @@ import { dataConverterFor } from '../core/temporal/codec';
 import { apiConnectionOptions } from '../api/temporal-availability';
 import { buildAppDeps, listen } from './lib/api-server';
 import { clientInterceptorsOf, openRuntime } from './lib/runtime';
+import { describeTemporalConnection, temporalConnectionOptions } from './lib/temporal-connection';
 
 async function main(): Promise<void> {
   const runtime = await openRuntime({ migrate: false });
-  const address =
-    runtime.config.temporal.address ??
-    `${runtime.config.temporal.devServer.ip}:${runtime.config.temporal.devServer.port}`;
+  const temporal = temporalConnectionOptions(runtime.config.temporal);
   const connection = await Connection.connect({
-    address,
+    ...temporal,
     ...apiConnectionOptions(runtime.config.temporal.callDeadlineMs),
   });
   const client = new Client({
@@ -25,7 +24,7 @@ async function main(): Promise<void> {
   });
   const deps = await buildAppDeps(runtime, client, (m) => process.stdout.write(`${m}\n`));
   const api = await listen(deps, runtime.config.api.host, runtime.config.api.port);
-  runtime.logger.info(`API listening on ${api.url} (Temporal ${address})`);
+  runtime.logger.info(`API listening on ${api.url} (Temporal ${describeTemporalConnection(temporal)})`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -7,6 +7,7 @@
  * (bin/lib/temporal-guard.mjs).
  */
 import { Client, Connection } from '@temporalio/client';
+import { readFile } from 'node:fs/promises';
 import { NativeConnection } from '@temporalio/worker';
 import { dataConverterFor } from '../core/temporal/codec';
 import { ensureTool } from '../scripts/tools.mjs';
@@ -18,13 +19,14 @@ import { superviseDevServer, type SupervisedDevServer } from './lib/dev-server-s
 import { startTemporalDevServer } from './lib/temporal-dev-server';
 import { createWorker } from './lib/worker';
 import { installSdkRuntime } from './lib/sdk-logger';
+import { temporalConnectionOptions } from './lib/temporal-connection';
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
 
 async function main(): Promise<number> {
   const runtime = await openRuntime();
   const { config, logger } = runtime;
-  installSdkRuntime(logger);
+  installSdkRuntime(logger, { sdkMetricsAddress: config.temporal.sdkMetricsAddress });
   const cleanups: (() => Promise<void>)[] = [() => runtime.close()];
   const stopAll = async () => {
     for (const c of cleanups.reverse()) await c().catch((e) => logger.error(`shutdown step failed: ${String(e)}`));
@@ -46,7 +48,13 @@ async function main(): Promise<number> {
     }
     await logSettings(runtime);
 
-    const connection = await Connection.connect({ address, ...apiConnectionOptions(config.temporal.callDeadlineMs) });
+    // An existing frontend (TEMPORAL_ADDRESS) gets the configured TLS and API key; the embedded dev server is local
+    // plaintext.
+    const temporal = dev ? { address } : temporalConnectionOptions(config.temporal);
+    const connection = await Connection.connect({
+      ...temporal,
+      ...apiConnectionOptions(config.temporal.callDeadlineMs),
+    });
     cleanups.push(() => connection.close());
     const client = new Client({
       connection,
@@ -55,7 +63,7 @@ async function main(): Promise<number> {
       ...clientInterceptorsOf(runtime),
     });
 
-    const workerConnection = await NativeConnection.connect({ address });
+    const workerConnection = await NativeConnection.connect(temporal);
     cleanups.push(() => workerConnection.close());
     say('Bundling workflows and starting the worker…');
     const worker = await createWorker({
@@ -64,6 +72,11 @@ async function main(): Promise<number> {
       taskQueue: config.temporal.taskQueue,
       activityDeps: activityDepsOf(runtime),
       tracing: runtime.tracing,
+      // A prebuilt bundle keeps webpack, and the ~150 MB its compilation leaves behind, out of this serving process
+      // (docs/performance.md, Memory); without one the workflows are bundled here at start.
+      ...(process.env.WORKFLOW_BUNDLE_PATH
+        ? { workflowBundle: { code: await readFile(process.env.WORKFLOW_BUNDLE_PATH, 'utf8') } }
+        : {}),
     });
     const workerRun = worker.run();
     cleanups.push(async () => {

@@ -10,6 +10,7 @@ import { activityDepsOf, openRuntime } from './lib/runtime';
 import { installSdkRuntime } from './lib/sdk-logger';
 import { ensureSchedules } from './lib/schedules';
 import { createWorker } from './lib/worker';
+import { describeTemporalConnection, temporalConnectionOptions } from './lib/temporal-connection';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Metrics } from '../core/metrics';
@@ -38,9 +39,9 @@ async function serveMetrics(metrics: Metrics, port: number, token: string | null
 async function main(): Promise<void> {
   const runtime = await openRuntime({ migrate: false });
   const { config, logger } = runtime;
-  installSdkRuntime(logger);
-  const address = config.temporal.address ?? `${config.temporal.devServer.ip}:${config.temporal.devServer.port}`;
-  const connection = await NativeConnection.connect({ address });
+  installSdkRuntime(logger, { sdkMetricsAddress: config.temporal.sdkMetricsAddress });
+  const temporal = temporalConnectionOptions(config.temporal);
+  const connection = await NativeConnection.connect(temporal);
   // A bundle prebuilt by `npm run build:workflows` avoids bundling at every start.
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
   const worker = await createWorker({
@@ -51,7 +52,7 @@ async function main(): Promise<void> {
     tracing: runtime.tracing,
     ...(bundlePath ? { workflowBundle: { code: await readFile(bundlePath, 'utf8') } } : {}),
   });
-  const clientConnection = await Connection.connect({ address });
+  const clientConnection = await Connection.connect(temporal);
   await ensureSchedules(
     new Client({
       connection: clientConnection,
@@ -62,7 +63,10 @@ async function main(): Promise<void> {
     logger,
   );
   await clientConnection.close();
-  logger.info(`worker polling ${config.temporal.taskQueue} on ${address}`);
+  logger.info(`worker polling ${config.temporal.taskQueue} on ${describeTemporalConnection(temporal)}`);
+  if (config.temporal.sdkMetricsAddress) {
+    logger.info(`Temporal SDK metrics on http://${config.temporal.sdkMetricsAddress}/metrics`);
+  }
   // The worker's own metrics (workflow starts/failures, billing totals, sweep duration) when METRICS_PORT is set.
   const metricsServer = process.env.METRICS_PORT
     ? await serveMetrics(runtime.metrics, Number(process.env.METRICS_PORT), config.observability.metricsToken)

@@ -23,6 +23,15 @@ export interface RuntimeConfig {
     };
     /** Deadline of the API's short Temporal calls (workflow starts, signals): past it the API answers 503. */
     callDeadlineMs: number;
+    /**
+     * TLS to the Temporal frontend (a self-hosted cluster or Temporal Cloud); null → plaintext. The env names are the
+     * Temporal CLI's (`TEMPORAL_TLS*`). Paths are read by bin/lib/temporal-connection.ts.
+     */
+    tls: TemporalTlsConfig | null;
+    /** TEMPORAL_API_KEY: Temporal Cloud API key (a bearer token on every call; implies TLS). Never logged. */
+    apiKey: string | null;
+    /** TEMPORAL_SDK_METRICS_ADDRESS (`host:port`): the worker's Temporal SDK Prometheus endpoint; null → off. */
+    sdkMetricsAddress: string | null;
   };
   environment: string;
   production: boolean;
@@ -57,6 +66,16 @@ export interface RuntimeConfig {
   };
 }
 
+export interface TemporalTlsConfig {
+  /** TEMPORAL_TLS_CLIENT_CERT_PATH / TEMPORAL_TLS_CLIENT_KEY_PATH: the mTLS client certificate and key (PEM). */
+  clientCertPath: string | null;
+  clientKeyPath: string | null;
+  /** TEMPORAL_TLS_SERVER_CA_CERT_PATH: CA of the server's certificate (PEM); null → the system roots. */
+  serverCaCertPath: string | null;
+  /** TEMPORAL_TLS_SERVER_NAME: the name the server's certificate is checked against (SNI) instead of the host. */
+  serverName: string | null;
+}
+
 const str = (v: string | undefined) => (v ?? '').trim();
 const orNull = (v: string | undefined) => (str(v) === '' ? null : str(v));
 
@@ -86,6 +105,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
         restartDelayMs: parseIntStrict(env.TEMPORAL_DEV_RESTART_DELAY_MS ?? '', 1000),
       },
       callDeadlineMs: parseIntStrict(env.TEMPORAL_CALL_DEADLINE_MS ?? '', 2000),
+      tls: temporalTls(env),
+      apiKey: orNull(env.TEMPORAL_API_KEY),
+      sdkMetricsAddress: orNull(env.TEMPORAL_SDK_METRICS_ADDRESS),
     },
     environment,
     production: environment === 'prod' || environment === 'production',
@@ -127,4 +149,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
       TRUSTED_PROXY_RTMRS_BY_SIZE: env.TRUSTED_PROXY_RTMRS_BY_SIZE,
     },
   };
+}
+
+/**
+ * TLS is on when TEMPORAL_TLS is true, or — unless TEMPORAL_TLS is false — when any TLS file, the server name or an
+ * API key is given (Temporal Cloud takes API keys over TLS only).
+ */
+function temporalTls(env: NodeJS.ProcessEnv): TemporalTlsConfig | null {
+  const tls: TemporalTlsConfig = {
+    clientCertPath: orNull(env.TEMPORAL_TLS_CLIENT_CERT_PATH),
+    clientKeyPath: orNull(env.TEMPORAL_TLS_CLIENT_KEY_PATH),
+    serverCaCertPath: orNull(env.TEMPORAL_TLS_SERVER_CA_CERT_PATH),
+    serverName: orNull(env.TEMPORAL_TLS_SERVER_NAME),
+  };
+  const flag = str(env.TEMPORAL_TLS).toLowerCase();
+  if (['0', 'false', 'no', 'off'].includes(flag)) return null;
+  const implied = Object.values(tls).some((v) => v !== null) || orNull(env.TEMPORAL_API_KEY) !== null;
+  return ['1', 'true', 'yes', 'on'].includes(flag) || implied ? tls : null;
 }

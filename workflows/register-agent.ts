@@ -23,8 +23,10 @@ const cf = proxyLocalActivities<Pick<CloudflareActivities, 'cloudflareConfigured
   retry: { maximumAttempts: 5, initialInterval: '500 ms' },
 });
 // Cloudflare 5xx/network errors are retried here; a rejection (4xx) is non-retryable and ends the registration (502).
+// The activity heartbeats while it waits on Cloudflare: a tunnel step lost with its worker is retried after 10 s.
 const tunnel = proxyActivities<Pick<RegistrationActivities, 'provisionAgentTunnel'>>({
   startToCloseTimeout: '90 seconds',
+  heartbeatTimeout: '10 seconds',
   retry: { maximumAttempts: 8, initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 });
 

@@ -30,7 +30,18 @@ export function sdkLoggerOf(logger: Logger, minLevel: SdkLogLevel = 'WARN') {
  * Installs the SDK runtime once per process, before any Worker or NativeConnection: our logger, and no signal
  * handlers of its own — the process shuts down in the SDK's order itself (worker.shutdown → await run → close the
  * connections), instead of the SDK draining the worker behind its back on SIGINT.
+ *
+ * `sdkMetricsAddress` (TEMPORAL_SDK_METRICS_ADDRESS, `host:port`): the Rust core's own Prometheus exporter serves the
+ * SDK's metrics (`temporal_workflow_completed`, `temporal_activity_execution_latency`, poll and slot gauges …) at
+ * `http://<address>/metrics`. It has no authentication: bind it to a private address. Our own metrics stay on
+ * METRICS_PORT; a scraper takes both.
  */
-export function installSdkRuntime(logger: Logger): void {
-  Runtime.install({ logger: sdkLoggerOf(logger), shutdownSignals: [] });
+export function installSdkRuntime(logger: Logger, opts: { sdkMetricsAddress?: string | null } = {}): void {
+  Runtime.install({
+    logger: sdkLoggerOf(logger),
+    shutdownSignals: [],
+    ...(opts.sdkMetricsAddress
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: opts.sdkMetricsAddress } } } }
+      : {}),
+  });
 }
