@@ -3,7 +3,7 @@
  * on the agent still holding this deployment), so a retry or a replayed activity lands in the same end state.
  */
 import { ACTIVE_DEPLOYMENT_STATUSES } from '../core/deployment-status';
-import { consumeReservationForDeployment } from '../core/stores/capacity';
+import { consumeClaimedAgent } from '../core/stores/capacity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import type { AgentRow } from '../core/db/tables';
@@ -101,18 +101,9 @@ export function createDeploymentsDbActivities({ db, settings }: DeploymentsDbDep
           now: now(),
         });
         if (ok) {
-          const a = (await db<AgentRow>('agents')
-            .where({ agent_id: c.agentId })
-            .first('hostname', 'datacenter', 'node_size')) as
-            Pick<AgentRow, 'hostname' | 'datacenter' | 'node_size'> | undefined;
           // api.md §4.3: the agent's warm reservation is consumed by this deployment (idempotent on retry).
-          await consumeReservationForDeployment(db, {
-            agentId: c.agentId,
-            deploymentId: input.deploymentId,
-            datacenter: a?.datacenter ?? '',
-            nodeSize: a?.node_size ?? '',
-          });
-          return { agentId: c.agentId, hostname: a?.hostname ?? null, tried };
+          const { hostname } = await consumeClaimedAgent(db, c.agentId, input.deploymentId);
+          return { agentId: c.agentId, hostname, tried };
         }
       }
       return { agentId: null, hostname: null, tried };

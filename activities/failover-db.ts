@@ -9,7 +9,7 @@ import type { AgentRow } from '../core/db/tables';
 import { evaluatePlacement, type OwnerScope, type PlacementRequest } from '../core/placement';
 import { settingBool, settingInt } from '../core/settings/read';
 import type { SettingsReader } from '../core/settings/types';
-import { consumeReservationForDeployment } from '../core/stores/capacity';
+import { consumeClaimedAgent } from '../core/stores/capacity';
 import { chargeDeployments, moveChargeLabel } from '../core/stores/billing';
 import { getDeployment, releaseAgent, transitionDeployment } from '../core/stores/deployments';
 import { loadPlacementInputs } from '../core/stores/placement';
@@ -169,17 +169,8 @@ export function createFailoverDbActivities({ db, settings }: FailoverDbDeps) {
           return true;
         });
         if (!ok) continue;
-        const a = (await db<AgentRow>('agents')
-          .where({ agent_id: c.agentId })
-          .first('hostname', 'datacenter', 'node_size')) as
-          Pick<AgentRow, 'hostname' | 'datacenter' | 'node_size'> | undefined;
-        await consumeReservationForDeployment(db, {
-          agentId: c.agentId,
-          deploymentId: input.deploymentId,
-          datacenter: a?.datacenter ?? '',
-          nodeSize: a?.node_size ?? '',
-        });
-        return { agentId: c.agentId, hostname: a?.hostname ?? null };
+        const { hostname } = await consumeClaimedAgent(db, c.agentId, input.deploymentId);
+        return { agentId: c.agentId, hostname };
       }
       return none;
     },

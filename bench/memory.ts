@@ -15,8 +15,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDb } from '../core/db/connection';
-import { ensureTool } from '../scripts/tools.mjs';
-import { freePorts } from '../tests/helpers/embedded';
+import { freePorts, startEnv } from '../tests/helpers/embedded';
 import { seedAgent } from '../tests/helpers/seed';
 
 function arg(name: string, fallback: number): number {
@@ -114,21 +113,12 @@ async function main(): Promise<void> {
     [...(snapshots ? ['--heapsnapshot-signal=SIGUSR2'] : []), '--import', 'tsx', 'bin/start.ts'],
     {
       cwd: new URL('..', import.meta.url).pathname,
-      env: {
-        ...process.env,
-        TEMPORAL_CLI: await ensureTool('temporal', { log: () => {} }),
-        TEMPORAL_ADDRESS: '',
-        DATABASE_URL: '',
-        EE_DATA_DIR: dataDir,
-        PORT: String(ports.api),
-        API_HOST: '127.0.0.1',
-        TEMPORAL_DEV_PORT: String(ports.temporal),
-        TEMPORAL_UI_PORT: String(ports.ui),
+      env: await startEnv(dataDir, ports, {
         ADMIN_PASSWORD: 'bench-password',
         METRICS_TOKEN: 'bench-metrics',
         WORKFLOW_BUNDLE_PATH: process.argv.includes('--prebuilt') ? bundle : '',
         RATELIMIT_ENABLED: 'false',
-      },
+      }),
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

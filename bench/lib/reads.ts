@@ -12,8 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
 import { createDb } from '../../core/db/connection';
-import { ensureTool } from '../../scripts/tools.mjs';
-import { ROOT, freePorts } from '../../tests/helpers/embedded';
+import { ROOT, freePorts, startEnv } from '../../tests/helpers/embedded';
 import { startFakeAgent } from '../../tests/fakes/agent';
 
 export interface LoadFlags {
@@ -68,22 +67,13 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'bin/start.ts'], {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      TEMPORAL_CLI: await ensureTool('temporal', { log: () => {} }),
-      TEMPORAL_ADDRESS: '',
-      DATABASE_URL: '',
-      EE_DATA_DIR: dataDir,
-      PORT: String(ports.api),
-      API_HOST: '127.0.0.1',
-      TEMPORAL_DEV_PORT: String(ports.temporal),
-      TEMPORAL_UI_PORT: String(ports.ui),
+    env: await startEnv(dataDir, ports, {
       ADMIN_PASSWORD: 'bench-password',
       // Every request comes from 127.0.0.1: the per-IP limits would be the only figure.
       RATELIMIT_ENABLED: 'false',
       AGENT_DIRECT_URL: fakeAgent.directUrlTemplate,
       ...env,
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -212,6 +212,26 @@ export async function expireAgentReservations(db: Db, agentId: string): Promise<
 }
 
 /**
+ * After a deployment claimed `agentId` (a first placement or a failover): its reservation is consumed (below);
+ * answers the agent's hostname, where the deployment is pushed. Idempotent on retry.
+ */
+export async function consumeClaimedAgent(
+  db: Db,
+  agentId: string,
+  deploymentId: string,
+): Promise<{ hostname: string | null }> {
+  const a = (await db('agents').where({ agent_id: agentId }).first('hostname', 'datacenter', 'node_size')) as
+    { hostname: string | null; datacenter: string | null; node_size: string | null } | undefined;
+  await consumeReservationForDeployment(db, {
+    agentId,
+    deploymentId,
+    datacenter: a?.datacenter ?? '',
+    nodeSize: a?.node_size ?? '',
+  });
+  return { hostname: a?.hostname ?? null };
+}
+
+/**
  * api.md §4.3 at deploy: the agent's open reservation is consumed by the deployment; an agent in a warm pool without
  * one gets an on-demand reservation consumed on the spot (v1 created it open; consuming it keeps the pool count honest).
  */

@@ -45,22 +45,34 @@ export interface Embedded {
   waitFor(text?: string, timeoutMs?: number): Promise<void>;
 }
 
+/**
+ * The environment of an `npm start` (bin/start.ts) on its own data dir and free ports, with its own embedded dev
+ * server and SQLite: what the e2e tests and the bench/ scripts boot. `env` wins over the defaults.
+ */
+export async function startEnv(
+  dataDir: string,
+  ports: Ports,
+  env: Record<string, string> = {},
+): Promise<NodeJS.ProcessEnv> {
+  return {
+    ...process.env,
+    TEMPORAL_CLI: await ensureTool('temporal', { log: () => {} }),
+    TEMPORAL_ADDRESS: '',
+    DATABASE_URL: '',
+    EE_DATA_DIR: dataDir,
+    PORT: String(ports.api),
+    API_HOST: '127.0.0.1',
+    TEMPORAL_DEV_PORT: String(ports.temporal),
+    TEMPORAL_UI_PORT: String(ports.ui),
+    ADMIN_PASSWORD: 'e2e-password',
+    ...env,
+  };
+}
+
 export async function spawnStart(dataDir: string, ports: Ports, env: Record<string, string> = {}): Promise<Embedded> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/start.ts'], {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      TEMPORAL_CLI: await ensureTool('temporal', { log: () => {} }),
-      TEMPORAL_ADDRESS: '',
-      DATABASE_URL: '',
-      EE_DATA_DIR: dataDir,
-      PORT: String(ports.api),
-      API_HOST: '127.0.0.1',
-      TEMPORAL_DEV_PORT: String(ports.temporal),
-      TEMPORAL_UI_PORT: String(ports.ui),
-      ADMIN_PASSWORD: 'e2e-password',
-      ...env,
-    },
+    env: await startEnv(dataDir, ports, env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
