@@ -10,7 +10,10 @@ import type { AgentRow } from '../core/db/tables';
 import {
   getDeployment,
   insertDeployment,
+  markAgentDeployed,
   releaseAgent,
+  runningFields,
+  type RunningReport,
   stagedCompose,
   reserveAgentForDeployment,
   transitionDeployment,
@@ -122,28 +125,18 @@ export function createDeploymentsDbActivities({ db, settings }: DeploymentsDbDep
     },
 
     /** deploying → running on the agent's callback; the agent becomes `deployed` with this app. */
-    async markDeploymentRunning(input: {
-      deploymentId: string;
-      agentId: string;
-      serviceId?: string | null;
-      attestation?: Record<string, unknown> | null;
-    }): Promise<{ running: boolean }> {
+    async markDeploymentRunning(input: RunningReport): Promise<{ running: boolean }> {
       const d = await getDeployment(db, input.deploymentId);
       if (!d) return { running: false };
       return db.transaction(async (trx) => {
         const ts = now();
         const moved = await transitionDeployment(trx, input.deploymentId, ['pending', 'deploying'], {
-          status: 'running',
+          ...runningFields(input),
           started_at: ts,
           completed_at: null,
-          error: null,
-          service_id: input.serviceId ?? null,
-          attestation: input.attestation ? JSON.stringify(input.attestation) : null,
         });
         if (moved || d.status === 'running') {
-          await trx('agents')
-            .where({ agent_id: input.agentId, current_deployment_id: input.deploymentId })
-            .update({ status: 'deployed', deployed_app: d.app_name, last_heartbeat: ts });
+          await markAgentDeployed(trx, input, d.app_name, ts);
           // An upgrade replaced the previous deployment of this app on the agent: it is stopped now.
           await trx('deployments')
             .where({ agent_id: input.agentId })

@@ -11,7 +11,14 @@ import { settingBool, settingInt } from '../core/settings/read';
 import type { SettingsReader } from '../core/settings/types';
 import { consumeClaimedAgent } from '../core/stores/capacity';
 import { chargeDeployments, moveChargeLabel } from '../core/stores/billing';
-import { getDeployment, releaseAgent, transitionDeployment } from '../core/stores/deployments';
+import {
+  getDeployment,
+  markAgentDeployed,
+  releaseAgent,
+  runningFields,
+  transitionDeployment,
+  type RunningReport,
+} from '../core/stores/deployments';
 import { loadPlacementInputs } from '../core/stores/placement';
 import {
   completeAgentReset,
@@ -202,30 +209,19 @@ export function createFailoverDbActivities({ db, settings }: FailoverDbDeps) {
      * reassigning → running on the new agent's callback. Billing restarts here: last_charge_time = now, so the time
      * spent reassigning is never charged and the next charge credits the new operator.
      */
-    async resumeAfterReassignment(input: {
-      deploymentId: string;
-      seq: number;
-      agentId: string;
-      serviceId?: string | null;
-      attestation?: Record<string, unknown> | null;
-    }): Promise<{ running: boolean }> {
+    async resumeAfterReassignment(input: RunningReport & { seq: number }): Promise<{ running: boolean }> {
       const d = await getDeployment(db, input.deploymentId);
       if (!d) return { running: false };
       return db.transaction(async (trx) => {
         const ts = now();
         const moved = await transitionDeployment(trx, input.deploymentId, ['reassigning'], {
-          status: 'running',
+          ...runningFields(input),
           agent_id: input.agentId,
           last_charge_time: ts,
-          error: null,
-          service_id: input.serviceId ?? null,
-          attestation: input.attestation ? JSON.stringify(input.attestation) : null,
         });
         const running = moved || (d.status === 'running' && d.agent_id === input.agentId);
         if (moved) {
-          await trx('agents')
-            .where({ agent_id: input.agentId, current_deployment_id: input.deploymentId })
-            .update({ status: 'deployed', deployed_app: d.app_name, last_heartbeat: ts });
+          await markAgentDeployed(trx, input, d.app_name, ts);
           await endReassignment(trx, { deploymentId: input.deploymentId, seq: input.seq, outcome: 'running', at: ts });
         }
         return { running };

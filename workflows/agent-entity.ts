@@ -19,11 +19,9 @@ import {
   type HeartbeatInput,
   type StatusInput,
 } from './contracts/agents';
+import { LIFECYCLE_DB_STEP } from './lib/activity-options';
 
-const db = proxyActivities<AgentLifecycleActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 10, initialInterval: '200 ms' },
-});
+const db = proxyActivities<AgentLifecycleActivities>(LIFECYCLE_DB_STEP);
 
 const DEFAULT_CONTINUE_AFTER = 200;
 /** Handlers take the mutex (one activity at a time); runs before it may have overlapping activities in history. */

@@ -3,11 +3,9 @@ import type { AgentLifecycleActivities } from '../activities/agent-lifecycle';
 import type { CloudflareActivities } from '../activities/cloudflare';
 import { endAgentDeployment } from './lib/end-agent-deployment';
 import { agentDeletedSignal, agentWorkflowId, type AgentRef, type DeleteAgentResult } from './contracts/agents';
+import { LIFECYCLE_DB_STEP } from './lib/activity-options';
 
-const db = proxyActivities<AgentLifecycleActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 10, initialInterval: '200 ms' },
-});
+const db = proxyActivities<AgentLifecycleActivities>(LIFECYCLE_DB_STEP);
 const cf = proxyActivities<Pick<CloudflareActivities, 'cloudflareConfigured' | 'deleteAgentTunnel'>>({
   startToCloseTimeout: '60 seconds',
   retry: { maximumAttempts: 5, initialInterval: '1 second' },

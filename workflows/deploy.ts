@@ -22,34 +22,20 @@ import {
   type UndeployRequest,
 } from './contracts/deployments';
 import { failureMessageOf } from './contracts/failures';
+import { AGENT_CALL, DB_STEP } from './lib/activity-options';
 
-const db = proxyActivities<DeploymentsDbActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 20, initialInterval: '200 ms' },
-});
+const db = proxyActivities<DeploymentsDbActivities>(DB_STEP);
 // The push is retried a few times only: agentDeploy is idempotent under the deployment id, but a dead agent should
 // fail the deployment quickly and free nothing else.
-const push = proxyActivities<Pick<AgentActivities, 'agentDeploy'>>({
-  startToCloseTimeout: '45 seconds',
-  retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
-});
-const stop = proxyActivities<Pick<AgentActivities, 'agentUndeploy'>>({
-  startToCloseTimeout: '45 seconds',
-  retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
-});
-const move = proxyActivities<FailoverDbActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 20, initialInterval: '200 ms' },
-});
+const push = proxyActivities<Pick<AgentActivities, 'agentDeploy'>>(AGENT_CALL);
+const stop = proxyActivities<Pick<AgentActivities, 'agentUndeploy'>>(AGENT_CALL);
+const move = proxyActivities<FailoverDbActivities>(DB_STEP);
 // Best effort on a lost agent: one try, short, so an unreachable agent does not hold the failover up.
 const stopLost = proxyActivities<Pick<AgentActivities, 'agentUndeploy'>>({
   startToCloseTimeout: '15 seconds',
   retry: { maximumAttempts: 1 },
 });
-const services = proxyActivities<ServicesDbActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 20, initialInterval: '200 ms' },
-});
+const services = proxyActivities<ServicesDbActivities>(DB_STEP);
 // v1 ignored ingress failures (the workload still deploys, reachable on the default rule): a few tries only.
 const ingress = proxyActivities<Pick<CloudflareActivities, 'updateTunnelIngress'>>({
   startToCloseTimeout: '30 seconds',

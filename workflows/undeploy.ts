@@ -2,15 +2,10 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { AgentActivities } from '../activities/agent';
 import type { DeploymentsDbActivities } from '../activities/deployments-db';
 import type { UndeployAgentInput, UndeployAgentResult } from './contracts/deployments';
+import { AGENT_CALL, DB_STEP } from './lib/activity-options';
 
-const db = proxyActivities<DeploymentsDbActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 20, initialInterval: '200 ms' },
-});
-const agent = proxyActivities<Pick<AgentActivities, 'agentUndeploy'>>({
-  startToCloseTimeout: '45 seconds',
-  retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
-});
+const db = proxyActivities<DeploymentsDbActivities>(DB_STEP);
+const agent = proxyActivities<Pick<AgentActivities, 'agentUndeploy'>>(AGENT_CALL);
 
 /**
  * Admin undeploy of an agent whose workload has no live deployment workflow (e.g. placed before v2 or by hand):

@@ -244,3 +244,33 @@ export async function releaseAgent(
     .update({ status: 'undeployed', current_deployment_id: null, deployed_app: null });
   return n > 0;
 }
+
+/** What an agent's `deployed` callback reports about a deployment it now runs. */
+export interface RunningReport {
+  deploymentId: string;
+  agentId: string;
+  serviceId?: string | null;
+  attestation?: Record<string, unknown> | null;
+}
+
+/** The row fields of a deployment its agent reports running. */
+export function runningFields(input: RunningReport) {
+  return {
+    status: 'running' as const,
+    error: null,
+    service_id: input.serviceId ?? null,
+    attestation: input.attestation ? JSON.stringify(input.attestation) : null,
+  };
+}
+
+/** The agent that holds the deployment becomes `deployed` with its app. */
+export async function markAgentDeployed(
+  trx: Knex.Transaction | Knex,
+  input: RunningReport,
+  appName: string | null,
+  ts: string,
+): Promise<void> {
+  await trx('agents')
+    .where({ agent_id: input.agentId, current_deployment_id: input.deploymentId })
+    .update({ status: 'deployed', deployed_app: appName, last_heartbeat: ts });
+}
