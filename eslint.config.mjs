@@ -50,7 +50,10 @@ export default tseslint.config(
               allowTypeImports: true,
               message: 'Import activity *types* only (import type).',
             },
-            { regex: '^\\.\\./(api|bin)/', message: 'Workflows never import the API or process entry points.' },
+            {
+              regex: '^\\.\\./(api|bin|clients)/',
+              message: 'Workflows never import the API, process entry points or outside-system clients.',
+            },
           ],
         },
       ],
@@ -58,6 +61,23 @@ export default tseslint.config(
         'error',
         { name: 'fetch', message: 'No I/O in workflows.' },
         { name: 'process', message: 'No env in workflows.' },
+      ],
+    },
+  },
+  {
+    // The API starts workflows and reads; it never runs activity code (docs/design-notes.md, Import arrows).
+    files: ['api/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+activities(/|$)',
+              message: 'The API starts workflows; outside-system clients it may read through live in clients/.',
+            },
+          ],
+        },
       ],
     },
   },

@@ -34,7 +34,7 @@ import {
   type AgentDeployPayload,
   type AgentLogLine,
   type AgentStats,
-} from './agent-client';
+} from '../clients/agent-client';
 import { mintCpQuote, TSM_REPORT_ROOT } from '../core/attestation/cp-quote';
 import { unseal } from '../core/auth/seal';
 import type { Logger } from '../core/logger';

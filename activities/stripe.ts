@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import Stripe from 'stripe';
 import { seal } from '../core/auth/seal';
 import type { SettingsReader } from '../core/settings/types';
-import { readStripeSettings, stripeClient } from './stripe-client';
+import { readStripeSettings, stripeClient } from '../clients/stripe-client';
 import type { CreatePaymentIntentInput, CreatePaymentIntentResult } from '../workflows/contracts/payments';
 import type { KeyRing } from '../core/auth/keyring';
 

@@ -1,5 +1,5 @@
 /**
- * The CP → agent `POST /api/deploy` body as this agent accepts it (activities/agent-client.ts `AgentDeployPayload`,
+ * The CP → agent `POST /api/deploy` body as this agent accepts it (clients/agent-client.ts `AgentDeployPayload`,
  * plus `resources`, the paid-for limits, optional for older control planes).
  */
 import { z } from 'zod';

@@ -6,7 +6,7 @@
 import type { Context } from 'koa';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { AgentAddressError, AgentHttpError, agentBaseUrl, createAgentClient } from '../../activities/agent-client';
+import { AgentAddressError, AgentHttpError, agentBaseUrl, createAgentClient } from '../../clients/agent-client';
 import { sessionIdentities } from '../../core/auth/admin-sessions';
 import { isOwnedBy } from '../../core/auth/github-oidc';
 import { unseal } from '../../core/auth/seal';

@@ -9,7 +9,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { createAdminSession } from '../../core/auth/admin-sessions';
-import { createGithubOAuthClient, readGithubOAuthSettings } from '../../activities/github-oauth-client';
+import { createGithubOAuthClient, readGithubOAuthSettings } from '../../clients/github-oauth-client';
 import { OAUTH_STATE_RE, OAUTH_STATE_TTL_MS, createOAuthState, verifyOAuthState } from '../../core/auth/oauth-state';
 import { badRequest, forbidden, serviceUnavailable } from '../http/errors';
 import { consumeOAuthNonce } from '../../core/stores/oauth-states';

@@ -7,7 +7,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import yazl from 'yazl';
-import { AgentHttpError, agentBaseUrl, createAgentClient } from '../../activities/agent-client';
+import { AgentHttpError, agentBaseUrl, createAgentClient } from '../../clients/agent-client';
 import { unseal } from '../../core/auth/seal';
 import type { AgentRow, DeploymentRow } from '../../core/db/tables';
 import { notFound } from '../http/errors';

@@ -12,7 +12,7 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage 
 import { request as httpsRequest } from 'node:https';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import { AgentAddressError, agentBaseUrl } from '../../activities/agent-client';
+import { AgentAddressError, agentBaseUrl } from '../../clients/agent-client';
 import { toBool, type AgentRow, type ServiceRow } from '../../core/db/tables';
 import { HttpError, badRequest, notFound } from '../http/errors';
 import { settingInt } from '../../core/settings/read';

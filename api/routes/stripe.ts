@@ -18,7 +18,7 @@ import {
   stripeClient,
   stripeMode,
   verifyWebhook,
-} from '../../activities/stripe-client';
+} from '../../clients/stripe-client';
 import { unseal } from '../../core/auth/seal';
 import type { SettingKey } from '../../core/settings/registry';
 import type { CreatePaymentIntentResult } from '../../workflows/contracts/payments';

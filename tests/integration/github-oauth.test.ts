@@ -5,8 +5,8 @@ import {
   GITHUB_OAUTH_SCOPE,
   nextLink,
   readGithubOAuthSettings,
-} from '../../activities/github-oauth-client';
-import type { GithubOAuthClient } from '../../activities/github-oauth-client';
+} from '../../clients/github-oauth-client';
+import type { GithubOAuthClient } from '../../clients/github-oauth-client';
 import { startFakeGithub } from '../fakes/github';
 import type { FakeGithub } from '../fakes/github';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AgentAddressError, AgentHttpError, agentBaseUrl, createAgentClient } from '../../activities/agent-client';
+import { AgentAddressError, AgentHttpError, agentBaseUrl, createAgentClient } from '../../clients/agent-client';
 
 const ID = '3f2b8c1e-6a4d-4e1f-9b7a-0c5d2e8f1a34';
 const HOST = `agent-${ID}.easyenclave.test`;
