@@ -33,7 +33,6 @@ import {
 } from '../core/stores/capacity';
 import type { Rejection, SealedValue } from '../workflows/contracts/agents';
 import {
-  CapacityFailure,
   consumeTokenUpdate,
   launchOrderWorkflowId,
   type DispatchInput,
@@ -41,6 +40,7 @@ import {
   type Fulfiller,
   type NewOrderRef,
 } from '../workflows/contracts/capacity';
+import { CapacityFailure } from '../workflows/contracts/failures';
 
 export interface CapacityDeps {
   db: Knex;

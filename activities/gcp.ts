@@ -16,7 +16,7 @@ import { parseIntStrict } from '../core/settings/parse';
 import type { SettingKey } from '../core/settings/registry';
 import type { SettingsReader } from '../core/settings/types';
 import type { SealedValue } from '../workflows/contracts/agents';
-import { CapacityFailure } from '../workflows/contracts/capacity';
+import { CapacityFailure } from '../workflows/contracts/failures';
 
 const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 const OPERATION_DEADLINE_MS = 120_000;

@@ -21,7 +21,6 @@ import {
   rejectPendingVersion,
 } from '../core/stores/apps';
 import {
-  MeasurementFailureType,
   type AttestVersionInput,
   type AttestVersionResult,
   type ImageMeasurement,
@@ -31,6 +30,7 @@ import {
   type SignatureMode,
   type StalePendingVersion,
 } from '../workflows/contracts/measurement';
+import { MeasurementFailureType } from '../workflows/contracts/failures';
 import { CosignMissingError, cosignVerify } from './cosign-client';
 import { OciError, createOciClient, type OciErrorKind } from './oci-client';
 

@@ -13,7 +13,7 @@ import { SIGNATURE_HEADER, TIMESTAMP_HEADER, requestedCount, webhookSignature } 
 import type { SettingKey } from '../core/settings/registry';
 import type { SettingsReader } from '../core/settings/types';
 import type { SealedValue } from '../workflows/contracts/agents';
-import { CapacityFailure } from '../workflows/contracts/capacity';
+import { CapacityFailure } from '../workflows/contracts/failures';
 
 export interface ProvisionerDeps {
   settings: SettingsReader;

@@ -13,7 +13,6 @@ import type { OrderView } from '../core/capacity';
 import { HttpError, notFound } from './http/errors';
 import { isWorkflowClosed } from '../core/temporal/workflow-closed';
 import {
-  CapacityFailure,
   capacityDispatchWorkflowId,
   capacityPurchaseWorkflowId,
   claimOrderUpdate,
@@ -26,6 +25,7 @@ import {
   type PurchaseResult,
   type ReportInput,
 } from '../workflows/contracts/capacity';
+import { CapacityFailure } from '../workflows/contracts/failures';
 import type { capacityDispatch } from '../workflows/capacity-dispatch';
 import type { capacityPurchase } from '../workflows/capacity-purchase';
 

@@ -10,7 +10,7 @@
  * scripts/ensure-schemathesis.sh (run by `.ci/run`) installs the pinned version from PyPI into that cache (a venv).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,11 +178,17 @@ async function main(): Promise<number> {
     console.log(`==> schemathesis ${args.filter((a) => !a.startsWith('Authorization')).join(' ')}`);
     // cwd: its local cache (.schemathesis/) goes to the throwaway data dir, not the checkout.
     // Asynchronously: the fake agent answers from this process's event loop, which spawnSync would block.
-    const run = spawn(st, args, { stdio: 'inherit', cwd: dataDir });
-    return await new Promise<number>((resolve, reject) => {
-      run.once('error', reject);
-      run.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    const junit = join(dataDir, 'schemathesis-junit.xml');
+    const run = spawn(st, [...args, '--report', 'junit', '--report-junit-path', junit], {
+      stdio: 'inherit',
+      cwd: dataDir,
     });
+    const code = await new Promise<number>((resolve, reject) => {
+      run.once('error', reject);
+      run.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+    });
+    printOperationCounts(junit, code);
+    return code;
   } finally {
     child.kill('SIGINT');
     await new Promise((r) => {
@@ -201,6 +207,27 @@ async function main(): Promise<number> {
     await cloudflare.close();
     await agent.close();
   }
+}
+
+/**
+ * One plain closing line, `contract: N passed, N failed[, N skipped]`, counted per operation from schemathesis'
+ * JUnit report (one testcase per operation), since its own closing line reads like a pytest run of no test.
+ */
+function printOperationCounts(junitPath: string, exitCode: number): void {
+  if (!existsSync(junitPath)) {
+    console.log(`\ncontract: 0 passed, 1 failed (schemathesis wrote no report; exit ${exitCode})`);
+    return;
+  }
+  const xml = readFileSync(junitPath, 'utf8');
+  const cases = xml.match(/<testcase\b[^>]*?(?:\/>|>[\s\S]*?<\/testcase>)/g) ?? [];
+  let failed = 0;
+  let skipped = 0;
+  for (const c of cases) {
+    if (/<(failure|error)\b/.test(c)) failed++;
+    else if (/<skipped\b/.test(c)) skipped++;
+  }
+  const passed = cases.length - failed - skipped;
+  console.log(`\ncontract: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 }
 
 main().then(

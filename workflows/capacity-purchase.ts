@@ -2,7 +2,8 @@ import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporali
 import type { BillingActivities } from '../activities/billing';
 import type { CapacityActivities } from '../activities/capacity';
 import { microsToUsd as usd } from '../core/money';
-import { CapacityFailure, type PurchaseInput, type PurchaseResult } from './contracts/capacity';
+import { type PurchaseInput, type PurchaseResult } from './contracts/capacity';
+import { CapacityFailure } from './contracts/failures';
 import { startLaunchOrders } from './lib/start-launch-orders';
 
 const db = proxyActivities<CapacityActivities & Pick<BillingActivities, 'chargeCapacityPurchase'>>({

@@ -13,13 +13,13 @@ import type { GcpActivities } from '../activities/gcp';
 import type { ProvisionerActivities } from '../activities/provisioner';
 import { instanceName, type OrderView } from '../core/capacity';
 import {
-  CapacityFailure,
   claimOrderUpdate,
   consumeTokenUpdate,
   reportOrderUpdate,
   type LaunchOrderInput,
   type LaunchOrderResult,
 } from './contracts/capacity';
+import { CapacityFailure } from './contracts/failures';
 
 const db = proxyActivities<CapacityActivities>({
   startToCloseTimeout: '30 seconds',

@@ -1,11 +1,7 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { MeasurementActivities } from '../activities/measurement';
-import {
-  MeasurementFailureType,
-  type ImageMeasurement,
-  type MeasureVersionInput,
-  type MeasureVersionResult,
-} from './contracts/measurement';
+import { type ImageMeasurement, type MeasureVersionInput, type MeasureVersionResult } from './contracts/measurement';
+import { MeasurementFailureType } from './contracts/failures';
 
 const db = proxyActivities<
   Pick<MeasurementActivities, 'planMeasurement' | 'recordVersionMeasurement' | 'rejectVersion'>

@@ -78,6 +78,11 @@ export function dashboardRoutes(routes: Routes, deps: AppDeps): void {
     }
     return agent;
   };
+  /** What `ownedAgent` answers besides the route's own success. */
+  const ownedAgentErrors = {
+    403: { description: 'Not the owner and not an admin' },
+    404: { description: 'Agent not found' },
+  };
 
   routes.add(
     {
@@ -89,8 +94,7 @@ export function dashboardRoutes(routes: Routes, deps: AppDeps): void {
       params: AgentParam,
       responses: {
         200: { description: 'Side by side', schema: Baseline },
-        403: { description: 'Not the owner and not an admin' },
-        404: { description: 'Agent not found' },
+        ...ownedAgentErrors,
       },
     },
     async ({ params }, ctx) => {

@@ -6,24 +6,6 @@
 import { defineUpdate } from '@temporalio/workflow';
 import type { OrderView, TargetView } from '../../core/capacity';
 
-/** The closed set of capacity failures (ApplicationFailure `type`), mapped to HTTP in api/capacity-gateway.ts. */
-export const CapacityFailure = {
-  /** The order is not in a state that takes this call (claimed by someone else, closed, not open). */
-  OrderUnavailable: 'OrderUnavailable',
-  /** Not this caller's order (claimed by another launcher, or not fulfilled by launchers): answered as a 404. */
-  OrderNotFound: 'OrderNotFound',
-  /** A bootstrap token that does not match the order, was used, or whose lease lapsed. */
-  BootstrapTokenRejected: 'BootstrapTokenRejected',
-  /** GCP refused the instance for every machine type (permanent for this claim). */
-  GcpInsertFailed: 'GcpInsertFailed',
-  GcpNotConfigured: 'GcpNotConfigured',
-  /** The external provisioner refused the order (4xx: bad token or signature, not configured, refused). */
-  ProvisionerRejected: 'ProvisionerRejected',
-  InsufficientFunds: 'InsufficientFunds',
-  AccountNotFound: 'AccountNotFound',
-} as const;
-export type CapacityFailureType = (typeof CapacityFailure)[keyof typeof CapacityFailure];
-
 /** Who fulfils an order: launchers claim it, the built-in GCP path, or the external provisioner webhook. */
 export type Fulfiller = 'launcher' | 'gcp' | 'provisioner';
 

@@ -2,18 +2,26 @@
  * The closed vocabulary of permanent failures (ApplicationFailure `type`) that workflows and the API branch on —
  * never on message text. Activities throw `ApplicationFailure.nonRetryable(message, <type>)`; transient failures
  * throw plain errors and let the retry policy work. The API maps these types to HTTP statuses in one place
- * (api/failures.ts). Capacity and measurement keep their lists beside their contracts (CapacityFailure,
- * MeasurementFailureType); this module holds the deployment, agent-call and trust ones and the type lookup.
+ * (api/failures.ts; capacity's in api/capacity-gateway.ts). Every list lives here, with the type lookup.
  */
 import { ApplicationFailure, TemporalFailure } from '@temporalio/workflow';
 
+/**
+ * A closed set of failure types whose names are their values, each declared with what it means:
+ * `failureTypes({ A: 'what A means' })` is `{ A: 'A' }`.
+ */
+function failureTypes<const T extends Record<string, string>>(meanings: T): { readonly [K in keyof T & string]: K } {
+  return Object.freeze(Object.fromEntries(Object.keys(meanings).map((name) => [name, name]))) as {
+    readonly [K in keyof T & string]: K;
+  };
+}
+
 /** Steps of the deployment workflow's own activities. */
-export const DeploymentFailure = {
-  /** The deployment row is gone (an activity was given an id with no row). */
-  DeploymentNotFound: 'DeploymentNotFound',
-  /** The compose the deploy request staged is missing (compose_blobs row deleted before the workflow ran). */
-  ComposeNotStaged: 'ComposeNotStaged',
-} as const;
+export const DeploymentFailure = failureTypes({
+  DeploymentNotFound: 'The deployment row is gone (an activity was given an id with no row).',
+  ComposeNotStaged:
+    'The compose the deploy request staged is missing (compose_blobs row deleted before the workflow ran).',
+});
 
 /** Failure types thrown by the agent HTTP activities (activities/agent.ts). */
 export const AgentFailure = {
@@ -39,6 +47,34 @@ export const AgentFailure = {
   InvalidInput: 'AgentInvalidInput',
 } as const;
 export type AgentFailureType = (typeof AgentFailure)[keyof typeof AgentFailure];
+
+/** The closed set of capacity failures (ApplicationFailure `type`), mapped to HTTP in api/capacity-gateway.ts. */
+export const CapacityFailure = failureTypes({
+  OrderUnavailable: 'The order is not in a state that takes this call (claimed by someone else, closed, not open).',
+  OrderNotFound:
+    "Not this caller's order (claimed by another launcher, or not fulfilled by launchers): answered as a 404.",
+  BootstrapTokenRejected: 'A bootstrap token that does not match the order, was used, or whose lease lapsed.',
+  GcpInsertFailed: 'GCP refused the instance for every machine type (permanent for this claim).',
+  GcpNotConfigured: 'GCP provisioning is not configured (no project, zone or credentials).',
+  ProvisionerRejected:
+    'The external provisioner refused the order (4xx: bad token or signature, not configured, refused).',
+  InsufficientFunds: 'The account cannot pay for the capacity purchase.',
+  AccountNotFound: 'The paying account does not exist.',
+});
+export type CapacityFailureType = (typeof CapacityFailure)[keyof typeof CapacityFailure];
+
+/** Failure types of the measurement activities; the workflow branches on these, never on message text. */
+export const MeasurementFailureType = failureTypes({
+  VersionNotFound: 'The version row is gone or not pending.',
+  InvalidCompose: 'The stored compose does not parse (cannot happen through the API, which checks first).',
+  ImageNotFound: 'The registry has no such repository/tag (404).',
+  RegistryUnauthorized: 'The registry refused anonymous access (401/403 after the token handshake).',
+  RegistryInvalid:
+    'The registry answered something that is not a usable manifest (bad digest, no linux/amd64, not JSON…).',
+  RegistryUnavailable: '5xx / timeouts / unreachable: retried with backoff; this type when the attempts ran out.',
+  CosignMissing: 'The cosign binary is not installed.',
+});
+export type MeasurementFailureType = (typeof MeasurementFailureType)[keyof typeof MeasurementFailureType];
 
 /**
  * Why a trust verdict refused (TrustVerdict.code, activities/attestation.ts): the callers branch on this, not on the

@@ -10,25 +10,6 @@ export const measurementWorkflowId = (appName: string, version: string, nodeSize
 export const attestVersionWorkflowId = (versionId: string, requestId: string) =>
   `version-attest:${versionId}:${requestId}`;
 
-/** Failure types of the measurement activities; the workflow branches on these, never on message text. */
-export const MeasurementFailureType = {
-  /** The version row is gone or not pending. */
-  VersionNotFound: 'VersionNotFound',
-  /** The stored compose does not parse (cannot happen through the API, which checks first). */
-  InvalidCompose: 'InvalidCompose',
-  /** The registry has no such repository/tag (404). */
-  ImageNotFound: 'ImageNotFound',
-  /** The registry refused anonymous access (401/403 after the token handshake). */
-  RegistryUnauthorized: 'RegistryUnauthorized',
-  /** The registry answered something that is not a usable manifest (bad digest, no linux/amd64, not JSON…). */
-  RegistryInvalid: 'RegistryInvalid',
-  /** 5xx / timeouts / unreachable: retried with backoff; this type when the attempts ran out. */
-  RegistryUnavailable: 'RegistryUnavailable',
-  /** The cosign binary is not installed. */
-  CosignMissing: 'CosignMissing',
-} as const;
-export type MeasurementFailureType = (typeof MeasurementFailureType)[keyof typeof MeasurementFailureType];
-
 export type SignatureMode = 'strict' | 'warn' | 'disabled';
 
 export interface MeasureVersionInput {
