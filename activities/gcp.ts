@@ -7,7 +7,7 @@
 import type { KeyRing } from '../core/auth/keyring';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { InstancesClient, ZoneOperationsClient } from '@google-cloud/compute';
+import type { InstancesClient, ZoneOperationsClient } from '@google-cloud/compute';
 import { uuidV5 } from '../core/auth/bootstrap-token';
 import { unseal } from '../core/auth/seal';
 import { isGcpDatacenter, lower } from '../core/capacity';
@@ -91,6 +91,9 @@ export async function gcpClients(settings: SettingsReader): Promise<GcpClients> 
     transport.protocol = u.protocol.replace(':', '');
     transport.port = Number(u.port || (u.protocol === 'http:' ? 80 : 443));
   }
+  // Loaded on first use: the package's generated protobuf module alone is a 30 MB source, and the worker of an
+  // install that never fulfils GCP orders should not carry it (~150 MB of RSS, docs/performance.md, Memory).
+  const { InstancesClient, ZoneOperationsClient } = await import('@google-cloud/compute');
   const instances = new InstancesClient({ credentials, ...transport });
   const authClient = await instances.auth.getClient();
   if (tokenUrl !== GOOGLE_TOKEN_URL) {

@@ -17,9 +17,10 @@ import { ensureSchedules } from './lib/schedules';
 import { apiConnectionOptions } from '../api/temporal-availability';
 import { superviseDevServer, type SupervisedDevServer } from './lib/dev-server-supervisor';
 import { startTemporalDevServer } from './lib/temporal-dev-server';
-import { createWorker } from './lib/worker';
+import { createWorker, workerSizing } from './lib/worker';
 import { installSdkRuntime } from './lib/sdk-logger';
 import { temporalConnectionOptions } from './lib/temporal-connection';
+import { cachedWorkflowBundle } from './lib/workflow-bundle-cache';
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
 
@@ -31,6 +32,13 @@ async function main(): Promise<number> {
   const stopAll = async () => {
     for (const c of cleanups.reverse()) await c().catch((e) => logger.error(`shutdown step failed: ${String(e)}`));
   };
+  // The workflow bundle comes from WORKFLOW_BUNDLE_PATH, or from the bundle cache (built in a child process while
+  // the dev server starts): webpack never runs in this serving process (docs/performance.md, Memory).
+  const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
+  const workflowBundle: Promise<{ code: string }> = bundlePath
+    ? readFile(bundlePath, 'utf8').then((code) => ({ code }))
+    : cachedWorkflowBundle({ tracing: runtime.tracing !== undefined, log: say });
+  workflowBundle.catch(() => {}); // awaited below; a failure surfaces there
   try {
     let dev: SupervisedDevServer | undefined;
     let address = config.temporal.address;
@@ -65,18 +73,15 @@ async function main(): Promise<number> {
 
     const workerConnection = await NativeConnection.connect(temporal);
     cleanups.push(() => workerConnection.close());
-    say('Bundling workflows and starting the worker…');
+    say('Starting the worker…');
     const worker = await createWorker({
       connection: workerConnection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       activityDeps: activityDepsOf(runtime),
       tracing: runtime.tracing,
-      // A prebuilt bundle keeps webpack, and the ~150 MB its compilation leaves behind, out of this serving process
-      // (docs/performance.md, Memory); without one the workflows are bundled here at start.
-      ...(process.env.WORKFLOW_BUNDLE_PATH
-        ? { workflowBundle: { code: await readFile(process.env.WORKFLOW_BUNDLE_PATH, 'utf8') } }
-        : {}),
+      options: workerSizing(config.temporal.worker),
+      workflowBundle: { code: (await workflowBundle).code },
     });
     const workerRun = worker.run();
     cleanups.push(async () => {

@@ -9,7 +9,8 @@ import { dataConverterFor } from '../core/temporal/codec';
 import { activityDepsOf, openRuntime } from './lib/runtime';
 import { installSdkRuntime } from './lib/sdk-logger';
 import { ensureSchedules } from './lib/schedules';
-import { createWorker } from './lib/worker';
+import { createWorker, workerSizing } from './lib/worker';
+import { cachedWorkflowBundle } from './lib/workflow-bundle-cache';
 import { describeTemporalConnection, temporalConnectionOptions } from './lib/temporal-connection';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -42,15 +43,20 @@ async function main(): Promise<void> {
   installSdkRuntime(logger, { sdkMetricsAddress: config.temporal.sdkMetricsAddress });
   const temporal = temporalConnectionOptions(config.temporal);
   const connection = await NativeConnection.connect(temporal);
-  // A bundle prebuilt by `npm run build:workflows` avoids bundling at every start.
+  // A bundle prebuilt by `npm run build:workflows`, else the bundle cache (built in a child process on a miss): webpack
+  // never runs in the worker process, whose RSS it would keep ~150 MB higher (docs/performance.md, Memory).
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
+  const log = (m: string) => logger.info(m);
   const worker = await createWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     activityDeps: activityDepsOf(runtime),
     tracing: runtime.tracing,
-    ...(bundlePath ? { workflowBundle: { code: await readFile(bundlePath, 'utf8') } } : {}),
+    options: workerSizing(config.temporal.worker),
+    workflowBundle: bundlePath
+      ? { code: await readFile(bundlePath, 'utf8') }
+      : { code: (await cachedWorkflowBundle({ tracing: runtime.tracing !== undefined, log })).code },
   });
   const clientConnection = await Connection.connect(temporal);
   await ensureSchedules(

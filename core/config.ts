@@ -32,6 +32,16 @@ export interface RuntimeConfig {
     apiKey: string | null;
     /** TEMPORAL_SDK_METRICS_ADDRESS (`host:port`): the worker's Temporal SDK Prometheus endpoint; null → off. */
     sdkMetricsAddress: string | null;
+    /**
+     * Worker sizing (`npm start`, `npm run worker`). The SDK derives its default workflow cache from the V8 heap
+     * limit (~2,300 workflows on a 24 GiB machine), so it is set here instead: bounded memory whatever the host.
+     */
+    worker: {
+      /** TEMPORAL_MAX_CACHED_WORKFLOWS: workflows kept in the sticky cache (0 disables it). */
+      maxCachedWorkflows: number;
+      /** TEMPORAL_MAX_CONCURRENT_ACTIVITIES: activity tasks run at once. */
+      maxConcurrentActivities: number;
+    };
   };
   environment: string;
   production: boolean;
@@ -108,6 +118,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
       tls: temporalTls(env),
       apiKey: orNull(env.TEMPORAL_API_KEY),
       sdkMetricsAddress: orNull(env.TEMPORAL_SDK_METRICS_ADDRESS),
+      worker: {
+        maxCachedWorkflows: parseIntStrict(env.TEMPORAL_MAX_CACHED_WORKFLOWS ?? '', 500),
+        maxConcurrentActivities: parseIntStrict(env.TEMPORAL_MAX_CONCURRENT_ACTIVITIES ?? '', 100),
+      },
     },
     environment,
     production: environment === 'prod' || environment === 'production',

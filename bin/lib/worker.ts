@@ -18,6 +18,7 @@ import {
 import type { Context } from '@temporalio/activity';
 import { fileURLToPath } from 'node:url';
 import { createActivities, type ActivityDeps } from '../../activities';
+import type { RuntimeConfig } from '../../core/config';
 import type { Metrics } from '../../core/metrics';
 import { dataConverterFor } from '../../core/temporal/codec';
 import type { Tracing } from '../../core/tracing';
@@ -55,6 +56,14 @@ export interface WorkerSetup {
   /** Tracing of this process (core/tracing.ts); a prebuilt bundle then needs `bundleWorkflows({ tracing: true })`. */
   tracing?: Tracing;
   options?: Partial<WorkerOptions>;
+}
+
+/** Worker options of the configured sizing (core/config.ts `temporal.worker`). */
+export function workerSizing(sizing: RuntimeConfig['temporal']['worker']): Partial<WorkerOptions> {
+  return {
+    maxCachedWorkflows: sizing.maxCachedWorkflows,
+    maxConcurrentActivityTaskExecutions: sizing.maxConcurrentActivities,
+  };
 }
 
 /** Worker-side implementation of the `metrics` sink; never called during replay (the sink default). */
