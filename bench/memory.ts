@@ -5,19 +5,21 @@
  * sampled every second. Prints ONE line: idle RSS, RSS at the end of the load and 5 s later, the maximum during the
  * load, req/s, errors, and the V8 heap used (from the process's own /metrics) before and after.
  *
- *   npm run bench:memory -- [-c 32] [--load 60] [--agents 10000] [--snapshots <dir>]
+ *   npm run bench:memory -- [-c 32] [--load 60] [--agents 10000] [--unbounded] [--snapshots <dir>]
  *   (`npm run bench:rss` is the same bench.)
  *
+ * The stack runs with the heap bound `npm start` sets (`--max-old-space-size=$EE_MAX_OLD_SPACE_MB` (256)
+ * `--max-semi-space-size=$EE_MAX_SEMI_SPACE_MB` (4), passed as NODE_OPTIONS since the bench spawns bin/start.ts
+ * itself, and MALLOC_ARENA_MAX=2); `--unbounded` leaves V8's defaults, and other `NODE_OPTIONS` of the environment reach the stack too.
  * `--snapshots <dir>` also writes V8 heap snapshots of the main thread (idle and after the load) into <dir> and
- * prints the constructors whose self size grew most. Extra `NODE_OPTIONS` of the environment reach the stack, so
- * `NODE_OPTIONS=--max-old-space-size=512 npm run bench:memory` measures another heap bound.
+ * prints the largest and the most grown constructors (slow: minutes per snapshot on a busy machine).
  */
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { descendantsRssMb, fmt, load, loadAverage, loadFlags, main, rssMb, seedAgents, startStack } from './lib/reads';
 
 const USAGE = `usage: npm run bench:memory -- [-c|--connections N (32)] [--load seconds (60)] [--agents N (10000)]
-       [--snapshots <dir>]
+       [--unbounded] [--snapshots <dir>]
 RSS of the API + worker process with N seeded agents: idle, then under list load (max, end, 5 s later).`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -101,7 +103,12 @@ main(async () => {
   const snapDir = snapIndex >= 0 ? resolve(argv[snapIndex + 1] ?? '') : undefined;
   const flags = loadFlags(USAGE, { agents: 10_000, load: 60 });
   if (snapDir) mkdirSync(snapDir, { recursive: true });
+  const heapBound = argv.includes('--unbounded')
+    ? ''
+    : `--max-old-space-size=${process.env.EE_MAX_OLD_SPACE_MB || 256} ` +
+      `--max-semi-space-size=${process.env.EE_MAX_SEMI_SPACE_MB || 4}`;
   const nodeOptions = [
+    heapBound,
     process.env.NODE_OPTIONS ?? '',
     snapDir ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapDir}` : '',
   ]
@@ -110,6 +117,7 @@ main(async () => {
   const stack = await startStack({
     METRICS_TOKEN,
     ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+    ...(heapBound ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || '2' } : {}),
   });
   try {
     await seedAgents(stack.db, flags.agents);
@@ -132,7 +140,7 @@ main(async () => {
     const afterHeap = await heapOf(stack.url);
     if (snapDir) snaps.push(await snapshot(stack.pid, snapDir));
     console.log(
-      `memory ${flags.agents} agents: API+worker RSS idle ${fmt(idle)} MB, after ${flags.load} s of list load ` +
+      `memory ${flags.agents} agents${heapBound ? '' : ' (unbounded heap)'}: API+worker RSS idle ${fmt(idle)} MB, after ${flags.load} s of list load ` +
         `${fmt(loaded)} MB (max ${fmt(Math.max(loaded, ...samples))} MB, 5 s later ${fmt(after)} MB); ` +
         `${fmt(f.reqPerSec, 1)} req/s, ${f.errors} errors, ${f.non2xx} non-2xx; ` +
         `heap used ${fmt(idleHeap.used)} → ${fmt(afterHeap.used)} MB (total ${fmt(afterHeap.total)}, external ` +

@@ -62,7 +62,15 @@ export async function cachedWorkflowBundle(opts: {
   opts.log(`Bundling workflows into ${path}…`);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'bin/build-workflows.ts', tmp, ...(opts.tracing ? ['--tracing'] : [])],
+    // webpack needs more heap than the bound a serving process may run with (NODE_OPTIONS, npm start's flags).
+    [
+      '--max-old-space-size=2048',
+      '--import',
+      'tsx',
+      'bin/build-workflows.ts',
+      tmp,
+      ...(opts.tracing ? ['--tracing'] : []),
+    ],
     { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
