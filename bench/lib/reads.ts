@@ -214,7 +214,7 @@ ${paths}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p99_us":%d,' ..
-    '"errors":%d,"non2xx":%d}\n', summary.requests, summary.duration, summary.bytes, latency:percentile(50),
+    '"errors":%d,"non2xx":%d}\\n', summary.requests, summary.duration, summary.bytes, latency:percentile(50),
     latency:percentile(99), e.connect + e.read + e.write + e.timeout, e.status))
 end
 `;
