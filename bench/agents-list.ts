@@ -50,11 +50,7 @@ main(async () => {
     }
 
     const [unpaginated, paginated, conditional] = await interleaved(
-      [
-        { url },
-        { url: stack.url, extra: { requests: paths } },
-        { url, extra: { headers: { 'if-none-match': etag } } },
-      ],
+      [{ url }, { url: stack.url, extra: { requests: paths } }, { url, extra: { headers: { 'if-none-match': etag } } }],
       flags,
     );
     console.log(
