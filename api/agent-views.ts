@@ -214,6 +214,13 @@ export function acceptsGzip(header: string | undefined): boolean {
  */
 export function agentListEtag(versions: readonly AgentVersion[], extra: string, serverVersion: string): string {
   const h = createHash('sha1').update(`${serverVersion}\n${extra}\n`);
-  for (const v of versions) h.update(`${v.agent_id}:${v.row_version}:${lhcJson(v.last_health_check)},`);
+  // The stored check time as read (a Date on PostgreSQL: its epoch ms), not its ISO rendering: the same instant
+  // always reads the same, and this loop runs per request over every listed agent.
+  let text = '';
+  for (const v of versions) {
+    const lhc = v.last_health_check;
+    text += `${v.agent_id}:${v.row_version}:${lhc instanceof Date ? lhc.getTime() : String(lhc ?? '')},`;
+  }
+  h.update(text);
   return `W/"${h.digest('base64url')}"`;
 }

@@ -226,3 +226,21 @@ for (const engine of testEngines()) {
     });
   });
 }
+
+describe('SQLite connection pragmas', () => {
+  it('WAL with synchronous = NORMAL (fsync at checkpoints, not per commit) and the busy timeout', async () => {
+    const t = await createTestDb('sqlite');
+    try {
+      const conn = (await t.db.client.acquireConnection()) as { pragma(s: string, o: { simple: true }): unknown };
+      try {
+        expect(conn.pragma('journal_mode', { simple: true })).toBe('wal');
+        expect(conn.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+        expect(conn.pragma('busy_timeout', { simple: true })).toBe(5000);
+      } finally {
+        await t.db.client.releaseConnection(conn);
+      }
+    } finally {
+      await t.destroy();
+    }
+  });
+});
