@@ -103,7 +103,9 @@ for (const engine of testEngines()) {
       expect(b1.unhealthy_since).toBeTruthy();
       expect(b1.last_contact_at ?? null).toBeNull();
 
-      await new Promise((r) => setTimeout(r, 5));
+      // An old check time (a freshness-only write: no new version) that the next sweep must renew; PostgreSQL keeps
+      // whole seconds, so two sweeps within one would otherwise read alike.
+      await t.db('agents').where({ agent_id: b.agent_id }).update({ last_health_check: '2020-01-01T00:00:00.000Z' });
       await acts.recordAgentHealth({
         results: [
           { agentId: a.agent_id, healthy: true },
@@ -114,9 +116,7 @@ for (const engine of testEngines()) {
       expect(a2.row_version).toBe(a0.row_version);
       expect(b2.row_version).toBe(b1.row_version);
       expect(String(b2.unhealthy_since)).toBe(String(b1.unhealthy_since)); // still the outage's start
-      expect(new Date(String(b2.last_health_check)).getTime()).toBeGreaterThan(
-        new Date(String(b1.last_health_check)).getTime(),
-      );
+      expect(new Date(b2.last_health_check as string).getTime()).toBeGreaterThan(Date.parse('2020-01-02T00:00:00Z'));
 
       await acts.recordAgentHealth({ results: [{ agentId: b.agent_id, healthy: true }] });
       const b3 = await row(b.agent_id);
