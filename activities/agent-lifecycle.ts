@@ -186,24 +186,37 @@ export function createAgentLifecycleActivities(deps: LifecycleDeps) {
       };
     },
 
-    /** background.md §2.1 step 3; a healthy answer is also contact for stale clean-up (v1 ignored it). */
+    /**
+     * background.md §2.1 step 3; a healthy answer is also contact for stale clean-up (v1 ignored it). The health
+     * columns are written only where they change (a new row version: the API re-renders that agent); the check and
+     * contact times are refreshed on every probed agent without one (migration 20261201210000), in a few set-wise
+     * statements per batch instead of one per agent. Idempotent: a retry writes the same state again.
+     */
     async recordAgentHealth(input: { results: { agentId: string; healthy: boolean }[] }) {
       const now = nowIso();
-      for (const r of input.results) {
-        if (r.healthy) {
-          await db('agents')
-            .where({ agent_id: r.agentId })
-            .update({ health_status: 'healthy', unhealthy_since: null, last_health_check: now, last_contact_at: now });
-        } else {
-          await db('agents')
-            .where({ agent_id: r.agentId })
-            .update({
-              health_status: 'unhealthy',
-              last_health_check: now,
-              unhealthy_since: db.raw("CASE WHEN health_status = 'unhealthy' THEN unhealthy_since ELSE ? END", [now]),
-            });
+      const healthy = input.results.filter((r) => r.healthy).map((r) => r.agentId);
+      const unhealthy = input.results.filter((r) => !r.healthy).map((r) => r.agentId);
+      await db.transaction(async (trx) => {
+        for (let i = 0; i < healthy.length; i += 500) {
+          const ids = healthy.slice(i, i + 500);
+          await trx('agents')
+            .whereIn('agent_id', ids)
+            .andWhere((q) =>
+              q.whereNull('health_status').orWhereNot('health_status', 'healthy').orWhereNotNull('unhealthy_since'),
+            )
+            .update({ health_status: 'healthy', unhealthy_since: null });
+          await trx('agents').whereIn('agent_id', ids).update({ last_health_check: now, last_contact_at: now });
         }
-      }
+        for (let i = 0; i < unhealthy.length; i += 500) {
+          const ids = unhealthy.slice(i, i + 500);
+          // Already unhealthy keeps its unhealthy_since (the start of the outage).
+          await trx('agents')
+            .whereIn('agent_id', ids)
+            .andWhere((q) => q.whereNull('health_status').orWhereNot('health_status', 'unhealthy'))
+            .update({ health_status: 'unhealthy', unhealthy_since: now });
+          await trx('agents').whereIn('agent_id', ids).update({ last_health_check: now });
+        }
+      });
       return { recorded: input.results.length };
     },
 

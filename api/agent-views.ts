@@ -1,68 +1,211 @@
 /**
- * Rendered agent views, once per row version: `toAgentView` (JSON columns parsed, the attestation redacted) and its
- * JSON text are computed when a row is first seen at a version and reused until the row is written again (the
- * database gives every write a new `row_version`, migration 20261201060000). One cache per app (created in
- * createApp), bounded by count with least-recently-used eviction; it holds only what the public agent views show
- * (no tokens or secrets), and a replica that never saw a version renders it itself — nothing here is shared state.
+ * Rendered agent views, once per row version, and whole list bodies, once per list ETag.
+ *
+ * Views: `toAgentView` (JSON columns parsed, the attestation redacted) and its JSON text are computed when a row is
+ * first seen at a version and reused until the row is written again (the database gives every write a new
+ * `row_version`, migration 20261201063000). `last_health_check` is the exception: the health sweep refreshes it on
+ * every agent every 30 s without a new row version (migration 20261201210000), so a view is held as the JSON before
+ * and after that one field and the list splices in the value it read with the versions.
+ *
+ * Bodies: the list's ETag is derived from everything its body shows (each row's id, version and last health check,
+ * the page's cursor, the server version), so the rendered body — a Buffer, and its gzip on first demand — is held
+ * under the ETag and an unchanged list is answered without rendering or serializing anything. No caller identity
+ * enters a list body (GET /api/v1/agents is public and shows the same to everyone), which is why the ETag alone may
+ * key it.
+ *
+ * Both caches are per app (created in createApp), bounded (views by count, bodies by bytes), least recently used
+ * first out; they hold only what the public agent views show (no tokens or secrets), and a replica that never saw a
+ * version renders it itself — nothing here is shared state.
  */
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
 import type { Knex } from 'knex';
+import { toIso } from '../core/db/tables';
 import { getAgentsByIds, toAgentView, type AgentDbRow, type AgentVersion } from '../core/stores/agents';
+
+const gzip = promisify(gzipCb);
 
 /** ~2 KB each: 10,000 views ≈ 20 MB. */
 export const AGENT_VIEW_CACHE_SIZE = 10_000;
+/** Whole list bodies (identity + gzip): ~2.4 MB + ~0.2 MB at 1,000 agents, ~24 MB + 2 MB at 10,000. */
+export const LIST_BODY_CACHE_BYTES = 32 * 1024 * 1024;
+
+/** A view's JSON around its `last_health_check` value: `head + JSON(last_health_check) + tail`. */
+interface SplitView {
+  head: string;
+  tail: string;
+}
+
+class Lru<V> {
+  private readonly map = new Map<string, V>();
+  private used = 0;
+  constructor(
+    private readonly capacity: number,
+    private readonly cost: (v: V) => number = () => 1,
+  ) {}
+  get size(): number {
+    return this.map.size;
+  }
+  get(key: string): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+  set(key: string, v: V): void {
+    this.delete(key);
+    this.map.set(key, v);
+    this.used += this.cost(v);
+    while (this.used > this.capacity && this.map.size > 1) this.delete(this.map.keys().next().value!);
+  }
+  delete(key: string): void {
+    const old = this.map.get(key);
+    if (old === undefined) return;
+    this.map.delete(key);
+    this.used -= this.cost(old);
+  }
+}
+
+function splitView(row: AgentDbRow): SplitView {
+  const view = toAgentView(row) as unknown as Record<string, unknown>;
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  let seen = false;
+  for (const [k, v] of Object.entries(view)) {
+    if (k === 'last_health_check') seen = true;
+    else (seen ? after : before)[k] = v;
+  }
+  // Built from two serializations rather than by searching the text: a stored JSON blob (stats, attestation) may
+  // itself hold a key of that name.
+  const tail = JSON.stringify(after);
+  return { head: `${JSON.stringify(before).slice(0, -1)},"last_health_check":`, tail: `,${tail.slice(1)}` };
+}
+
+const lhcJson = (v: unknown): string => JSON.stringify(toIso(v as never) ?? null);
 
 export class AgentViewCache {
-  private readonly views = new Map<string, string>();
+  private readonly views: Lru<SplitView>;
 
-  constructor(readonly capacity = AGENT_VIEW_CACHE_SIZE) {}
+  constructor(readonly capacity = AGENT_VIEW_CACHE_SIZE) {
+    this.views = new Lru(capacity);
+  }
 
   get size(): number {
     return this.views.size;
   }
 
-  private get(key: string): string | undefined {
-    const json = this.views.get(key);
-    if (json !== undefined) {
-      this.views.delete(key);
-      this.views.set(key, json);
-    }
-    return json;
-  }
-
-  private set(key: string, json: string): void {
-    this.views.delete(key);
-    this.views.set(key, json);
-    while (this.views.size > this.capacity) this.views.delete(this.views.keys().next().value!);
+  private split(row: AgentDbRow): SplitView {
+    const key = `${row.agent_id}:${String(row.row_version ?? 0)}`;
+    const cached = this.views.get(key);
+    if (cached !== undefined) return cached;
+    const s = splitView(row);
+    this.views.set(key, s);
+    return s;
   }
 
   /** The JSON of one full row's view. */
   render(row: AgentDbRow): string {
-    const key = `${row.agent_id}:${String(row.row_version ?? 0)}`;
-    const cached = this.get(key);
-    if (cached !== undefined) return cached;
-    const json = JSON.stringify(toAgentView(row));
-    this.set(key, json);
-    return json;
+    const s = this.split(row);
+    return `${s.head}${lhcJson(row.last_health_check)}${s.tail}`;
   }
 
   /**
-   * The JSON views of the listed versions, in order, reading full rows only for versions not held. A row written or
-   * deleted since it was listed is shown as read now, or left out.
+   * The JSON views of the listed versions, in order, reading full rows only for versions not held, each with the
+   * `last_health_check` listed with its version. `exact` is false when a row was written or deleted since it was
+   * listed (it is then shown as read now, or left out): such a body is not what the list's ETag names.
    */
-  async renderList(db: Knex, versions: readonly AgentVersion[]): Promise<string[]> {
-    const out: (string | undefined)[] = versions.map((v) => this.get(`${v.agent_id}:${v.row_version}`));
-    const missing = versions.filter((_, i) => out[i] === undefined).map((v) => v.agent_id);
+  async renderList(db: Knex, versions: readonly AgentVersion[]): Promise<{ views: string[]; exact: boolean }> {
+    const parts: (SplitView | undefined)[] = versions.map((v) => this.views.get(`${v.agent_id}:${v.row_version}`));
+    let exact = true;
+    const missing = versions.filter((_, i) => parts[i] === undefined).map((v) => v.agent_id);
+    const fresh = new Map<string, AgentDbRow>();
     if (missing.length > 0) {
-      const rows = new Map((await getAgentsByIds(db, missing)).map((r) => [r.agent_id, r]));
+      for (const r of await getAgentsByIds(db, missing)) fresh.set(r.agent_id, r);
       versions.forEach((v, i) => {
-        if (out[i] !== undefined) return;
-        const row = rows.get(v.agent_id);
-        if (row) out[i] = this.render(row);
+        if (parts[i] !== undefined) return;
+        const row = fresh.get(v.agent_id);
+        if (!row) exact = false;
+        else {
+          if (String(row.row_version) !== v.row_version) exact = false;
+          parts[i] = this.split(row);
+        }
       });
     }
-    return out.filter((j): j is string => j !== undefined);
+    const views: string[] = [];
+    versions.forEach((v, i) => {
+      const s = parts[i];
+      if (!s) return;
+      const row = fresh.get(v.agent_id);
+      // A row re-read at a newer version shows its own health check time; otherwise the listed one.
+      const lhc = row && String(row.row_version) !== v.row_version ? row.last_health_check : v.last_health_check;
+      views.push(`${s.head}${lhcJson(lhc)}${s.tail}`);
+    });
+    return { views, exact };
   }
+}
+
+/** One rendered list body and, once asked for, its gzip. */
+export interface ListBody {
+  body: Buffer;
+  gzipped(): Promise<Buffer>;
+}
+
+/**
+ * Rendered list bodies by ETag (see the top of this file for why the ETag is a sufficient key), one render per
+ * ETag however many requests ask at once.
+ */
+export class ListBodyCache {
+  private readonly bodies: Lru<ListBody & { bytes: number }>;
+  private readonly rendering = new Map<string, Promise<ListBody>>();
+
+  constructor(readonly maxBytes = LIST_BODY_CACHE_BYTES) {
+    this.bodies = new Lru(maxBytes, (b) => b.bytes);
+  }
+
+  get size(): number {
+    return this.bodies.size;
+  }
+
+  /** The body under `etag`, rendering it with `render` when none is held; `render` says whether it may be kept. */
+  async get(etag: string, render: () => Promise<{ json: string; keep: boolean }>): Promise<ListBody> {
+    const held = this.bodies.get(etag);
+    if (held) return held;
+    const pending = this.rendering.get(etag);
+    if (pending) return pending;
+    const p = (async () => {
+      const { json, keep } = await render();
+      const entry = this.entry(Buffer.from(json));
+      if (keep) this.bodies.set(etag, entry);
+      return entry;
+    })().finally(() => this.rendering.delete(etag));
+    this.rendering.set(etag, p);
+    return p;
+  }
+
+  private entry(body: Buffer): ListBody & { bytes: number } {
+    let z: Promise<Buffer> | null = null;
+    const e = {
+      body,
+      // Counted with a gzip's usual size for JSON this repetitive, so the bound holds once it exists.
+      bytes: body.length + Math.ceil(body.length / 8),
+      gzipped: () => (z ??= gzip(body, { level: 6 })),
+    };
+    return e;
+  }
+}
+
+/** True when the request's Accept-Encoding takes gzip (any q above 0). */
+export function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== 'x-gzip') return false;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
 }
 
 /**
@@ -71,6 +214,13 @@ export class AgentViewCache {
  */
 export function agentListEtag(versions: readonly AgentVersion[], extra: string, serverVersion: string): string {
   const h = createHash('sha1').update(`${serverVersion}\n${extra}\n`);
-  for (const v of versions) h.update(`${v.agent_id}:${v.row_version},`);
+  // The stored check time as read (a Date on PostgreSQL: its epoch ms), not its ISO rendering: the same instant
+  // always reads the same, and this loop runs per request over every listed agent.
+  let text = '';
+  for (const v of versions) {
+    const lhc = v.last_health_check;
+    text += `${v.agent_id}:${v.row_version}:${lhc instanceof Date ? lhc.getTime() : String(lhc ?? '')},`;
+  }
+  h.update(text);
   return `W/"${h.digest('base64url')}"`;
 }

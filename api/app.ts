@@ -1,12 +1,13 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
- * and bin/ decides where it listens. Middleware order: request metrics → tracing span → request id → errors →
+ * and bin/ decides where it listens (through createRequestListener, which answers GET /health before Koa). Middleware order: request metrics → tracing span → request id → errors →
  * /metrics → GET /health (with CORS) → client IP → codec CORS → CORS → body → service proxy → allowed methods → routes.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { RequestListener } from 'node:http';
 import { randomKeyRing } from '../core/auth/keyring';
-import { AgentViewCache } from './agent-views';
+import { AgentViewCache, ListBodyCache } from './agent-views';
 import { createGuards } from './auth';
 import type { AppDeps } from './deps';
 import { OpenApiRegistry } from './http/openapi';
@@ -15,7 +16,7 @@ import { allowedMethodsMiddleware } from './middleware/allowed-methods';
 import { bodyMiddleware } from './middleware/body';
 import { clientIpMiddleware } from './middleware/client-ip';
 import { codecCorsMiddleware } from './middleware/codec-cors';
-import { corsMiddleware } from './middleware/cors';
+import { CORS_ORIGINS, corsMiddleware } from './middleware/cors';
 import { errorMiddleware } from './middleware/errors';
 import { metricsEndpointMiddleware, requestMetricsMiddleware } from './middleware/metrics';
 import { requestIdMiddleware } from './middleware/request-id';
@@ -43,7 +44,7 @@ import { deployRoutes } from './routes/deploy';
 import { dashboardRoutes } from './routes/dashboard';
 import { apiDocument, docsRoutes } from './routes/docs';
 import { githubAuthRoutes } from './routes/github-auth';
-import { healthFastPath, healthResponder, healthRoutes } from './routes/health';
+import { healthFastPath, healthListener, healthResponder, healthRoutes } from './routes/health';
 import { logRoutes } from './routes/logs';
 import { meRoutes } from './routes/me';
 import { trustedMrtdRoutes } from './routes/trusted-mrtds';
@@ -54,9 +55,14 @@ import { webRoutes } from './routes/web';
 interface AppParts {
   health: ReturnType<typeof healthResponder>;
   agentViews: AgentViewCache;
+  agentListBodies: ListBodyCache;
 }
 
-const appParts = (deps: AppDeps): AppParts => ({ health: healthResponder(deps), agentViews: new AgentViewCache() });
+const appParts = (deps: AppDeps): AppParts => ({
+  health: healthResponder(deps),
+  agentViews: new AgentViewCache(),
+  agentListBodies: new ListBodyCache(),
+});
 
 function mountRoutes(router: Router, deps: AppDeps, parts: AppParts = appParts(deps)): OpenApiRegistry {
   const registry = new OpenApiRegistry();
@@ -72,7 +78,7 @@ function mountRoutes(router: Router, deps: AppDeps, parts: AppParts = appParts(d
   authRoutes(routes, deps);
   trustedMrtdRoutes(routes, deps);
   attestationRoutes(routes, deps);
-  agentRoutes(routes, deps, parts.agentViews);
+  agentRoutes(routes, deps, parts.agentViews, parts.agentListBodies);
   agentControlRoutes(routes, deps);
   agentAdminRoutes(routes, deps);
   adminSettingsRoutes(routes, deps);
@@ -100,6 +106,29 @@ function mountRoutes(router: Router, deps: AppDeps, parts: AppParts = appParts(d
 }
 
 export function createApp(deps: AppDeps): Koa {
+  return buildApp(deps).app;
+}
+
+/**
+ * The node:http request listener bin/ serves: GET/HEAD /health answered before Koa is entered (api/routes/health.ts
+ * healthListener: prebuilt body, same headers, counted in easyenclave_health_requests_total) unless tracing is on,
+ * everything else — /health's other methods and CORS preflights included — by the Koa app.
+ */
+export function createRequestListener(deps: AppDeps): RequestListener {
+  const { app, parts } = buildApp(deps);
+  const koa = app.callback();
+  if (deps.tracing) return koa;
+  const health = healthListener(parts.health, {
+    now: deps.now,
+    origins: CORS_ORIGINS,
+    counted: deps.metrics ? () => deps.metrics!.healthRequests.inc() : undefined,
+  });
+  return (req, res) => {
+    if (!health(req, res)) void koa(req, res);
+  };
+}
+
+function buildApp(deps: AppDeps): { app: Koa; parts: AppParts } {
   // proxy off: X-Forwarded-For is believed only from api.trusted_proxies (api/middleware/client-ip.ts).
   const app = new Koa({ proxy: false });
   const router = new Router();
@@ -121,7 +150,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(proxyMiddleware(deps, registry));
   app.use(allowedMethodsMiddleware());
   app.use(router.routes());
-  return app;
+  return { app, parts };
 }
 
 /**

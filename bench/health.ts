@@ -1,16 +1,16 @@
 /**
  * `GET /health` throughput: the embedded stack (`npm start` as a child process) against a bare `node:http` server
- * (another child process, answering a JSON body of the same size) on the same machine; prints ONE line with both
- * req/s and their ratio.
+ * (another child process, answering a JSON body of the same size) on the same machine, both up at once and loaded in
+ * turn (`--runs` rounds, interleaved); prints ONE line with the medians and their ratio.
  *
- *   npm run bench:health -- [-c 32] [-d 15]
+ *   npm run bench:health -- [-c 32] [-d 15] [-r 3]
  */
 import { spawn } from 'node:child_process';
 import { freePort } from '../tests/helpers/embedded';
-import { fmt, load, loadAverage, loadFlags, main, startStack } from './lib/reads';
+import { fmt, interleaved, loadAverage, loadFlags, loaderName, main, reqs, startStack } from './lib/reads';
 
-const USAGE = `usage: npm run bench:health -- [-c|--connections N (32)] [-d|--duration seconds (15)]
-GET /health of the embedded stack, then of a bare node:http server answering a body of the same size.`;
+const USAGE = `usage: npm run bench:health -- [-c|--connections N (32)] [-d|--duration seconds (15)] [-r|--runs N (3)]
+GET /health of the embedded stack and of a bare node:http server answering a body of the same size, interleaved.`;
 
 /** A bare node:http server in its own process (as the stack is), answering `body` to every request. */
 async function bareServer(body: string): Promise<{ url: string; stop(): Promise<void> }> {
@@ -37,25 +37,23 @@ async function bareServer(body: string): Promise<{ url: string; stop(): Promise<
 main(async () => {
   const flags = loadFlags(USAGE);
   const stack = await startStack();
-  let body: string;
-  let stackFigures;
   try {
-    body = await (await fetch(`${stack.url}/health`)).text();
-    stackFigures = await load(`${stack.url}/health`, flags);
+    const body = await (await fetch(`${stack.url}/health`)).text();
+    const bare = await bareServer(body);
+    try {
+      const [embedded, node] = await interleaved([{ url: `${stack.url}/health` }, { url: bare.url }], flags);
+      const e = embedded!.median;
+      console.log(
+        `health ${loaderName()} -c ${flags.connections} -d ${flags.duration} (median of ${flags.runs}): embedded ` +
+          `${fmt(e.reqPerSec)} req/s (p50 ${fmt(e.p50, 2)} ms, p99 ${fmt(e.p99, 2)} ms, ${e.errors} errors, ` +
+          `${e.non2xx} non-2xx; runs ${reqs(embedded!.runs)}); bare node:http ${fmt(node!.median.reqPerSec)} req/s ` +
+          `(runs ${reqs(node!.runs)}); ratio ${fmt((100 * e.reqPerSec) / node!.median.reqPerSec, 1)} %; ` +
+          `load avg ${loadAverage()}`,
+      );
+    } finally {
+      await bare.stop();
+    }
   } finally {
     await stack.stop();
   }
-  const bare = await bareServer(body);
-  let bareFigures;
-  try {
-    bareFigures = await load(bare.url, flags);
-  } finally {
-    await bare.stop();
-  }
-  console.log(
-    `health -c ${flags.connections} -d ${flags.duration}: embedded ${fmt(stackFigures.reqPerSec)} req/s ` +
-      `(p50 ${stackFigures.p50} ms, p99 ${stackFigures.p99} ms, ${stackFigures.errors} errors, ${stackFigures.non2xx} non-2xx); ` +
-      `bare node:http ${fmt(bareFigures.reqPerSec)} req/s; ratio ${fmt((100 * stackFigures.reqPerSec) / bareFigures.reqPerSec, 1)} %; ` +
-      `load avg ${loadAverage()}`,
-  );
 });

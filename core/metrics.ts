@@ -9,6 +9,12 @@ export interface Metrics {
   readonly registry: Registry;
   /** Koa request latency by method, route template (never the raw path: ids would explode the label set) and status. */
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  /**
+   * GET/HEAD /health answered in front of Koa (api/routes/health.ts healthListener): a plain count, so a liveness
+   * probe costs no histogram observation. /health answered through Koa (tests driving app.callback(), tracing on)
+   * is in `httpDuration` like any route.
+   */
+  readonly healthRequests: Counter;
   /** Workflow executions started on this worker (first run only; continue-as-new is not a new start). */
   readonly workflowStarts: Counter<'workflow_type'>;
   /** Workflow executions that ended failed on this worker. */
@@ -45,6 +51,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       help: 'API request latency by method, route template and status.',
       labelNames: ['method', 'route', 'status'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    healthRequests: new Counter({
+      name: 'easyenclave_health_requests_total',
+      help: 'GET/HEAD /health requests answered by the fast path in front of the API router (no latency histogram).',
       registers,
     }),
     workflowStarts: new Counter({

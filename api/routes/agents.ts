@@ -3,7 +3,6 @@
  * (no tokens or secrets, ever) and the attestation chain.
  */
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { normalizeRegistration, itaTokenOf } from '../../core/agents/registration-input';
 import { isInsecureLocalEvidence } from '../../core/attestation/insecure-local';
@@ -17,7 +16,7 @@ import { settingInt } from '../../core/settings/read';
 import { HttpError, badRequest, conflict, notFound } from '../http/errors';
 import { RATE_LIMITS } from '../../core/rate-limit';
 import { getAgent, listAgentVersions } from '../../core/stores/agents';
-import { AgentViewCache, agentListEtag } from '../agent-views';
+import { AgentViewCache, ListBodyCache, acceptsGzip, agentListEtag } from '../agent-views';
 import { NOT_MODIFIED, notModified, respondJson, weakEtag } from '../http/etag';
 import { VERSION } from './health';
 import { LISTS, nextCursor, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
@@ -53,19 +52,6 @@ export function displayClaims(token: string | null): Record<string, unknown> | n
   }
 }
 
-/** `head`, the `items` joined by commas in chunks of ~64 KB, then `tail`. */
-function* jsonChunks(head: string, items: readonly string[], tail: string): Generator<string> {
-  let chunk = head;
-  for (let i = 0; i < items.length; i++) {
-    chunk += i === 0 ? items[i] : `,${items[i]}`;
-    if (chunk.length >= 65_536) {
-      yield chunk;
-      chunk = '';
-    }
-  }
-  yield chunk + tail;
-}
-
 export function replayedRegistration(agentId: string, vmName: string): string {
   return (
     `This registration request was already answered (agent ${agentId}); its control secret and tunnel token are ` +
@@ -74,7 +60,12 @@ export function replayedRegistration(agentId: string, vmName: string): string {
   );
 }
 
-export function agentRoutes(routes: Routes, deps: AppDeps, views = new AgentViewCache()): void {
+export function agentRoutes(
+  routes: Routes,
+  deps: AppDeps,
+  views = new AgentViewCache(),
+  bodies = new ListBodyCache(),
+): void {
   const jwks = new JwksCache();
 
   routes.add(
@@ -185,19 +176,25 @@ export function agentRoutes(routes: Routes, deps: AppDeps, views = new AgentView
       },
     },
     async ({ query }, ctx) => {
-      // The body is assembled from views rendered once per row version (api/agent-views.ts), and its ETag from the
-      // (id, version) pairs alone: an unchanged list is a 304 after one narrow query, a changed one re-renders
-      // only the rows written since.
+      // The ETag comes from the (id, version, health check) triples alone, and the rendered body is held under it
+      // (api/agent-views.ts): an unchanged list is a 304, or its held body, after one narrow query; a changed one
+      // re-renders only the rows written since.
       const page = pageRequest(query);
       const p = await listAgentVersions(deps.db, { status: query.status, vm_name: query.vm_name }, page ?? undefined);
       const next = page ? JSON.stringify(nextCursor(LISTS.agents, p)) : '';
-      if (notModified(ctx, agentListEtag(p.items, page ? `page ${next}` : 'all', VERSION))) return undefined;
-      const agents = await views.renderList(deps.db, p.items);
-      const tail = `],"total":${agents.length}${page ? `,"next_cursor":${next}` : ''}}`;
-      // Streamed from the cached views: 10,000 agents are ~24 MB of JSON, which a concatenated body would hold once
-      // more per request in flight.
+      ctx.vary('Accept-Encoding');
+      const etag = agentListEtag(p.items, page ? `page ${next}` : 'all', VERSION);
+      if (notModified(ctx, etag)) return undefined;
+      const list = await bodies.get(etag, async () => {
+        const { views: agents, exact } = await views.renderList(deps.db, p.items);
+        const tail = `],"total":${agents.length}${page ? `,"next_cursor":${next}` : ''}}`;
+        return { json: `{"agents":[${agents.join(',')}${tail}`, keep: exact };
+      });
       ctx.type = 'application/json';
-      ctx.body = Readable.from(jsonChunks('{"agents":[', agents, tail));
+      if (acceptsGzip(ctx.get('accept-encoding'))) {
+        ctx.set('Content-Encoding', 'gzip');
+        ctx.body = await list.gzipped();
+      } else ctx.body = list.body;
       return undefined;
     },
   );

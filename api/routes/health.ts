@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
@@ -43,58 +45,88 @@ export const HEALTH_PROBE_REUSE_MS = 1000;
 
 export type HealthBody = z.infer<typeof Health>;
 
-/**
- * The /health answer, built per request from values that cost nothing to read, and one Temporal probe shared by
- * every request that arrives while it runs (and, when it succeeded, for the next HEALTH_PROBE_REUSE_MS): a load
- * balancer or a benchmark polling /health no longer costs a gRPC round trip per request, and a probe of a dead
- * Temporal (up to 0.8 s) is paid once, not by each waiting request. State lives in this closure, one per app.
- * Reads nothing from deps until the first request (openApiDocument() declares routes over stub deps).
- */
-export function healthResponder(deps: AppDeps): () => Promise<HealthBody> {
-  interface Probe {
-    at: number;
-    settled: boolean;
-    result: Promise<boolean>;
-  }
-  let probe: Probe | null = null;
-  const temporal = (): Promise<boolean> => {
-    const now = Date.now();
-    if (probe && (!probe.settled || now - probe.at < HEALTH_PROBE_REUSE_MS)) return probe.result;
-    const p: Probe = { at: now, settled: false, result: Promise.resolve(false) };
-    // Short enough for a liveness probe's usual 1 s timeout even while Temporal is down.
-    p.result = deps.workflows.temporalReachable(800).then((ok) => {
-      p.settled = true;
-      if (!ok && probe === p) probe = null;
-      return ok;
-    });
-    probe = p;
-    return p.result;
+/** What /health answers besides its per-request timestamp. */
+type HealthParts = Omit<HealthBody, 'timestamp'>;
+
+/** /health, prebuilt: `head + <ISO timestamp> + tail` is the JSON body (the timestamp is its second field). */
+export interface HealthSnapshot {
+  parts: HealthParts;
+  head: string;
+  tail: string;
+}
+
+export interface HealthResponder {
+  /** The body as an object (the Koa route). */
+  (): Promise<HealthBody>;
+  /** The prebuilt body while the last successful probe is fresh (no I/O, no await), else null. */
+  fresh(): HealthSnapshot | null;
+  /** A snapshot after a probe (one shared by every caller while it runs). */
+  snapshot(): Promise<HealthSnapshot>;
+}
+
+function buildSnapshot(parts: HealthParts): HealthSnapshot {
+  const { status, ...rest } = parts;
+  return {
+    parts,
+    head: `{"status":${JSON.stringify(status)},"timestamp":"`,
+    tail: `",${JSON.stringify(rest).slice(1)}`,
   };
-  return async () => {
-    const reachable = temporal();
+}
+
+/**
+ * The /health answer: one Temporal probe shared by every request that arrives while it runs and, when it succeeded,
+ * a body prebuilt from it (attestation, proxy URL, configuration) reused for HEALTH_PROBE_REUSE_MS — a load balancer
+ * or a benchmark polling /health costs neither a gRPC round trip nor a JSON serialization per request, and a probe
+ * of a dead Temporal (up to 0.8 s) is paid once, not by each waiting request. A failed probe is never reused, so
+ * Temporal going down or coming back shows at once. State lives in this closure, one per app. Reads nothing from
+ * deps until the first request (openApiDocument() declares routes over stub deps).
+ */
+export function healthResponder(deps: AppDeps): HealthResponder {
+  let current: { at: number; snapshot: HealthSnapshot } | null = null;
+  let inFlight: Promise<HealthSnapshot> | null = null;
+  const probe = async (): Promise<HealthSnapshot> => {
+    const started = Date.now();
+    // Short enough for a liveness probe's usual 1 s timeout even while Temporal is down.
+    const reachable = deps.workflows.temporalReachable(800);
     const gcpProject = deps.config.gcp.projectId !== '';
     const gcpKey = deps.config.gcp.serviceAccountKey !== '';
-    return {
+    const [attestation, proxy_url, ok] = await Promise.all([deps.cpAttestation(), proxyUrl(deps), reachable]);
+    const snapshot = buildSnapshot({
       status: 'healthy',
-      timestamp: deps.now().toISOString(),
       version: VERSION,
       boot_id: deps.config.bootId,
       git_sha: deps.config.gitSha,
-      attestation: await deps.cpAttestation(),
-      proxy_url: await proxyUrl(deps),
+      attestation,
+      proxy_url,
       gcp_project_configured: gcpProject,
       gcp_service_account_key_configured: gcpKey,
       gcp_capacity_fulfiller_enabled: gcpProject && gcpKey,
-      temporal: (await reachable) ? 'ok' : 'unreachable',
-    };
+      temporal: ok ? 'ok' : 'unreachable',
+    });
+    current = ok ? { at: started, snapshot } : null;
+    return snapshot;
   };
+  const fresh = (): HealthSnapshot | null =>
+    current && Date.now() - current.at < HEALTH_PROBE_REUSE_MS ? current.snapshot : null;
+  const snapshot = (): Promise<HealthSnapshot> => {
+    const hit = fresh();
+    if (hit) return Promise.resolve(hit);
+    inFlight ??= probe().finally(() => (inFlight = null));
+    return inFlight;
+  };
+  const respond = async (): Promise<HealthBody> => {
+    const { parts } = await snapshot();
+    const { status, ...rest } = parts;
+    return { status, timestamp: deps.now().toISOString(), ...rest };
+  };
+  return Object.assign(respond, { fresh, snapshot });
 }
 
 /**
  * GET/HEAD /health answered right after the outer middleware (request metrics, tracing, request id, errors) with
  * the CORS headers (`cors`), before the rest (client IP, bodies, the service proxy, method checks, the router): a
  * liveness probe needs none of it. It is labelled with its route, as the router would, so metrics and spans stay the
- * same.
+ * same. (The server of bin/ answers /health even earlier, in front of Koa: healthListener below.)
  */
 export function healthFastPath(respond: () => Promise<HealthBody>, cors: Middleware): Middleware {
   const answer = async (ctx: Context) => {
@@ -104,6 +136,60 @@ export function healthFastPath(respond: () => Promise<HealthBody>, cors: Middlew
   return async (ctx, next) => {
     if (ctx.path !== '/health' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
     await cors(ctx, () => answer(ctx));
+  };
+}
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * GET/HEAD /health in the node:http request listener, in front of Koa (api/app.ts createRequestListener): the
+ * headers Koa would send (JSON content type and length, `X-Request-Id` — the caller's sane one or a fresh UUID —,
+ * v1's CORS headers for its origins) and the prebuilt body, written without a Koa context, middleware chain or
+ * router. Counted in `easyenclave_health_requests_total` (a plain counter: no latency histogram per liveness
+ * probe). Answers true when it took the request; anything else (another path or method, a CORS preflight) is
+ * Koa's. Not used when tracing is on: then /health keeps its server span through Koa's healthFastPath.
+ */
+export function healthListener(
+  respond: HealthResponder,
+  opts: { now: () => Date; origins: readonly string[]; counted?: () => void },
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const write = (req: IncomingMessage, res: ServerResponse, s: HealthSnapshot) => {
+    const body = Buffer.from(`${s.head}${opts.now().toISOString()}${s.tail}`);
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && SANE_REQUEST_ID.test(given.trim()) ? given.trim() : randomUUID();
+    const headers: string[] = [
+      'Content-Type',
+      'application/json; charset=utf-8',
+      'Content-Length',
+      String(body.length),
+      'X-Request-Id',
+      id,
+    ];
+    const origin = req.headers.origin;
+    if (origin && opts.origins.includes(origin)) {
+      headers.push('Access-Control-Allow-Origin', origin, 'Access-Control-Allow-Credentials', 'true', 'Vary', 'Origin');
+    }
+    res.writeHead(200, headers);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    opts.counted?.();
+  };
+  return (req, res) => {
+    const url = req.url ?? '';
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || (url !== '/health' && !url.startsWith('/health?'))) {
+      return false;
+    }
+    const s = respond.fresh();
+    if (s) write(req, res, s);
+    else {
+      respond.snapshot().then(
+        (snap) => write(req, res, snap),
+        () => {
+          res.writeHead(500, ['Content-Type', 'application/json; charset=utf-8']);
+          res.end('{"detail":"Internal Server Error"}');
+        },
+      );
+    }
+    return true;
   };
 }
 

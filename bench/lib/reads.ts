@@ -1,13 +1,17 @@
 /**
  * Shared parts of the read benchmarks (bench/health.ts, agents-list.ts, challenge.ts, rss.ts): the embedded stack as
  * `npm start` runs it (a child process: Temporal dev server, worker and API in one Node process, SQLite under a temp
- * data dir — tests/helpers/embedded.ts), agents seeded straight into its database, autocannon load from this
- * process, and the flags every one of them takes.
+ * data dir — tests/helpers/embedded.ts), agents seeded straight into its database, the load generator, and the flags
+ * every one of them takes.
+ *
+ * Load is driven the way issue #19 measured v1: `wrk -t1 -c<connections> -d<duration>s` (a separate process, so the
+ * load generator is not the ceiling) when `wrk` is on PATH, else autocannon inside this process (its own ceiling:
+ * ~12,000 req/s on this machine). `BENCH_LOADER=autocannon` forces the fallback.
  */
 import autocannon, { type Result } from 'autocannon';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
@@ -18,9 +22,14 @@ import { startFakeAgent } from '../../tests/fakes/agent';
 export interface LoadFlags {
   connections: number;
   duration: number;
+  /** Runs per figure; the bench prints the median run (by req/s). */
+  runs?: number;
 }
 
-/** `-c/--connections` (default 32) and `-d/--duration` seconds (default 15); `--help` prints `usage` and exits. */
+/**
+ * `-c/--connections` (default 32), `-d/--duration` seconds (default 15) and `-r/--runs` (default 3: the median of
+ * three, as the issue measured); `--help` prints `usage` and exits.
+ */
 export function loadFlags<K extends string = never>(
   usage: string,
   extra: Record<K, number> = {} as Record<K, number>,
@@ -40,6 +49,7 @@ export function loadFlags<K extends string = never>(
   const out: Record<string, number> = {
     connections: value(['-c', '--connections'], 32),
     duration: value(['-d', '--duration'], 15),
+    runs: Math.round(value(['-r', '--runs'], 3)),
   };
   for (const [name, fallback] of Object.entries<number>(extra)) out[name] = value([`--${name}`], fallback);
   return out as LoadFlags & Record<K, number>;
@@ -59,6 +69,17 @@ export interface Stack {
  * NODE_OPTIONS may not carry --cpu-prof).
  */
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
+  try {
+    return await startStackOnce(env);
+  } catch (err) {
+    // One more try on fresh ports and a fresh data dir, saying why the first failed (e.g. a port picked free that
+    // something else bound before npm start listened on it).
+    console.error(`bench: ${(err as Error).message.slice(-4000)}\nbench: retrying once on fresh ports`);
+    return startStackOnce(env);
+  }
+}
+
+async function startStackOnce(env: Record<string, string>): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ee-bench-reads-'));
   const ports = await freePorts();
   // The health sweep (every 30 s, over every agent) probes this fake instead of the seeded rows' made-up
@@ -152,11 +173,87 @@ export interface Figures {
   non2xx: number;
 }
 
-export async function load(
-  url: string,
-  flags: LoadFlags,
-  extra: { headers?: Record<string, string>; requests?: { path: string }[] } = {},
-): Promise<Figures> {
+export interface LoadExtra {
+  headers?: Record<string, string>;
+  /** Paths requested in turn (each connection cycles through them); default: the path of `url`. */
+  requests?: { path: string }[];
+}
+
+/** `wrk` on PATH (and not BENCH_LOADER=autocannon), else null. */
+export function wrkPath(): string | null {
+  if (process.env.BENCH_LOADER === 'autocannon') return null;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    try {
+      accessSync(join(dir, 'wrk'), constants.X_OK);
+      return join(dir, 'wrk');
+    } catch {
+      continue;
+    }
+  }
+  return null;
+}
+
+export const loaderName = (): string => (wrkPath() ? 'wrk -t1' : 'autocannon');
+
+/** A wrk Lua script: the given headers and paths (in turn), and a one-line JSON summary on stdout at the end. */
+function wrkScript(extra: LoadExtra): string {
+  const q = (s: string) => JSON.stringify(s);
+  const headers = Object.entries(extra.headers ?? {})
+    .map(([k, v]) => `wrk.headers[${q(k)}] = ${q(v)}`)
+    .join('\n');
+  const paths = extra.requests?.length
+    ? `local paths = { ${extra.requests.map((r) => q(r.path)).join(', ')} }
+local i = 0
+request = function()
+  i = (i % #paths) + 1
+  return wrk.format(nil, paths[i])
+end`
+    : '';
+  return `${headers}
+${paths}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p99_us":%d,' ..
+    '"errors":%d,"non2xx":%d}\\n', summary.requests, summary.duration, summary.bytes, latency:percentile(50),
+    latency:percentile(99), e.connect + e.read + e.write + e.timeout, e.status))
+end
+`;
+}
+
+async function loadWrk(wrk: string, url: string, flags: LoadFlags, extra: LoadExtra): Promise<Figures> {
+  const dir = mkdtempSync(join(tmpdir(), 'ee-bench-wrk-'));
+  const script = join(dir, 'bench.lua');
+  writeFileSync(script, wrkScript(extra));
+  try {
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(
+        wrk,
+        ['-t1', `-c${flags.connections}`, `-d${flags.duration}s`, '--timeout', '10s', '-s', script, url],
+        { maxBuffer: 1 << 20 },
+        (err, out, errOut) => (err ? reject(new Error(`wrk failed: ${err.message}\n${errOut}`)) : resolve(out)),
+      ),
+    );
+    const line = stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
+    if (!line) throw new Error(`wrk printed no summary:\n${stdout}`);
+    const r = JSON.parse(line.slice('WRK_JSON '.length)) as Record<string, number>;
+    return {
+      reqPerSec: r.requests! / (r.duration_us! / 1e6),
+      p50: r.p50_us! / 1000,
+      p99: r.p99_us! / 1000,
+      // wrk counts response bytes (headers included) over all requests.
+      bytes: r.requests! > 0 ? r.bytes! / r.requests! : 0,
+      errors: r.errors!,
+      non2xx: r.non2xx!,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One load run of `flags.duration` seconds at `flags.connections` (wrk when available, else autocannon). */
+export async function load(url: string, flags: LoadFlags, extra: LoadExtra = {}): Promise<Figures> {
+  const wrk = wrkPath();
+  if (wrk) return loadWrk(wrk, url, flags, extra);
   const r: Result = await autocannon({ url, connections: flags.connections, duration: flags.duration, ...extra });
   return {
     reqPerSec: r.requests.average,
@@ -167,6 +264,29 @@ export async function load(
     non2xx: r.non2xx,
   };
 }
+
+/** The run with the median req/s of several (odd counts pick the middle one; even ones the lower middle). */
+export function median(runs: readonly Figures[]): Figures {
+  const sorted = [...runs].sort((a, b) => a.reqPerSec - b.reqPerSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+/**
+ * `flags.runs` rounds of every target in turn (interleaved: A B A B A B, so a burst of load from elsewhere on the
+ * machine hits each target alike), and the median run of each.
+ */
+export async function interleaved(
+  targets: readonly { url: string; extra?: LoadExtra }[],
+  flags: LoadFlags,
+): Promise<{ median: Figures; runs: Figures[] }[]> {
+  const out = targets.map(() => [] as Figures[]);
+  for (let round = 0; round < (flags.runs ?? 3); round++) {
+    for (const [i, t] of targets.entries()) out[i]!.push(await load(t.url, flags, t.extra ?? {}));
+  }
+  return out.map((runs) => ({ median: median(runs), runs }));
+}
+
+export const reqs = (runs: readonly Figures[]): string => runs.map((f) => fmt(f.reqPerSec)).join('/');
 
 /** Resident set size of a process, MB (Linux /proc). */
 export function rssMb(pid: number): number {

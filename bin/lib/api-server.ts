@@ -2,7 +2,7 @@
 import type { Client } from '@temporalio/client';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp } from '../../api/app';
+import { createRequestListener } from '../../api/app';
 import type { AppDeps } from '../../api/deps';
 import { createWorkflowGateway } from '../../api/temporal';
 import { cachedCpAttestation } from '../../core/attestation/cp-quote';
@@ -33,7 +33,7 @@ export async function listen(
   host: string,
   port: number,
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const server = createServer(createApp(deps).callback());
+  const server = createServer(createRequestListener(deps));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

@@ -50,6 +50,12 @@ export function createDb(opts: DbOptions): Knex {
       afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
         try {
           conn.pragma('journal_mode = WAL');
+          // WAL's recommended durability: a commit is written to the WAL at once but fsynced at checkpoints, not on
+          // every commit. A crash of this process loses nothing and the file never corrupts; an OS crash or power
+          // loss may roll back the last commits before the checkpoint. The default (FULL) fsyncs per commit, which
+          // capped every write path — a challenge nonce, a heartbeat — at ~230 commits/s on this machine's disk
+          // (docs/performance.md, Reads). Production with stricter needs runs PostgreSQL.
+          conn.pragma('synchronous = NORMAL');
           conn.pragma('busy_timeout = 5000');
           conn.pragma('foreign_keys = ON');
           done(null, conn);

@@ -17,6 +17,7 @@ import * as listKeysetIndexes from './migrations/20261201050000_list_keyset_inde
 import * as failover from './migrations/20261201060000_failover';
 import * as tenantSecrets from './migrations/20261201061700_tenant_secrets';
 import * as agentRowVersion from './migrations/20261201063000_agent_row_version';
+import * as agentHealthFreshness from './migrations/20261201210000_agent_health_freshness';
 
 const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
   ['20261124000000_initial', initial],
@@ -33,6 +34,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migratio
   ['20261201060000_failover', failover],
   ['20261201061700_tenant_secrets', tenantSecrets],
   ['20261201063000_agent_row_version', agentRowVersion],
+  ['20261201210000_agent_health_freshness', agentHealthFreshness],
 ];
 
 /** Every migration name, oldest first. */

@@ -150,14 +150,18 @@ export async function listAgentsPage(
     : keysetPage(agentsQuery(db, f), AGENT_KEY, 'asc', page, agentKeyOf);
 }
 
-/** What identifies one rendering of an agent row: its id and `row_version` (new on every write, by trigger). */
+/**
+ * What identifies one rendering of an agent row: its id and `row_version` (new on every write, by trigger), plus
+ * `last_health_check`, which the health sweep refreshes without a new version (migration 20261201210000).
+ */
 export interface AgentVersion {
   agent_id: string;
   row_version: string;
   registered_at: Date | string;
+  last_health_check?: Date | string | null;
 }
 
-const VERSION_COLUMNS = ['agent_id', 'row_version', 'registered_at'] as const;
+const VERSION_COLUMNS = ['agent_id', 'row_version', 'registered_at', 'last_health_check'] as const;
 const toVersion = (r: AgentVersion): AgentVersion => ({ ...r, row_version: String(r.row_version) });
 
 /**

@@ -39,6 +39,51 @@ describe('health, errors and docs', () => {
     expect(Date.now() - Date.parse(res.body.timestamp)).toBeLessThan(60_000);
   });
 
+  it('GET/HEAD /health, answered in front of Koa, sends the headers Koa would: JSON, length, request id, CORS', async () => {
+    const raw = (method: string, path: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+        const req = request(`${stack.url}${path}`, { method, headers }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const get = await raw('GET', '/health?probe=lb', { origin: 'https://easyenclave.com', 'x-request-id': 'lb-1' });
+    expect(get.status).toBe(200);
+    expect(get.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(Number(get.headers['content-length'])).toBe(Buffer.byteLength(get.body));
+    expect(get.headers['x-request-id']).toBe('lb-1');
+    expect(get.headers['access-control-allow-origin']).toBe('https://easyenclave.com');
+    expect(get.headers['access-control-allow-credentials']).toBe('true');
+    expect(get.headers.vary).toBe('Origin');
+    const body = JSON.parse(get.body);
+    expect(Object.keys(body)).toEqual(Object.keys((await http(stack.url).get('/health')).body));
+    expect(body).toMatchObject({ status: 'healthy', temporal: 'ok', boot_id: 'boot-123' });
+
+    const foreign = await raw('GET', '/health', { origin: 'https://evil.example' });
+    expect(foreign.headers['access-control-allow-origin']).toBeUndefined();
+    expect(foreign.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    // Each answer carries its own time, not the prebuilt one.
+    await new Promise((r) => setTimeout(r, 5));
+    expect(JSON.parse(foreign.body).timestamp).not.toBe(body.timestamp);
+
+    const head = await raw('HEAD', '/health', {});
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+    expect(Number(head.headers['content-length'])).toBeGreaterThan(100);
+
+    // Other methods and CORS preflights are still Koa's.
+    expect((await raw('POST', '/health', {})).status).toBe(405);
+    const preflight = await raw('OPTIONS', '/health', {
+      origin: 'https://easyenclave.com',
+      'access-control-request-method': 'GET',
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers['access-control-allow-methods']).toMatch(/GET/);
+  });
+
   it('GET /ready answers 200 while Temporal and the database answer', async () => {
     const res = await http(stack.url).get('/ready');
     expect(res.status).toBe(200);
