@@ -31,13 +31,14 @@ const tunnel = proxyActivities<Pick<RegistrationActivities, 'provisionAgentTunne
   retry: { maximumAttempts: 8, initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 });
 
-// Issue #19: the same tunnel step as a local activity, so a registration is one workflow task and no activity task.
-// It is idempotent (tunnel and CNAME found by deterministic name), so a worker lost mid-step costs a retry of the whole
-// workflow task on another worker (its markers are written only when the task completes), never a duplicate tunnel.
-// No heartbeat: a local activity longer than the workflow task timeout keeps its task alive by itself.
+// Issue #19: the tunnel step first runs as a local activity, so a registration is one workflow task and no activity
+// task. It is idempotent (tunnel and CNAME found by deterministic name): a worker lost mid-step costs a re-run of the
+// whole workflow task elsewhere (its markers are written only when the task completes), never a duplicate tunnel.
+// A few quick local attempts only: a Cloudflare outage, or a worker shutting down (which resolves a local activity
+// with its last failure), hands the step to the regular, heartbeating activity above, retried by the server.
 const tunnelLocal = proxyLocalActivities<Pick<RegistrationActivities, 'provisionAgentTunnel'>>({
-  startToCloseTimeout: '90 seconds',
-  retry: { maximumAttempts: 8, initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '300 ms', backoffCoefficient: 2 },
 });
 
 // A regular activity: it asks the order's `launch-order:<id>` workflow (an Update through the worker's client).
@@ -45,6 +46,15 @@ const orders = proxyActivities<Pick<CapacityActivities, 'consumeBootstrapToken'>
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 5, initialInterval: '500 ms' },
 });
+
+/**
+ * Cloudflare refused (a non-retryable failure): retrying elsewhere would be refused again. A local activity's
+ * non-retryable failure reaches the workflow as the ApplicationFailure itself, a regular one's inside ActivityFailure.
+ */
+const isRejection = (e: unknown): boolean => {
+  const failure = e instanceof ActivityFailure ? e.cause : e;
+  return failure instanceof ApplicationFailure && failure.nonRetryable === true;
+};
 
 const causeOf = (e: unknown): string =>
   e instanceof ActivityFailure && e.cause instanceof ApplicationFailure
@@ -96,9 +106,13 @@ export async function registerAgent(input: RegisterAgentInput): Promise<Register
 
   let provisioned: ProvisionedTunnel | null = null;
   if (plan.tunnel) {
+    // `fresh`: the agent id was minted by this registration, so create before looking up (fewer Cloudflare calls).
+    const args = { agentId: plan.agentId, fresh: !plan.existed };
     try {
-      // `fresh`: the agent id was minted by this registration, so create before looking up (fewer Cloudflare calls).
-      provisioned = await tunnelLocal.provisionAgentTunnel({ agentId: plan.agentId, fresh: !plan.existed });
+      provisioned = await tunnelLocal.provisionAgentTunnel(args).catch((err: unknown) => {
+        if (isRejection(err)) throw err;
+        return tunnel.provisionAgentTunnel(args);
+      });
     } catch (err) {
       if (!plan.existed) await cf.deleteAgentTunnel({ agentId: plan.agentId }).catch(() => undefined);
       return { ok: false, status: 502, detail: `Failed to create tunnel: ${causeOf(err)}` };
