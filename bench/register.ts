@@ -12,7 +12,7 @@
  *   npx tsx bench/register.ts 1000                    # 64 in flight
  *   npx tsx bench/register.ts 300 --concurrency 32
  *   options: --concurrency <requests in flight, default 64>
- *   BENCH_CPU_PROF=<dir>: also write a CPU profile of this process (node --cpu-prof) there.
+ *   profile: node --cpu-prof --cpu-prof-dir=<dir> --import tsx bench/register.ts 300 (one file per thread)
  */
 // grpc-js is @temporalio/client's transport (its interceptor type); the bench only counts calls with it.
 import { InterceptingCall } from '@grpc/grpc-js';
