@@ -43,6 +43,12 @@ export interface CloudflareConfiguredResult {
 
 export interface EnsureAgentTunnelInput {
   agentId: string;
+  /**
+   * The agent id was minted by this registration, so no tunnel or CNAME of its name can exist except one left by an
+   * earlier attempt of the same registration: create first (2 calls fewer) and fall back to the look-up on the
+   * name-taken answer, which makes the retry as idempotent as look-up-then-create. Default false.
+   */
+  fresh?: boolean;
 }
 export interface EnsureAgentTunnelResult {
   tunnelId: string;
@@ -229,8 +235,8 @@ export function createCloudflareActivities(deps: CloudflareActivityDeps) {
     return (envelope.result ?? []).filter((r) => r.type === 'CNAME' && r.name.toLowerCase() === want);
   }
 
-  /** Make `hostname` a proxied CNAME to `target`; returns the record id. */
-  async function ensureCname(c: Conn, hostname: string, target: string): Promise<string> {
+  /** Make `hostname` a proxied CNAME to `target`; returns the record id. `createFirst`: skip the look-up (see `fresh`). */
+  async function ensureCname(c: Conn, hostname: string, target: string, createFirst = false): Promise<string> {
     const reconcile = async (rec: CfDnsRecord): Promise<string> => {
       if (rec.content.toLowerCase() !== target.toLowerCase() || rec.proxied !== true) {
         // v1 left a record pointing at another tunnel alone [v1 quirk]; we repoint it so the host reaches this tunnel.
@@ -243,8 +249,10 @@ export function createCloudflareActivities(deps: CloudflareActivityDeps) {
       return rec.id;
     };
 
-    const existing = await listCnames(c, hostname);
-    if (existing[0]) return reconcile(existing[0]);
+    if (!createFirst) {
+      const existing = await listCnames(c, hostname);
+      if (existing[0]) return reconcile(existing[0]);
+    }
 
     // The FQDN (not v1's zone-relative label) keeps the record right when the domain is a sub-domain of the zone.
     const created = await cfRequest<CfDnsRecord>(c.client, {
@@ -367,7 +375,7 @@ export function createCloudflareActivities(deps: CloudflareActivityDeps) {
       const tunnelName = agentTunnelName(agentId);
       const hostname = agentHostname(agentId, c.cfg.domain);
 
-      let tunnel = await findTunnelByName(c, tunnelName);
+      let tunnel = input.fresh ? undefined : await findTunnelByName(c, tunnelName);
       let createdTunnel = false;
       if (!tunnel) {
         const res = await cfRequest<CfTunnel>(c.client, {
@@ -401,7 +409,7 @@ export function createCloudflareActivities(deps: CloudflareActivityDeps) {
       }
 
       await putIngress(c, tunnelId, defaultIngress(hostname));
-      const dnsRecordId = await ensureCname(c, hostname, tunnelCnameTarget(tunnelId));
+      const dnsRecordId = await ensureCname(c, hostname, tunnelCnameTarget(tunnelId), input.fresh === true);
       return { tunnelId, tunnelName, tunnelToken, hostname, createdTunnel, dnsRecordId };
     },
 

@@ -22,6 +22,7 @@ import { nowIso } from '../core/db/tables';
 import { settingBool, settingInt } from '../core/settings/read';
 import type { SettingsReader } from '../core/settings/types';
 import { getAgentByVmName, upsertCredential, type AgentDbRow } from '../core/stores/agents';
+import { findOrderAwaitingVm } from '../core/stores/capacity';
 import { consumeNonce, deleteNonce, getNonce } from '../core/stores/nonces';
 import type { Rejection, SealedValue } from '../workflows/contracts/agents';
 import { TrustFailure } from '../workflows/contracts/failures';
@@ -56,6 +57,14 @@ export interface RegistrationPlan {
   /** The existing row's hostname (reported when Cloudflare is not configured). */
   hostname: string | null;
 }
+
+/** What `admitRegistration` decided past the nonce: the plan, whether an order is involved, whether to tunnel. */
+export type RegistrationAdmission = RegistrationPlan & {
+  /** A bootstrap token was presented: the workflow asks its order (consumeBootstrapToken) before writing anything. */
+  orderBound: boolean;
+  /** Cloudflare is configured: the registration provisions the agent's tunnel + CNAME. */
+  tunnel: boolean;
+};
 
 export interface ProvisionedTunnel {
   tunnelId: string;
@@ -130,6 +139,70 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
     return deps.verifier.evaluate(input.token, input.nodeSize);
   }
 
+  async function checkRegistrationNonce(input: {
+    vmName: string;
+    reportData: string | null;
+    consumer: string;
+  }): Promise<{ ok: true; warning?: string } | Rejection> {
+    const [modeRaw, ttlSeconds] = await Promise.all([
+      settings.get('operational.nonce_enforcement_mode'),
+      settingInt(settings, 'operational.nonce_ttl_seconds'),
+    ]);
+    const stored = await getNonce(db, input.vmName);
+    // A challenge consumed by another registration is gone as far as this one is concerned.
+    const usable = stored && (stored.consumed_by === null || stored.consumed_by === input.consumer) ? stored : null;
+    const nowMs = Date.now();
+    const r = checkNonce({
+      mode: normalizeNonceMode(modeRaw),
+      presented: nonceFromReportData(input.reportData),
+      expected: usable ? { nonce: usable.nonce, issuedAtMs: Date.parse(usable.issued_at) } : null,
+      nowMs,
+      ttlSeconds,
+      vmName: input.vmName,
+    });
+    if (r.consume && usable) {
+      const expired = nowMs - Date.parse(usable.issued_at) > ttlSeconds * 1000;
+      if (expired) await deleteNonce(db, input.vmName, usable.nonce);
+      else if (!(await consumeNonce(db, input.vmName, usable.nonce, input.consumer)) && r.ok) {
+        return {
+          ok: false,
+          status: 403,
+          detail: `Nonce verification failed: No nonce challenge found for ${input.vmName}`,
+        };
+      }
+    }
+    if (!r.ok) return { ok: false, status: r.status, detail: r.detail };
+    return r.warning ? { ok: true, warning: r.warning } : { ok: true };
+  }
+
+  async function plan(input: {
+    vmName: string;
+    mrtd: string;
+    nodeSize: string;
+    datacenter: string;
+    candidateAgentId: string;
+  }): Promise<RegistrationPlan | Rejection> {
+    const existing = await getAgentByVmName(db, input.vmName);
+    if (!existing)
+      return { ok: true, agentId: input.candidateAgentId, fastPath: false, existed: false, hostname: null };
+    const verified = Boolean(existing.verified) && existing.status !== 'attestation_failed';
+    if (verified) {
+      const drift = (what: string, a: string, b: string) => ({
+        ok: false as const,
+        status: 409,
+        detail: `Re-registration rejected: ${what} changed for existing vm_name ('${a}' -> '${b}')`,
+      });
+      const oldMrtd = existing.mrtd.trim().toLowerCase();
+      if (oldMrtd && oldMrtd !== input.mrtd)
+        return drift('MRTD', `${oldMrtd.slice(0, 16)}...`, `${input.mrtd.slice(0, 16)}...`);
+      const ns = existing.node_size.trim().toLowerCase();
+      if (ns && ns !== input.nodeSize) return drift('node_size', ns, input.nodeSize);
+      const dc = existing.datacenter.trim().toLowerCase();
+      if (dc && dc !== input.datacenter) return drift('datacenter', dc, input.datacenter);
+    }
+    return { ok: true, agentId: existing.agent_id, fastPath: verified, existed: true, hostname: existing.hostname };
+  }
+
   return {
     /**
      * ITA + TCB + MRTD trust + RTMR baseline, all on the signed claims, then the HPKE key's binding to the quote.
@@ -184,74 +257,52 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
     },
 
     /** §2 against the DB challenge; `presented` is read from the signed REPORTDATA only (v1 layout). */
-    async checkRegistrationNonce(input: {
+    checkRegistrationNonce,
+
+    /** Which agent id this registration writes, and whether it is v1's verified fast path (with its 409 drift checks). */
+    planAgentRegistration: plan,
+
+    /**
+     * One step for everything a registration decides from the database before its tunnel (issue #19: one local
+     * activity instead of four steps, one of them a regular activity): the nonce (as checkRegistrationNonce), the
+     * plan (as planAgentRegistration), the bootstrap-token gate and whether Cloudflare is configured. A VM launched
+     * for a capacity order that brings no token is refused here (as consumeBootstrapToken does), so a registration
+     * without a token never schedules the order activity. Idempotent as its parts: the nonce is consumed by the
+     * workflow id, the candidate agent id comes from the workflow.
+     */
+    async admitRegistration(input: {
       vmName: string;
       reportData: string | null;
       consumer: string;
-    }): Promise<{ ok: true; warning?: string } | Rejection> {
-      const [modeRaw, ttlSeconds] = await Promise.all([
-        settings.get('operational.nonce_enforcement_mode'),
-        settingInt(settings, 'operational.nonce_ttl_seconds'),
-      ]);
-      const stored = await getNonce(db, input.vmName);
-      // A challenge consumed by another registration is gone as far as this one is concerned.
-      const usable = stored && (stored.consumed_by === null || stored.consumed_by === input.consumer) ? stored : null;
-      const nowMs = Date.now();
-      const r = checkNonce({
-        mode: normalizeNonceMode(modeRaw),
-        presented: nonceFromReportData(input.reportData),
-        expected: usable ? { nonce: usable.nonce, issuedAtMs: Date.parse(usable.issued_at) } : null,
-        nowMs,
-        ttlSeconds,
-        vmName: input.vmName,
-      });
-      if (r.consume && usable) {
-        const expired = nowMs - Date.parse(usable.issued_at) > ttlSeconds * 1000;
-        if (expired) await deleteNonce(db, input.vmName, usable.nonce);
-        else if (!(await consumeNonce(db, input.vmName, usable.nonce, input.consumer)) && r.ok) {
-          return {
-            ok: false,
-            status: 403,
-            detail: `Nonce verification failed: No nonce challenge found for ${input.vmName}`,
-          };
-        }
-      }
-      if (!r.ok) return { ok: false, status: r.status, detail: r.detail };
-      return r.warning ? { ok: true, warning: r.warning } : { ok: true };
-    },
-
-    /** Which agent id this registration writes, and whether it is v1's verified fast path (with its 409 drift checks). */
-    async planAgentRegistration(input: {
-      vmName: string;
       mrtd: string;
       nodeSize: string;
       datacenter: string;
       candidateAgentId: string;
-    }): Promise<RegistrationPlan | Rejection> {
-      const existing = await getAgentByVmName(db, input.vmName);
-      if (!existing)
-        return { ok: true, agentId: input.candidateAgentId, fastPath: false, existed: false, hostname: null };
-      const verified = Boolean(existing.verified) && existing.status !== 'attestation_failed';
-      if (verified) {
-        const drift = (what: string, a: string, b: string) => ({
-          ok: false as const,
-          status: 409,
-          detail: `Re-registration rejected: ${what} changed for existing vm_name ('${a}' -> '${b}')`,
-        });
-        const oldMrtd = existing.mrtd.trim().toLowerCase();
-        if (oldMrtd && oldMrtd !== input.mrtd)
-          return drift('MRTD', `${oldMrtd.slice(0, 16)}...`, `${input.mrtd.slice(0, 16)}...`);
-        const ns = existing.node_size.trim().toLowerCase();
-        if (ns && ns !== input.nodeSize) return drift('node_size', ns, input.nodeSize);
-        const dc = existing.datacenter.trim().toLowerCase();
-        if (dc && dc !== input.datacenter) return drift('datacenter', dc, input.datacenter);
+      bootstrapTokenHash: string | null;
+    }): Promise<RegistrationAdmission | Rejection> {
+      const nonce = await checkRegistrationNonce(input);
+      if (!nonce.ok) return nonce;
+      const planned = await plan(input);
+      if (!planned.ok) return planned;
+      if (!input.bootstrapTokenHash) {
+        const awaiting = await findOrderAwaitingVm(db, input.vmName);
+        if (awaiting) {
+          return {
+            ok: false,
+            status: 403,
+            detail: `Bootstrap token required: ${input.vmName} was launched for capacity order ${awaiting.order_id}`,
+          };
+        }
       }
-      return { ok: true, agentId: existing.agent_id, fastPath: verified, existed: true, hostname: existing.hostname };
+      const { configured } = await deps.cloudflare.cloudflareConfigured({});
+      return { ...planned, orderBound: Boolean(input.bootstrapTokenHash), tunnel: configured };
     },
 
     /** Create-or-reuse the agent's tunnel + CNAME; the connector token leaves sealed so history never shows it. */
-    async provisionAgentTunnel(input: { agentId: string }): Promise<ProvisionedTunnel> {
-      const t = await whileHeartbeating(() => deps.cloudflare.ensureAgentTunnel({ agentId: input.agentId }));
+    async provisionAgentTunnel(input: { agentId: string; fresh?: boolean }): Promise<ProvisionedTunnel> {
+      const t = await whileHeartbeating(() =>
+        deps.cloudflare.ensureAgentTunnel({ agentId: input.agentId, fresh: input.fresh === true }),
+      );
       return { tunnelId: t.tunnelId, hostname: t.hostname, tunnelToken: seal(sealingKey, t.tunnelToken) };
     },
 
@@ -321,6 +372,8 @@ async function whileHeartbeating<T>(fn: () => Promise<T>): Promise<T> {
   } catch {
     return fn(); // outside an activity (scripts, benches)
   }
+  // A local activity has no heartbeat: its workflow task is what a dead worker loses, and it is retried elsewhere.
+  if (ctx.info.isLocal) return fn();
   ctx.heartbeat();
   const timer = setInterval(() => ctx.heartbeat(), 2000);
   try {

@@ -1,17 +1,27 @@
 /**
  * Agent registration throughput against the embedded stack: a local Temporal dev server + worker, a temp SQLite
- * database, the Koa API, and the fake Intel Trust Authority and Cloudflare. Registers N agents concurrently over
- * HTTP (each a `registerAgent` workflow: verify → policy → nonce → tunnel + CNAME → persist) and prints agents/s and
- * p50/p99 latency.
+ * database, the Koa API, and the fake Intel Trust Authority and Cloudflare. Registers N agents over HTTP (each a
+ * `registerAgent` workflow: verify → policy → nonce → tunnel + CNAME → persist) and prints agents/s, p50/p99
+ * latency, failures, rows/tunnels/CNAMEs, and what one registration costs (history events, workflow and activity
+ * tasks, gRPC calls from the API, DB statements, Cloudflare calls, node and Temporal server CPU).
  *
- *   npx tsx bench/register.ts 200                  # all 200 in flight at once
- *   options: --concurrency <requests in flight, default N>
+ * Arrival model: a fleet's agents register over keep-alive connections, a bounded number at a time, so the default
+ * is 64 requests in flight on at most 64 kept-alive sockets. `--concurrency N` sets both (`--concurrency 1000` with
+ * 1000 agents reproduces the old all-at-once figure: 1000 simultaneous connects, which overflow the listen backlog).
+ *
+ *   npx tsx bench/register.ts 1000                    # 64 in flight
+ *   npx tsx bench/register.ts 300 --concurrency 32
+ *   options: --concurrency <requests in flight, default 64>
+ *   profile: node --cpu-prof --cpu-prof-dir=<dir> --import tsx bench/register.ts 300 (one file per thread)
  */
-import { Client } from '@temporalio/client';
+// grpc-js is @temporalio/client's transport (its interceptor type); the bench only counts calls with it.
+import { InterceptingCall } from '@grpc/grpc-js';
+import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWorkflowGateway } from '../api/temporal';
@@ -30,6 +40,57 @@ import { startFakeCloudflare } from '../tests/fakes/cloudflare';
 import { itaClaims, startFakeIntelTa } from '../tests/fakes/intel-ta';
 
 const MRTD = 'a1'.repeat(48);
+const DEFAULT_CONCURRENCY = 64;
+
+/** One POST on a kept-alive socket of `agent`. */
+function post(agent: Agent, base: URL, path: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent,
+        host: base.hostname,
+        port: base.port,
+        path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The dev server's pid, found by its frontend port in /proc (Linux); null elsewhere. */
+function temporalServerPid(address: string): number | null {
+  const port = address.split(':').pop()!;
+  try {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (cmd.some((a) => a.endsWith('temporal') || a.includes('temporal-')) && cmd.includes(port)) return Number(d);
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
+/** User + system CPU seconds of a process (its /proc stat), or null. */
+function cpuSecondsOf(pid: number | null): number | null {
+  if (pid === null) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return null;
+  }
+}
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -56,7 +117,7 @@ const pct = (sorted: number[], p: number) =>
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 200);
   if (!Number.isSafeInteger(n) || n < 1) throw new Error('usage: npx tsx bench/register.ts <agents>');
-  const concurrency = arg('concurrency', n);
+  const concurrency = arg('concurrency', DEFAULT_CONCURRENCY);
 
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const cli = await ensureTool('temporal', { log: () => {} });
@@ -95,7 +156,19 @@ async function main(): Promise<void> {
       activityDeps: { db, settings, logger, sealingKey, trustEnv: env },
     });
     const running = worker.run();
-    const client = new Client({ connection: temporal.connection, dataConverter: dataConverterFor(sealingKey) });
+    // The API's own connection, counting its gRPC calls by method (a grpc-js interceptor that only looks).
+    const grpcCalls = new Map<string, number>();
+    const apiConnection = await Connection.connect({
+      address: temporal.address,
+      interceptors: [
+        (options, nextCall) => {
+          const method = String(options.method_definition.path).split('/').pop()!;
+          grpcCalls.set(method, (grpcCalls.get(method) ?? 0) + 1);
+          return new InterceptingCall(nextCall(options));
+        },
+      ],
+    });
+    const client = new Client({ connection: apiConnection, dataConverter: dataConverterFor(sealingKey) });
     const api = await listen(
       {
         db,
@@ -138,6 +211,16 @@ async function main(): Promise<void> {
     const latencies: number[] = [];
     let failures = 0;
     const failedBy = new Map<string, number>();
+    let dbStatements = 0;
+    db.on('query', () => dbStatements++);
+    grpcCalls.clear();
+    cf.requests.length = 0;
+    const serverPid = temporalServerPid(temporal.address);
+    const serverCpu0 = cpuSecondsOf(serverPid);
+    const cpu0 = process.cpuUsage();
+    // Keep-alive sockets, at most one per request in flight.
+    const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+    const apiUrl = new URL(api.url);
     let next = 0;
     const t0 = performance.now();
     await Promise.all(
@@ -145,22 +228,26 @@ async function main(): Promise<void> {
         while (next < n) {
           const body = bodies[next++]!;
           const t = performance.now();
-          const res = await fetch(`${api.url}/api/v1/agents/register`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify(body),
-          }).catch((err: unknown) => new Response(String((err as Error).cause ?? err), { status: 599 }));
-          const text = await res.text();
+          const res = await post(agent, apiUrl, '/api/v1/agents/register', JSON.stringify(body)).catch(
+            (err: unknown) => ({ status: 599, text: String((err as Error).message ?? err) }),
+          );
           latencies.push(performance.now() - t);
           if (res.status !== 200) {
             failures++;
-            const why = `${res.status} ${text.slice(0, 120)}`;
+            const why = `${res.status} ${res.text.slice(0, 120)}`;
             failedBy.set(why, (failedBy.get(why) ?? 0) + 1);
           }
         }
       }),
     );
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const serverCpu1 = cpuSecondsOf(serverPid);
+    const serverCpu = serverCpu0 === null || serverCpu1 === null ? null : serverCpu1 - serverCpu0;
+    agent.destroy();
+    const statements = dbStatements;
+    const cfCalls = cf.requests.length;
+    const apiCalls = [...grpcCalls];
     latencies.sort((a, b) => a - b);
     const agents = Number((await db('agents').count({ n: '*' }).first())?.n);
 
@@ -172,13 +259,40 @@ async function main(): Promise<void> {
     console.log(
       `  ${failures} failed; ${agents} agent rows; ${cf.tunnels().length} tunnels; ${cf.dnsRecords().length} CNAMEs`,
     );
-
     for (const [why, count] of failedBy) console.log(`  ${count} × ${why}`);
+
+    // What one registration costs: the history of the last one, and the run's totals divided by N.
+    const wf = (
+      await client.workflow
+        .list({ query: `WorkflowType = 'registerAgent' AND TaskQueue = '${taskQueue}'` })
+        [Symbol.asyncIterator]()
+        .next()
+    ).value as { workflowId: string } | undefined;
+    const history = wf ? await client.workflow.getHandle(wf.workflowId).fetchHistory() : { events: [] };
+    const kinds = new Map<string, number>();
+    for (const e of history.events ?? []) {
+      const k = Object.keys(e).find((key) => key.endsWith('EventAttributes') && (e as Record<string, unknown>)[key]);
+      if (k) kinds.set(k, (kinds.get(k) ?? 0) + 1);
+    }
+    const count = (k: string) => kinds.get(`${k}EventAttributes`) ?? 0;
+    const per = (x: number) => (x / n).toFixed(1);
+    console.log(
+      `  per registration: ${history.events?.length ?? 0} history events ` +
+        `(${count('workflowTaskCompleted')} workflow tasks, ${count('activityTaskScheduled')} activity tasks, ` +
+        `${count('markerRecorded')} markers); ${per(apiCalls.reduce((a, [, c]) => a + c, 0))} API gRPC ` +
+        `calls (${apiCalls.map(([m, c]) => `${m} ${per(c)}`).join(', ')}); ${per(statements)} DB statements; ` +
+        `${per(cfCalls)} Cloudflare calls`,
+    );
+    console.log(
+      `  CPU per registration: node ${((cpu.user + cpu.system) / 1000 / n).toFixed(1)} ms (API + worker + fakes + ` +
+        `client, one process), Temporal server ${serverCpu === null ? 'n/a' : `${((serverCpu * 1000) / n).toFixed(1)} ms`}`,
+    );
 
     await api.close();
     worker.shutdown();
     await running;
     await connection.close();
+    await apiConnection.close();
   } finally {
     await db.destroy();
     rmSync(dir, { recursive: true, force: true });

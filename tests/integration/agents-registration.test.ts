@@ -11,6 +11,7 @@ import {
   token,
   type AgentWorld,
 } from '../helpers/agents';
+import { recordHistory } from '../helpers/histories';
 
 describe('agent registration (end to end over HTTP)', () => {
   let w: AgentWorld;
@@ -23,9 +24,18 @@ describe('agent registration (end to end over HTTP)', () => {
     const vm = 'vm-e2e';
     const nonce = await challenge(w, vm);
     const tok = await token(w, { nonce });
+    const cfBefore = w.cf.requests.length;
     const res = await register(w, vm, tok);
     expect(res.status, res.text).toBe(200);
     const { agent_id, agent_api_secret, tunnel_token, hostname, poll_interval } = res.body;
+    // A brand-new agent's tunnel and CNAME are created without a look-up first (issue #19): three calls.
+    expect(
+      w.cf.requests.slice(cfBefore).map((r) => `${r.method} ${r.path.replace(/^.*\/(accounts|zones)\/[^/]+/, '')}`),
+    ).toEqual([
+      'POST /cfd_tunnel',
+      `PUT /cfd_tunnel/${w.cf.tunnels().find((t) => t.name === `agent-${agent_id}`)!.id}/configurations`,
+      'POST /dns_records',
+    ]);
     expect(poll_interval).toBe(30);
     expect(agent_api_secret).toMatch(/^[A-Za-z0-9_-]{64}$/);
     expect(hostname).toBe(`agent-${agent_id}.${w.cf.zoneName}`);
@@ -68,6 +78,7 @@ describe('agent registration (end to end over HTTP)', () => {
     const history = JSON.stringify(await handle.fetchHistory());
     expect(history).not.toContain(agent_api_secret);
     expect(history).not.toContain(tunnel_token);
+    await recordHistory(w.stack.client, registrationWorkflowId(vm, tok), 'agents', 'register-agent-one-task');
     // …and the agent's entity workflow took the heartbeat.
     expect((await w.stack.client.workflow.getHandle(`agent:${agent_id}`).describe()).status.name).toBe('RUNNING');
 

@@ -129,6 +129,27 @@ describe('ensureAgentTunnel', () => {
     expect(count('GET', '/token')).toBe(1); // reuse path fetches the token
   });
 
+  it('fresh (a new agent): creates without looking up first, three calls', async () => {
+    const out = await run(acts.ensureAgentTunnel, { agentId: AGENT, fresh: true });
+    expect(cf.requests.map((r) => r.method)).toEqual(['POST', 'PUT', 'POST']);
+    expect(out.createdTunnel).toBe(true);
+    expect(cf.tunnels()).toHaveLength(1);
+    expect(cf.dnsRecords()).toHaveLength(1);
+    expect(out.tunnelToken).toBe(cf.tunnels()[0]!.token);
+  });
+
+  it('fresh, retried after an attempt that made both: the name-taken answers lead to reuse, nothing doubles', async () => {
+    const first = await run(acts.ensureAgentTunnel, { agentId: AGENT, fresh: true });
+    cf.requests.length = 0;
+    const again = await run(acts.ensureAgentTunnel, { agentId: AGENT, fresh: true });
+    expect(again).toEqual({ ...first, createdTunnel: false });
+    expect(cf.tunnels({ includeDeleted: true })).toHaveLength(1);
+    expect(cf.dnsRecords()).toHaveLength(1);
+    // The refused creates (409 / 81053) are followed by the look-ups the non-fresh path starts with.
+    expect(cf.requests.filter((r) => r.method === 'POST').map((r) => r.status)).toEqual([409, 400]);
+    expect(count('GET', '/token')).toBe(1);
+  });
+
   it('repoints an existing CNAME that targets another tunnel instead of adding a second record', async () => {
     cf.seedDnsRecord({ name: `agent-${AGENT}`, content: 'stale-tunnel.cfargotunnel.com', proxied: false });
     const out = await run(acts.ensureAgentTunnel, { agentId: AGENT });

@@ -2,7 +2,9 @@
  * `registerAgent` with stub activities: each refusal and failure of workflows/register-agent.ts without ITA,
  * Cloudflare or a database — an untrusted but signed MRTD (recorded as unverified), an ITA outage (not recorded),
  * a replayed nonce, a refused plan, a foreign bootstrap token, a tunnel that cannot be made (new agent: its tunnel is
- * cleaned up; existing agent: kept), and the success paths with and without Cloudflare.
+ * cleaned up; existing agent: kept), and the success paths with and without Cloudflare. Since issue #19 a
+ * registration is one workflow task: `admitRegistration` (nonce + plan + order gate + Cloudflare configured) and the
+ * tunnel run as local activities, and the order activity only runs when a bootstrap token is presented.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +27,7 @@ interface Script {
   plan?: 'new' | 'existing' | 'refused';
   bootstrap?: 'ok' | 'foreign';
   cloudflare?: boolean;
-  tunnel?: 'ok' | 'rejected';
+  tunnel?: 'ok' | 'rejected' | 'flaky';
 }
 
 describe('registerAgent workflow (stub activities)', () => {
@@ -84,6 +86,23 @@ describe('registerAgent workflow (stub activities)', () => {
         vmOfAgent.set(agentId, input.vmName);
         return { ok: true, agentId, fastPath: s.plan === 'existing', existed: s.plan === 'existing', hostname: null };
       }),
+      // The real one composes the nonce check and the plan (activities/registration.ts); so does this stub.
+      admitRegistration: byVm('admitRegistration', (s, input) => {
+        if (s.nonce === 'replayed') return { ok: false, status: 401, detail: 'nonce already used' };
+        if (s.plan === 'refused') return { ok: false, status: 409, detail: 'MRTD drift for this vm_name' };
+        const agentId = s.plan === 'existing' ? `existing-${input.vmName}` : input.candidateAgentId;
+        vmOfAgent.set(agentId, input.vmName);
+        const existed = s.plan === 'existing';
+        return {
+          ok: true,
+          agentId,
+          fastPath: existed,
+          existed,
+          hostname: null,
+          orderBound: Boolean(input.bootstrapTokenHash),
+          tunnel: s.cloudflare === true,
+        };
+      }),
       consumeBootstrapToken: byVm('consumeBootstrapToken', (s) =>
         s.bootstrap === 'foreign'
           ? { ok: false, status: 403, detail: 'bootstrap token is not a live order’s' }
@@ -96,6 +115,11 @@ describe('registerAgent workflow (stub activities)', () => {
       },
       provisionAgentTunnel: byVm('provisionAgentTunnel', (s, input) => {
         if (s.tunnel === 'rejected') throw ApplicationFailure.nonRetryable('zone not found', 'CloudflareRejected');
+        // Transient: every local attempt (3) fails; the regular activity's first attempt succeeds.
+        const attempts = (calls.get(input.vmName ?? vmOfAgent.get(input.agentId)) ?? []).filter(
+          (c) => c.name === 'provisionAgentTunnel',
+        ).length;
+        if (s.tunnel === 'flaky' && attempts <= 3) throw new Error('Cloudflare answered 503');
         return { tunnelId: 't1', hostname: `agent-${input.agentId}.example.test`, tunnelToken: SEALED };
       }),
       deleteAgentTunnel: byVm('deleteAgentTunnel', () => ({ deleted: true })),
@@ -118,7 +142,7 @@ describe('registerAgent workflow (stub activities)', () => {
       datacenter: 'gcp:us-central1-a',
       version: '1',
       attestation: { tdx: { intel_ta_token: vm } },
-      bootstrapTokenHash: null,
+      bootstrapTokenHash: script.bootstrap ? `hmac-of-${vm}` : null,
     };
     const result = await w.client.workflow.execute<typeof registerAgent>('registerAgent', {
       taskQueue: w.taskQueue,
@@ -126,6 +150,14 @@ describe('registerAgent workflow (stub activities)', () => {
       args: [input],
     });
     return { vm, result };
+  }
+
+  /** Event kinds of the registration's history, in order. */
+  async function eventKinds(vm: string): Promise<string[]> {
+    const history = await w.client.workflow.getHandle(registerAgentWorkflowId(vm, 'attempt')).fetchHistory();
+    return (history.events ?? []).map(
+      (e) => Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]) ?? '',
+    );
   }
 
   it('an untrusted but signed MRTD is refused with the verdict’s status and recorded as an unverified agent', async () => {
@@ -148,8 +180,12 @@ describe('registerAgent workflow (stub activities)', () => {
   it('a replayed nonce ends the registration before any plan', async () => {
     const { vm, result } = await register({ nonce: 'replayed' });
     expect(result).toEqual({ ok: false, status: 401, detail: 'nonce already used' });
-    expect(callOf(vm, 'checkRegistrationNonce')).toMatchObject({ vmName: vm, reportData: SIGNED.reportData });
-    expect(names(vm)).not.toContain('planAgentRegistration');
+    expect(callOf(vm, 'admitRegistration')).toMatchObject({
+      vmName: vm,
+      reportData: SIGNED.reportData,
+      consumer: registerAgentWorkflowId(vm, 'attempt'),
+    });
+    expect(names(vm)).toEqual(['verifyAgentAttestation', 'admitRegistration']);
   });
 
   it('a refused plan (MRTD drift) is answered as is; nothing is persisted', async () => {
@@ -161,6 +197,7 @@ describe('registerAgent workflow (stub activities)', () => {
   it('a bootstrap token that is no live order’s is refused before anything of the agent is written', async () => {
     const { vm, result } = await register({ bootstrap: 'foreign', cloudflare: true });
     expect(result).toEqual({ ok: false, status: 403, detail: 'bootstrap token is not a live order’s' });
+    expect(callOf(vm, 'consumeBootstrapToken')).toMatchObject({ tokenHash: `hmac-of-${vm}`, vmName: vm });
     expect(names(vm)).not.toContain('provisionAgentTunnel');
     expect(names(vm)).not.toContain('persistAgentRegistration');
   });
@@ -173,15 +210,25 @@ describe('registerAgent workflow (stub activities)', () => {
     expect(names(vm)).not.toContain('persistAgentRegistration');
   });
 
+  it('a tunnel step failing transiently on every local attempt is handed to the regular activity and succeeds', async () => {
+    const { vm, result } = await register({ cloudflare: true, tunnel: 'flaky' });
+    expect(result).toMatchObject({ ok: true, tunnelToken: SEALED });
+    expect(names(vm).filter((n) => n === 'provisionAgentTunnel')).toHaveLength(4);
+    expect(names(vm)).not.toContain('deleteAgentTunnel');
+    const kinds = await eventKinds(vm);
+    expect(kinds.filter((k) => k === 'activityTaskScheduledEventAttributes')).toHaveLength(1);
+  });
+
   it('a tunnel failure for an existing agent keeps its tunnel', async () => {
     const { vm, result } = await register({ plan: 'existing', cloudflare: true, tunnel: 'rejected' });
     expect(result).toMatchObject({ ok: false, status: 502 });
+    expect(callOf(vm, 'provisionAgentTunnel')).toMatchObject({ fresh: false }); // an existing tunnel is looked up
     expect(names(vm)).not.toContain('deleteAgentTunnel');
   });
 
   it('success with Cloudflare: the tunnel’s hostname and token, the persisted secret', async () => {
     const { vm, result } = await register({ cloudflare: true });
-    const agentId = callOf(vm, 'planAgentRegistration').candidateAgentId;
+    const agentId = callOf(vm, 'admitRegistration').candidateAgentId;
     expect(result).toEqual({
       ok: true,
       agentId,
@@ -196,6 +243,38 @@ describe('registerAgent workflow (stub activities)', () => {
       fastPath: false,
       tunnel: { tunnelId: 't1' },
     });
+    // A brand-new agent's tunnel is created before any look-up; no token presented, so no order activity.
+    expect(callOf(vm, 'provisionAgentTunnel')).toEqual({ agentId, fresh: true });
+    expect(names(vm)).toEqual([
+      'verifyAgentAttestation',
+      'admitRegistration',
+      'provisionAgentTunnel',
+      'persistAgentRegistration',
+    ]);
+    // One workflow task and no activity task: every step is a local activity, recorded as a marker.
+    const kinds = await eventKinds(vm);
+    expect(kinds.filter((k) => k === 'workflowTaskCompletedEventAttributes')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'activityTaskScheduledEventAttributes')).toHaveLength(0);
+    expect(kinds.filter((k) => k === 'markerRecordedEventAttributes')).toHaveLength(5); // patch + 4 steps
+  });
+
+  it('a presented bootstrap token is consumed through the order activity before the tunnel', async () => {
+    const { vm, result } = await register({ bootstrap: 'ok', cloudflare: true });
+    expect(result).toMatchObject({ ok: true });
+    expect(names(vm)).toEqual([
+      'verifyAgentAttestation',
+      'admitRegistration',
+      'consumeBootstrapToken',
+      'provisionAgentTunnel',
+      'persistAgentRegistration',
+    ]);
+    expect(callOf(vm, 'consumeBootstrapToken')).toMatchObject({
+      tokenHash: `hmac-of-${vm}`,
+      agentId: callOf(vm, 'admitRegistration').candidateAgentId,
+      consumer: registerAgentWorkflowId(vm, 'attempt'),
+    });
+    const kinds = await eventKinds(vm);
+    expect(kinds.filter((k) => k === 'activityTaskScheduledEventAttributes')).toHaveLength(1);
   });
 
   it('success without Cloudflare: no tunnel; an existing agent re-registers on the fast path', async () => {
@@ -203,6 +282,7 @@ describe('registerAgent workflow (stub activities)', () => {
     expect(result).toMatchObject({ ok: true, agentId: `existing-${vm}`, hostname: null, tunnelToken: null });
     expect(result.ok && result.reRegistered).toBe(true);
     expect(names(vm)).not.toContain('provisionAgentTunnel');
+    expect(names(vm)).not.toContain('consumeBootstrapToken');
     expect(callOf(vm, 'persistAgentRegistration')).toMatchObject({ tunnel: null, fastPath: true });
   });
 });
