@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureSchedules } from '../../bin/lib/schedules';
 import { newApiKey } from '../../core/auth/api-keys';
 import { seal } from '../../core/auth/seal';
-import { hourLabel } from '../../core/billing';
+import { MIN_CHARGE_MS, hourLabel } from '../../core/billing';
 import { silentLogger } from '../../core/logger';
 import { upsertSetting } from '../../core/stores/settings';
 import { appendLedgerEntry, getBalance } from '../../core/stores/ledger';
@@ -288,9 +288,13 @@ describe.each(testEngines())('billing workflows (%s)', (engine) => {
       }
       expect(row).toMatchObject({ status: 'running', account_id: deployer });
 
-      const chargeMs = (Math.floor(Date.now() / 3_600_000) + 1) * 3_600_000;
+      // The next hour boundary that is a billable period after the start: within MIN_CHARGE_MS of the boundary
+      // the run rightly skips it as too soon (a run of this test at hh:59:30 did), so take the hour after.
+      const startedMs = new Date(row!.started_at!).getTime();
+      let chargeMs = (Math.floor(Date.now() / 3_600_000) + 1) * 3_600_000;
+      if (chargeMs - startedMs < MIN_CHARGE_MS) chargeMs += 3_600_000;
       const hour = hourLabel(chargeMs);
-      const elapsedMs = chargeMs - new Date(row!.started_at!).getTime();
+      const elapsedMs = chargeMs - startedMs;
       const expected = Math.floor((100_000 * elapsedMs) / 3_600_000 + 0.5);
       const result = (await runBilling(`billing-run:${hour}:deploy-${id}`, hour)) as BillingRunCharged;
       expect(result.errors).toBe(0);
