@@ -71,13 +71,7 @@ export async function registerAgent(input: RegisterAgentInput): Promise<Register
   // only when a bootstrap token is presented, the tunnel as a local activity. Histories recorded before keep the
   // earlier sequence (registerAgentSteps).
   if (!patched('registration-one-task')) return registerAgentSteps(input);
-  const token = String((input.attestation.tdx as { intel_ta_token?: unknown } | undefined)?.intel_ta_token ?? '');
-  const verdict = await reg.verifyAgentAttestation({
-    token,
-    nodeSize: input.nodeSize,
-    attestation: input.attestation,
-    encryptionPublicKey: input.encryptionPublicKey ?? null,
-  });
+  const verdict = await verify(input);
   if (!verdict.ok) return rejectEvidence(input, verdict);
 
   const plan = await reg.admitRegistration({
@@ -95,12 +89,7 @@ export async function registerAgent(input: RegisterAgentInput): Promise<Register
   // A presented bootstrap token must be a live order's and is consumed here, fulfilling the order, before anything
   // of the agent is written (a VM launched for an order that brings none was refused by admitRegistration).
   if (plan.orderBound) {
-    const bound = await orders.consumeBootstrapToken({
-      tokenHash: input.bootstrapTokenHash ?? null,
-      vmName: input.vmName,
-      agentId: plan.agentId,
-      consumer: workflowInfo().workflowId,
-    });
+    const bound = await consumeOrderToken(input, plan.agentId);
     if (!bound.ok) return bound;
   }
 
@@ -114,14 +103,39 @@ export async function registerAgent(input: RegisterAgentInput): Promise<Register
         return tunnel.provisionAgentTunnel(args);
       });
     } catch (err) {
-      if (!plan.existed) await cf.deleteAgentTunnel({ agentId: plan.agentId }).catch(() => undefined);
-      return { ok: false, status: 502, detail: `Failed to create tunnel: ${causeOf(err)}` };
+      return tunnelFailed(plan, err);
     }
   }
   return persist(input, plan, verdict, provisioned);
 }
 
 type Verified = Extract<TrustVerdict, { ok: true }>;
+
+/** The order's `consumeBootstrapToken` for this registration (fulfils the order before anything is written). */
+function consumeOrderToken(input: RegisterAgentInput, agentId: string) {
+  return orders.consumeBootstrapToken({
+    tokenHash: input.bootstrapTokenHash ?? null,
+    vmName: input.vmName,
+    agentId,
+    consumer: workflowInfo().workflowId,
+  });
+}
+
+/** A failed tunnel step: a brand-new agent leaves nothing behind; an existing agent keeps its row and tunnel. */
+async function tunnelFailed(plan: { agentId: string; existed: boolean }, err: unknown): Promise<RegisterAgentResult> {
+  if (!plan.existed) await cf.deleteAgentTunnel({ agentId: plan.agentId }).catch(() => undefined);
+  return { ok: false, status: 502, detail: `Failed to create tunnel: ${causeOf(err)}` };
+}
+
+function verify(input: RegisterAgentInput): Promise<TrustVerdict> {
+  const token = String((input.attestation.tdx as { intel_ta_token?: unknown } | undefined)?.intel_ta_token ?? '');
+  return reg.verifyAgentAttestation({
+    token,
+    nodeSize: input.nodeSize,
+    attestation: input.attestation,
+    encryptionPublicKey: input.encryptionPublicKey ?? null,
+  });
+}
 
 async function rejectEvidence(
   input: RegisterAgentInput,
@@ -140,7 +154,7 @@ async function rejectEvidence(
 
 async function persist(
   input: RegisterAgentInput,
-  plan: RegistrationPlan,
+  plan: Pick<RegistrationPlan, 'agentId' | 'fastPath' | 'hostname'>,
   verdict: Verified,
   provisioned: ProvisionedTunnel | null,
 ): Promise<RegisterAgentResult> {
@@ -164,24 +178,8 @@ async function persist(
 
 /** The sequence before `registration-one-task`, unchanged, for histories recorded with it. */
 async function registerAgentSteps(input: RegisterAgentInput): Promise<RegisterAgentResult> {
-  const token = String((input.attestation.tdx as { intel_ta_token?: unknown } | undefined)?.intel_ta_token ?? '');
-  const verdict = await reg.verifyAgentAttestation({
-    token,
-    nodeSize: input.nodeSize,
-    attestation: input.attestation,
-    encryptionPublicKey: input.encryptionPublicKey ?? null,
-  });
-  if (!verdict.ok) {
-    if (verdict.untrusted && verdict.signed) {
-      await reg.recordUnverifiedAgent({
-        ...input,
-        candidateAgentId: uuid4(),
-        signed: verdict.signed,
-        detail: verdict.detail,
-      });
-    }
-    return { ok: false, status: verdict.status, detail: verdict.detail };
-  }
+  const verdict = await verify(input);
+  if (!verdict.ok) return rejectEvidence(input, verdict);
 
   const nonce = await reg.checkRegistrationNonce({
     vmName: input.vmName,
@@ -202,12 +200,7 @@ async function registerAgentSteps(input: RegisterAgentInput): Promise<RegisterAg
   // Order-bound registrations (capacity issue): a presented bootstrap token must be a live order's and is consumed
   // here, fulfilling the order, before anything of the agent is written; a VM launched for an order must bring it.
   if (patched('launch-order-bootstrap-token')) {
-    const bound = await orders.consumeBootstrapToken({
-      tokenHash: input.bootstrapTokenHash ?? null,
-      vmName: input.vmName,
-      agentId: plan.agentId,
-      consumer: workflowInfo().workflowId,
-    });
+    const bound = await consumeOrderToken(input, plan.agentId);
     if (!bound.ok) return bound;
   }
 
@@ -216,26 +209,9 @@ async function registerAgentSteps(input: RegisterAgentInput): Promise<RegisterAg
     try {
       provisioned = await tunnel.provisionAgentTunnel({ agentId: plan.agentId });
     } catch (err) {
-      // A brand-new agent leaves nothing behind; an existing agent keeps its row and tunnel.
-      if (!plan.existed) await cf.deleteAgentTunnel({ agentId: plan.agentId }).catch(() => undefined);
-      return { ok: false, status: 502, detail: `Failed to create tunnel: ${causeOf(err)}` };
+      return tunnelFailed(plan, err);
     }
   }
 
-  const { secret } = await reg.persistAgentRegistration({
-    ...input,
-    agentId: plan.agentId,
-    fastPath: plan.fastPath,
-    signed: verdict,
-    tunnel: provisioned,
-  });
-  return {
-    ok: true,
-    agentId: plan.agentId,
-    hostname: provisioned?.hostname ?? plan.hostname,
-    tunnelToken: provisioned?.tunnelToken ?? null,
-    secret,
-    pollInterval: 30,
-    reRegistered: plan.fastPath,
-  };
+  return persist(input, plan, verdict, provisioned);
 }
