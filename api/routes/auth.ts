@@ -25,6 +25,13 @@ const Me = z.object({
   expires_at: z.string(),
 });
 
+/** How a password login is refused: by policy (403), by the failed-login throttle (429), by the hash (401). */
+const LOGIN_REFUSALS = {
+  403: { description: 'Password login disabled or not configured' },
+  429: { description: 'Too many failed logins from this IP or against the account (see Retry-After)' },
+  401: { description: 'Invalid password' },
+};
+
 export function authRoutes(routes: Routes, deps: AppDeps): void {
   const limiter = createRateLimiter(deps);
   routes.add(
@@ -35,12 +42,7 @@ export function authRoutes(routes: Routes, deps: AppDeps): void {
       tag: 'auth',
       auth: 'none',
       body: LoginBody,
-      responses: {
-        200: { description: 'Session created', schema: LoginResponse },
-        401: { description: 'Invalid password' },
-        403: { description: 'Password login disabled or not configured' },
-        429: { description: 'Too many failed logins from this IP or against the account (see Retry-After)' },
-      },
+      responses: { 200: { description: 'Session created', schema: LoginResponse }, ...LOGIN_REFUSALS },
     },
     async ({ body }, ctx) => {
       if (!(await passwordLoginAllowed(deps.settings, deps.config.production))) {
