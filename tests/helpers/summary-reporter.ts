@@ -1,10 +1,7 @@
 /**
  * Prints one plain closing line, `tests: N passed, N failed[, N skipped]`, after vitest's
- * own summary, so CI systems that read a plain count understand the run. With $TEST_SUMMARY_FILE
- * set, the same line is also written there (`.ci/run` repeats it as its last word, after the
- * contract run, whose schemathesis summary would otherwise be the closing line).
+ * own summary, so CI systems that read a plain count understand the run.
  */
-import { writeFileSync } from 'node:fs';
 import type { File, Task } from '@vitest/runner';
 import type { Reporter } from 'vitest/reporters';
 
@@ -24,6 +21,5 @@ export default class SummaryReporter implements Reporter {
     const failures = failed + (errors.length > 0 && failed === 0 ? errors.length : 0);
     const line = `tests: ${passed} passed, ${failures} failed${skipped ? `, ${skipped} skipped` : ''}`;
     process.stdout.write(`\n${line}\n`);
-    if (process.env.TEST_SUMMARY_FILE) writeFileSync(process.env.TEST_SUMMARY_FILE, `${line}\n`);
   }
 }
