@@ -14,8 +14,10 @@
  * `--snapshots <dir>` also writes V8 heap snapshots of the main thread (idle and after the load) into <dir> and
  * prints the largest and the most grown constructors (slow: minutes per snapshot on a busy machine).
  */
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { descendantsRssMb, fmt, load, loadAverage, loadFlags, main, rssMb, seedAgents, startStack } from './lib/reads';
 
 const USAGE = `usage: npm run bench:memory -- [-c|--connections N (32)] [--load seconds (60)] [--agents N (10000)]
@@ -23,6 +25,59 @@ const USAGE = `usage: npm run bench:memory -- [-c|--connections N (32)] [--load 
 RSS of the API + worker process with N seeded agents: idle, then under list load (max, end, 5 s later).`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PROBE = fileURLToPath(new URL('./lib/memory-probe.cjs', import.meta.url));
+const mb = (b: number) => (b / 2 ** 20).toFixed(1);
+
+interface ProbeSample {
+  pid: number;
+  threadId: number;
+  main: boolean;
+  name: string;
+  memoryUsage: NodeJS.MemoryUsage;
+  heap: { used_heap_size: number; total_heap_size: number; malloced_memory: number; heap_size_limit: number };
+}
+
+/** `Key: N kB` lines of a /proc file, MB. */
+function procKb(file: string, keys: string[]): Record<string, number> {
+  const text = readFileSync(file, 'utf8');
+  const out: Record<string, number> = {};
+  for (const k of keys) {
+    const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text);
+    if (m) out[k] = Number(m[1]) / 1024;
+  }
+  return out;
+}
+
+/**
+ * Where the process's RSS is (stderr, a few lines): /proc status and smaps_rollup, its threads by name, and per
+ * JavaScript thread (main, the workflow thread) the V8 heap and the memory outside it, from bench/lib/memory-probe.cjs.
+ */
+function breakdown(label: string, pid: number, probeDir: string): void {
+  const status = procKb(`/proc/${pid}/status`, ['VmRSS', 'RssAnon', 'RssFile', 'RssShmem']);
+  const rollup = procKb(`/proc/${pid}/smaps_rollup`, ['Private_Clean', 'Private_Dirty', 'Shared_Clean', 'Anonymous']);
+  const threads = new Map<string, number>();
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    const name = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim().replace(/[-_]?\d+$/, '#');
+    threads.set(name, (threads.get(name) ?? 0) + 1);
+  }
+  const f = (r: Record<string, number>) =>
+    Object.entries(r)
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(', ');
+  console.error(`[${label}] status (MB): ${f(status)}; smaps_rollup: ${f(rollup)}`);
+  console.error(`[${label}] threads: ${[...threads].map(([n, c]) => (c > 1 ? `${n}×${c}` : n)).join(' ')}`);
+  for (const file of readdirSync(probeDir).filter((n) => n.startsWith(`${pid}-`) && n.endsWith('.json'))) {
+    const s = JSON.parse(readFileSync(join(probeDir, file), 'utf8')) as ProbeSample;
+    const u = s.memoryUsage;
+    console.error(
+      `[${label}] ${s.main ? 'main thread' : `worker thread ${s.threadId} (${s.name})`}: heap used ${mb(s.heap.used_heap_size)} / ` +
+        `total ${mb(s.heap.total_heap_size)} (limit ${mb(s.heap.heap_size_limit)}), malloced ${mb(s.heap.malloced_memory)}, ` +
+        `external ${mb(u.external)}, arrayBuffers ${mb(u.arrayBuffers)}`,
+    );
+  }
+  const esbuild = descendantsRssMb(pid, (cmd) => /esbuild/.test(cmd));
+  if (esbuild > 0) console.error(`[${label}] esbuild child processes (not in the figure): ${esbuild.toFixed(1)} MB`);
+}
 const METRICS_TOKEN = 'bench-metrics';
 
 /** V8 heap used and total (MB) from the stack's /metrics (prom-client default metrics). */
@@ -82,7 +137,6 @@ function heapGroups(file: string): Map<string, { size: number; count: number }> 
 }
 
 function printSnapshots(before: string, after: string): void {
-  const mb = (b: number) => (b / 2 ** 20).toFixed(1);
   const [a, b] = [heapGroups(before), heapGroups(after)];
   const total = (g: typeof a) => [...g.values()].reduce((s, x) => s + x.size, 0);
   console.error(`heap snapshots (self sizes): idle ${mb(total(a))} MB, after the load ${mb(total(b))} MB`);
@@ -107,8 +161,10 @@ main(async () => {
     ? ''
     : `--max-old-space-size=${process.env.EE_MAX_OLD_SPACE_MB || 256} ` +
       `--max-semi-space-size=${process.env.EE_MAX_SEMI_SPACE_MB || 4}`;
+  const probeDir = mkdtempSync(join(tmpdir(), 'ee-bench-memory-'));
   const nodeOptions = [
     heapBound,
+    `--require ${PROBE}`,
     process.env.NODE_OPTIONS ?? '',
     snapDir ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapDir}` : '',
   ]
@@ -116,6 +172,7 @@ main(async () => {
     .trim();
   const stack = await startStack({
     METRICS_TOKEN,
+    EE_MEMORY_PROBE_DIR: probeDir,
     ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
     ...(heapBound ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || '2' } : {}),
   });
@@ -127,6 +184,7 @@ main(async () => {
     await sleep(5000);
     const idle = rssMb(stack.pid);
     const idleHeap = await heapOf(stack.url);
+    breakdown('idle', stack.pid, probeDir);
     const snaps: string[] = [];
     if (snapDir) snaps.push(await snapshot(stack.pid, snapDir));
     const samples: number[] = [];
@@ -135,7 +193,9 @@ main(async () => {
     const f = await load(stack.url, { connections: flags.connections, duration: flags.load }, { requests });
     clearInterval(sampler);
     const loaded = rssMb(stack.pid);
-    await sleep(5000);
+    await sleep(1100); // a probe sample from after the load
+    breakdown('end of load', stack.pid, probeDir);
+    await sleep(3900);
     const after = rssMb(stack.pid);
     const afterHeap = await heapOf(stack.url);
     if (snapDir) snaps.push(await snapshot(stack.pid, snapDir));
@@ -149,5 +209,6 @@ main(async () => {
     if (snaps.length === 2) printSnapshots(snaps[0]!, snaps[1]!);
   } finally {
     await stack.stop();
+    rmSync(probeDir, { recursive: true, force: true });
   }
 });

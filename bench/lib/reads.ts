@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
 import { createDb } from '../../core/db/connection';
-import { ROOT, freePorts, startEnv } from '../../tests/helpers/embedded';
+import { ROOT, freePorts, startArgv, startEnv } from '../../tests/helpers/embedded';
 import { startFakeAgent } from '../../tests/fakes/agent';
 
 export interface LoadFlags {
@@ -86,7 +86,9 @@ async function startStackOnce(env: Record<string, string>): Promise<Stack> {
   // hostnames: a healthy fleet, as production has, rather than thousands of failing DNS look-ups.
   const fakeAgent = await startFakeAgent();
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'bin/start.ts'], {
+  // BENCH_TSX=1: bin/start.ts under tsx, as `npm start` ran before it ran a bundle (for comparisons).
+  const entry = process.env.BENCH_TSX === '1' ? ['--import', 'tsx', 'bin/start.ts'] : await startArgv();
+  const child = spawn(process.execPath, [...prof, ...entry], {
     cwd: ROOT,
     env: await startEnv(dataDir, ports, {
       ADMIN_PASSWORD: 'bench-password',

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../core/db/connection';
 import { ensureTool } from '../../scripts/tools.mjs';
-import { freePort } from '../helpers/embedded';
+import { freePort, startArgv } from '../helpers/embedded';
 
 /** Pids whose command line mentions `needle` (read from /proc; nothing is signalled). */
 function pidsMentioning(needle: string): number[] {
@@ -32,7 +32,7 @@ describe('npm start (embedded control plane)', () => {
 
   it('starts API + Temporal + Web UI and stops all of it on Ctrl-C', async () => {
     const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/start.ts'], {
+    const child = spawn(process.execPath, await startArgv(), {
       cwd: new URL('../..', import.meta.url).pathname,
       env: {
         ...process.env,

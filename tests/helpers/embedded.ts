@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
 import type { Knex } from 'knex';
 import { appendLedgerEntry } from '../../core/stores/ledger';
+import { ensureServerBundle } from '../../scripts/build-server.mjs';
 import { ensureTool } from '../../scripts/tools.mjs';
 import { seedAccount, seedAgent } from './seed';
 
@@ -69,8 +70,16 @@ export async function startEnv(
   };
 }
 
+/**
+ * The node arguments that run `npm start`'s process: its server bundle (scripts/build-server.mjs, rebuilt here first
+ * when the sources changed), as `npm start` runs it — not bin/start.ts under tsx.
+ */
+export async function startArgv(): Promise<string[]> {
+  return [await ensureServerBundle()];
+}
+
 export async function spawnStart(dataDir: string, ports: Ports, env: Record<string, string> = {}): Promise<Embedded> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/start.ts'], {
+  const child = spawn(process.execPath, await startArgv(), {
     cwd: ROOT,
     env: await startEnv(dataDir, ports, env),
     stdio: ['ignore', 'pipe', 'pipe'],
