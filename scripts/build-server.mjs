@@ -90,7 +90,10 @@ const deepImports = {
 
 /** Builds the bundle (always); returns its path. */
 export async function buildServerBundle() {
-  const { build } = await import('esbuild');
+  // esbuild is a dependency of tsx (a dependency), so an install without dev dependencies has it too.
+  const { build } = await import('esbuild').catch(
+    () => import(pathToFileURL(createRequire(createRequire(ENTRY).resolve('tsx')).resolve('esbuild')).href),
+  );
   const result = await build({
     entryPoints: [ENTRY],
     bundle: true,

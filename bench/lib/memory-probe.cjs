@@ -20,7 +20,8 @@ if (dir) {
       pid: process.pid,
       threadId: workerThreads.threadId,
       main: workerThreads.isMainThread,
-      name: process.env.EE_MEMORY_PROBE_THREAD ?? 'main',
+      // A worker thread without a name was started by Node itself (the module-loader hooks thread of tsx).
+      name: process.env.EE_MEMORY_PROBE_THREAD ?? (workerThreads.isMainThread ? 'main' : 'internal: loader hooks?'),
       at: Date.now(),
       memoryUsage: process.memoryUsage(),
       heap: v8.getHeapStatistics(),
