@@ -5,12 +5,16 @@
  * sampled every second. Prints ONE line: idle RSS, RSS at the end of the load and 5 s later, the maximum during the
  * load, req/s, errors, and the V8 heap used (from the process's own /metrics) before and after.
  *
- *   npm run bench:memory -- [-c 32] [--load 60] [--agents 10000] [--unbounded] [--snapshots <dir>]
+ *   npm run bench:memory -- [-c 32] [--load 60] [--agents 10000] [--unbounded] [--before] [--snapshots <dir>]
  *   (`npm run bench:rss` is the same bench.)
  *
- * The stack runs with the heap bound `npm start` sets (`--max-old-space-size=$EE_MAX_OLD_SPACE_MB` (256)
- * `--max-semi-space-size=$EE_MAX_SEMI_SPACE_MB` (4), passed as NODE_OPTIONS since the bench spawns bin/start.ts
- * itself, and MALLOC_ARENA_MAX=2); `--unbounded` leaves V8's defaults, and other `NODE_OPTIONS` of the environment reach the stack too.
+ * The stack runs as `npm start` runs it: the server bundle (dist/server/start.mjs) under plain node with the heap
+ * bound (`--max-old-space-size=$EE_MAX_OLD_SPACE_MB` (256) `--max-semi-space-size=$EE_MAX_SEMI_SPACE_MB` (4), passed
+ * as NODE_OPTIONS since the bench spawns the process itself) and glibc's `MALLOC_ARENA_MAX=2`
+ * `MALLOC_MMAP_THRESHOLD_=131072`; `--unbounded` leaves V8's and glibc's defaults, and other `NODE_OPTIONS` of the
+ * environment reach the stack too. `--before` runs it as `npm start` did before the memory work of issue #19's end
+ * (bin/start.ts under tsx, glibc's dynamic mmap threshold, SQLite's page cache at better-sqlite3's 16 MB) for a
+ * back-to-back comparison. The breakdown (stderr) comes from bench/lib/memory-probe.cjs, preloaded with `--require`.
  * `--snapshots <dir>` also writes V8 heap snapshots of the main thread (idle and after the load) into <dir> and
  * prints the largest and the most grown constructors (slow: minutes per snapshot on a busy machine).
  */
@@ -21,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { descendantsRssMb, fmt, load, loadAverage, loadFlags, main, rssMb, seedAgents, startStack } from './lib/reads';
 
 const USAGE = `usage: npm run bench:memory -- [-c|--connections N (32)] [--load seconds (60)] [--agents N (10000)]
-       [--unbounded] [--snapshots <dir>]
+       [--unbounded] [--before] [--snapshots <dir>]
 RSS of the API + worker process with N seeded agents: idle, then under list load (max, end, 5 s later).`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -156,6 +160,8 @@ main(async () => {
   const snapIndex = argv.indexOf('--snapshots');
   const snapDir = snapIndex >= 0 ? resolve(argv[snapIndex + 1] ?? '') : undefined;
   const flags = loadFlags(USAGE, { agents: 10_000, load: 60 });
+  const before = argv.includes('--before');
+  if (before) process.env.BENCH_TSX = '1';
   if (snapDir) mkdirSync(snapDir, { recursive: true });
   const heapBound = argv.includes('--unbounded')
     ? ''
@@ -175,6 +181,8 @@ main(async () => {
     EE_MEMORY_PROBE_DIR: probeDir,
     ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
     ...(heapBound ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || '2' } : {}),
+    ...(heapBound && !before ? { MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ || '131072' } : {}),
+    ...(before ? { SQLITE_CACHE_KIB: '16000' } : {}),
   });
   try {
     await seedAgents(stack.db, flags.agents);
@@ -200,7 +208,7 @@ main(async () => {
     const afterHeap = await heapOf(stack.url);
     if (snapDir) snaps.push(await snapshot(stack.pid, snapDir));
     console.log(
-      `memory ${flags.agents} agents${heapBound ? '' : ' (unbounded heap)'}: API+worker RSS idle ${fmt(idle)} MB, after ${flags.load} s of list load ` +
+      `memory ${flags.agents} agents${heapBound ? '' : ' (unbounded heap)'}${before ? ' (--before)' : ''}: API+worker RSS idle ${fmt(idle)} MB, after ${flags.load} s of list load ` +
         `${fmt(loaded)} MB (max ${fmt(Math.max(loaded, ...samples))} MB, 5 s later ${fmt(after)} MB); ` +
         `${fmt(f.reqPerSec, 1)} req/s, ${f.errors} errors, ${f.non2xx} non-2xx; ` +
         `heap used ${fmt(idleHeap.used)} → ${fmt(afterHeap.used)} MB (total ${fmt(afterHeap.total)}, external ` +

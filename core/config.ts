@@ -7,7 +7,7 @@ import { parseIntStrict } from './settings/parse';
 export interface RuntimeConfig {
   api: { host: string; port: number; bodyLimitBytes: number };
   dataDir: string;
-  database: { url?: string; filename?: string };
+  database: { url?: string; filename?: string; sqliteCacheKib?: number };
   temporal: {
     /** host:port of an existing Temporal frontend; unset → `start` runs the dev server. */
     address?: string;
@@ -102,7 +102,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
     dataDir,
     database: /^postgres(ql)?:\/\//.test(databaseUrl)
       ? { url: databaseUrl }
-      : { filename: str(env.EASYENCLAVE_DB_PATH) || `${dataDir}/easyenclave.db` },
+      : {
+          filename: str(env.EASYENCLAVE_DB_PATH) || `${dataDir}/easyenclave.db`,
+          // Unset or not an integer: core/db/connection.ts's default (2048 KiB).
+          ...(parseIntStrict(env.SQLITE_CACHE_KIB ?? '', 0) > 0
+            ? { sqliteCacheKib: parseIntStrict(env.SQLITE_CACHE_KIB ?? '', 0) }
+            : {}),
+        },
     temporal: {
       address: orNull(env.TEMPORAL_ADDRESS) ?? undefined,
       namespace: str(env.TEMPORAL_NAMESPACE) || 'default',

@@ -17,7 +17,16 @@ export interface DbOptions {
   url?: string;
   /** SQLite file; parent directory is created. Default `data/easyenclave.db`. */
   filename?: string;
+  /**
+   * SQLite page cache per connection, KiB (`PRAGMA cache_size = -<KiB>`). Default 2048: SQLite's own default;
+   * better-sqlite3 compiles in 16,000, which an agents table larger than that fills for the life of the process
+   * while saving little — a full scan of a larger table cycles through any cache smaller than itself, and the pages
+   * come from the OS page cache either way (docs/performance.md, Memory).
+   */
+  sqliteCacheKib?: number;
 }
+
+export const DEFAULT_SQLITE_CACHE_KIB = 2048;
 
 const PG_URL = /^postgres(ql)?:\/\//i;
 let pgParsersInstalled = false;
@@ -58,6 +67,7 @@ export function createDb(opts: DbOptions): Knex {
           conn.pragma('synchronous = NORMAL');
           conn.pragma('busy_timeout = 5000');
           conn.pragma('foreign_keys = ON');
+          conn.pragma(`cache_size = -${Math.max(64, Math.floor(opts.sqliteCacheKib ?? DEFAULT_SQLITE_CACHE_KIB))}`);
           done(null, conn);
         } catch (err) {
           done(err as Error, conn);
