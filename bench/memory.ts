@@ -61,7 +61,9 @@ function breakdown(label: string, pid: number, probeDir: string): void {
   const rollup = procKb(`/proc/${pid}/smaps_rollup`, ['Private_Clean', 'Private_Dirty', 'Shared_Clean', 'Anonymous']);
   const threads = new Map<string, number>();
   for (const t of readdirSync(`/proc/${pid}/task`)) {
-    const name = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim().replace(/[-_]?\d+$/, '#');
+    const name = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8')
+      .trim()
+      .replace(/[-_]?\d+$/, '#');
     threads.set(name, (threads.get(name) ?? 0) + 1);
   }
   const f = (r: Record<string, number>) =>

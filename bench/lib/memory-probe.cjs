@@ -6,6 +6,7 @@
  * sees half a file). A heap snapshot covers the main thread only; this is how the workflow thread's heap is seen.
  * Module loaders' internal threads (tsx's hooks thread) are not reachable from here.
  */
+/* eslint-disable @typescript-eslint/no-require-imports -- a `--require` preload is CommonJS */
 'use strict';
 const { renameSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
