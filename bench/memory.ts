@@ -202,6 +202,13 @@ main(async () => {
     const requests = [{ path: '/api/v1/agents' }, { path: '/api/v1/agents?limit=100' }];
     const f = await load(stack.url, { connections: flags.connections, duration: flags.load }, { requests });
     clearInterval(sampler);
+    // Flat or growing: the samples of every 10th second of the load.
+    console.error(
+      `[load] RSS every 10 s (MB): ${samples
+        .filter((_, i) => i % 10 === 9)
+        .map((v) => fmt(v))
+        .join(' ')}`,
+    );
     const loaded = rssMb(stack.pid);
     await sleep(1100); // a probe sample from after the load
     breakdown('end of load', stack.pid, probeDir);

@@ -5,6 +5,10 @@
  * the database, runs the worker and the API in this process, prints the URLs, and on
  * Ctrl-C stops all of it. The dev server dies with this process, however it dies
  * (bin/lib/temporal-guard.mjs).
+ *
+ * `npm start` runs this file bundled (dist/server/start.mjs, scripts/build-server.mjs) under plain node, not under
+ * tsx: tsx's module-loader thread alone is ~40 MB of RSS (docs/performance.md, Memory). `npm run start:dev` runs it
+ * from source.
  */
 import { Client, Connection } from '@temporalio/client';
 import { readFile } from 'node:fs/promises';
