@@ -3,6 +3,7 @@
  * any API replica can issue and any worker can check. One row per vm_name; issuing again replaces it.
  */
 import type { Knex } from 'knex';
+import { isPostgres } from '../db/connection';
 import { requireIso } from '../db/tables';
 
 export interface StoredNonce {
@@ -14,11 +15,48 @@ export interface StoredNonce {
 
 type Db = Knex | Knex.Transaction;
 
+/**
+ * The upsert of a challenge, one statement on either engine: replace the previous nonce of the vm_name, unconsumed.
+ * It is the challenge route's only write (GET /api/v1/agents/challenge), so it skips knex's query builder: on SQLite
+ * it is a better-sqlite3 statement prepared once per connection handle, on PostgreSQL a named prepared statement
+ * (parsed once per server connection; node-postgres remembers the name per client).
+ */
+const ON_CONFLICT =
+  'on conflict (vm_name) do update set nonce = excluded.nonce, issued_at = excluded.issued_at, consumed_by = null';
+const UPSERT = `insert into agent_nonces (vm_name, nonce, issued_at, consumed_by) values (?, ?, ?, null) ${ON_CONFLICT}`;
+const UPSERT_PG = {
+  name: 'ee_issue_nonce',
+  text: `insert into agent_nonces (vm_name, nonce, issued_at, consumed_by) values ($1, $2, $3, null) ${ON_CONFLICT}`,
+};
+
+/** Where a better-sqlite3 handle keeps its prepared upsert: on the handle itself, so it lives and dies with it. */
+const PREPARED = Symbol('easyenclave.issueNonce');
+
+interface SqliteHandle {
+  prepare(sql: string): { run(...params: unknown[]): unknown };
+  [PREPARED]?: { run(...params: unknown[]): unknown };
+}
+interface PgHandle {
+  query(q: { name: string; text: string; values: unknown[] }): Promise<unknown>;
+}
+
 export async function issueNonce(db: Db, vmName: string, nonce: string, issuedAt: string): Promise<void> {
-  await db('agent_nonces')
-    .insert({ vm_name: vmName, nonce, issued_at: issuedAt, consumed_by: null })
-    .onConflict('vm_name')
-    .merge(['nonce', 'issued_at', 'consumed_by']);
+  const values = [vmName, nonce, issuedAt];
+  // A transaction holds its own connection: the statement runs on it, through knex.
+  if (db.isTransaction) {
+    await db.raw(UPSERT, values);
+    return;
+  }
+  const conn = (await db.client.acquireConnection()) as SqliteHandle | PgHandle;
+  try {
+    if (isPostgres(db)) await (conn as PgHandle).query({ ...UPSERT_PG, values });
+    else {
+      const handle = conn as SqliteHandle;
+      (handle[PREPARED] ??= handle.prepare(UPSERT)).run(...values);
+    }
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
 }
 
 export async function getNonce(db: Db, vmName: string): Promise<StoredNonce | null> {
