@@ -7,7 +7,18 @@
  *   npm run bench:challenge -- [-c 32] [-d 15] [-r 3]
  */
 import { readFileSync } from 'node:fs';
-import { fmt, load, loadAverage, loadFlags, loaderName, main, median, reqs, startStack, type Figures } from './lib/reads';
+import {
+  fmt,
+  load,
+  loadAverage,
+  loadFlags,
+  loaderName,
+  main,
+  median,
+  reqs,
+  startStack,
+  type Figures,
+} from './lib/reads';
 
 const USAGE = `usage: npm run bench:challenge -- [-c|--connections N (32)] [-d|--duration seconds (15)] [-r|--runs N (3)] [--vms N (1000)]
 GET /api/v1/agents/challenge for a rotating set of vm_names (one nonce row each).`;

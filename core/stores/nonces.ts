@@ -32,10 +32,19 @@ const UPSERT_PG = {
 /** Where a better-sqlite3 handle keeps its prepared upsert: on the handle itself, so it lives and dies with it. */
 const PREPARED = Symbol('easyenclave.issueNonce');
 
+/** …and the batch of them in one transaction (better-sqlite3's `transaction()`: BEGIN … COMMIT, or ROLLBACK). */
+const BATCH = Symbol('easyenclave.issueNonces');
+
+type Row = [vmName: string, nonce: string, issuedAt: string];
+
 interface SqliteHandle {
   prepare(sql: string): { run(...params: unknown[]): unknown };
+  transaction(fn: (rows: Row[]) => void): (rows: Row[]) => void;
   [PREPARED]?: { run(...params: unknown[]): unknown };
+  [BATCH]?: (rows: Row[]) => void;
 }
+
+const upsertOf = (handle: SqliteHandle) => (handle[PREPARED] ??= handle.prepare(UPSERT));
 interface PgHandle {
   query(q: { name: string; text: string; values: unknown[] }): Promise<unknown>;
 }
@@ -51,12 +60,72 @@ export async function issueNonce(db: Db, vmName: string, nonce: string, issuedAt
   try {
     if (isPostgres(db)) await (conn as PgHandle).query({ ...UPSERT_PG, values });
     else {
-      const handle = conn as SqliteHandle;
-      (handle[PREPARED] ??= handle.prepare(UPSERT)).run(...values);
+      upsertOf(conn as SqliteHandle).run(...values);
     }
   } finally {
     await db.client.releaseConnection(conn);
   }
+}
+
+interface Pending {
+  row: Row;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export type NonceIssuer = (vmName: string, nonce: string, issuedAt: string) => Promise<void>;
+
+/**
+ * issueNonce for a busy caller (the challenge route; one per app, never module state). On SQLite the upserts that
+ * arrive in one turn of the event loop share one transaction — one commit (one WAL append) and one pool acquire
+ * instead of one each; every caller's promise settles after that commit, so each answer still follows its durable
+ * write, and a vm_name issued twice in one batch keeps the later nonce, as two sequential issues would. A batch that
+ * fails is retried row by row, so one bad row fails only its own caller. On PostgreSQL each is one issueNonce.
+ */
+export function nonceIssuer(db: Knex): NonceIssuer {
+  let queue: Pending[] | null = null;
+  const flush = async (batch: Pending[]) => {
+    let conn: SqliteHandle | undefined;
+    try {
+      conn = (await db.client.acquireConnection()) as SqliteHandle;
+      const handle = conn;
+      const upsert = upsertOf(handle);
+      const all = (handle[BATCH] ??= handle.transaction((rows) => {
+        for (const r of rows) upsert.run(...r);
+      }));
+      try {
+        all(batch.map((b) => b.row));
+        for (const b of batch) b.resolve();
+      } catch {
+        for (const b of batch) {
+          try {
+            upsert.run(...b.row);
+            b.resolve();
+          } catch (err) {
+            b.reject(err);
+          }
+        }
+      }
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    } finally {
+      if (conn) await db.client.releaseConnection(conn);
+    }
+  };
+  return (vmName, nonce, issuedAt) => {
+    if (isPostgres(db)) return issueNonce(db, vmName, nonce, issuedAt);
+    return new Promise<void>((resolve, reject) => {
+      let batch = queue;
+      if (!batch) {
+        const next: Pending[] = (batch = queue = []);
+        setImmediate(() => {
+          queue = null;
+          void flush(next);
+        });
+      }
+      batch.push({ row: [vmName, nonce, issuedAt], resolve, reject });
+    });
+  };
 }
 
 export async function getNonce(db: Db, vmName: string): Promise<StoredNonce | null> {
