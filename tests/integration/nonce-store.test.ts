@@ -3,7 +3,7 @@
  * in one statement prepared once per connection handle (SQLite) or by name (PostgreSQL), and inside a transaction too.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { consumeNonce, getNonce, issueNonce } from '../../core/stores/nonces';
+import { consumeNonce, getNonce, issueNonce, nonceIssuer } from '../../core/stores/nonces';
 import { createTestDb, testEngines, type TestDb } from '../helpers/databases';
 
 const T1 = '2026-12-01T10:00:00.000Z';
@@ -72,7 +72,56 @@ for (const engine of testEngines()) {
       expect(await getNonce(db, 'vm-trx')).toMatchObject({ nonce: 'e'.repeat(32), issued_at: T2, consumed_by: null });
     });
 
+    it('nonceIssuer: concurrent issues all land, one row per vm_name; a bad row fails alone', async () => {
+      t = await createTestDb(engine);
+      const db = t.db;
+      const issue = nonceIssuer(db);
+      const names = Array.from({ length: 30 }, (_, i) => `vm-${i % 25}`);
+      await Promise.all(names.map((vm, i) => issue(vm, String(i % 10).repeat(32), T1)));
+      const rows = await db('agent_nonces').orderBy('vm_name');
+      expect(rows).toHaveLength(25);
+      // vm-0 … vm-4 were issued twice (i and i + 25). SQLite runs one turn's issues in call order, so the later call's
+      // nonce is kept; PostgreSQL runs them on parallel connections, so either one is, alone.
+      for (let i = 0; i < 5; i += 1) {
+        const kept = (await getNonce(db, `vm-${i}`))?.nonce;
+        if (engine === 'sqlite') expect(kept).toBe(String((i + 25) % 10).repeat(32));
+        else expect([String(i).repeat(32), String((i + 25) % 10).repeat(32)]).toContain(kept);
+      }
+
+      const results = await Promise.allSettled([
+        issue('vm-good-1', 'a'.repeat(32), T2),
+        issue('vm-bad', 'b'.repeat(32), null as unknown as string),
+        issue('vm-good-2', 'c'.repeat(32), T2),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((await getNonce(db, 'vm-good-1'))?.nonce).toBe('a'.repeat(32));
+      expect((await getNonce(db, 'vm-good-2'))?.nonce).toBe('c'.repeat(32));
+      expect(await getNonce(db, 'vm-bad')).toBeNull();
+    });
+
     if (engine === 'sqlite') {
+      it('nonceIssuer: the issues of one event-loop turn share one transaction', async () => {
+        t = await createTestDb(engine);
+        const conn = (await t.db.client.acquireConnection()) as {
+          transaction(fn: (rows: unknown[]) => void): (rows: unknown[]) => void;
+        };
+        const batches: number[] = [];
+        const original = conn.transaction.bind(conn);
+        conn.transaction = (fn) => {
+          const tx = original(fn);
+          return (rows) => {
+            batches.push(rows.length);
+            tx(rows);
+          };
+        };
+        await t.db.client.releaseConnection(conn);
+        const issue = nonceIssuer(t.db);
+        await Promise.all(Array.from({ length: 20 }, (_, i) => issue(`vm-${i}`, 'd'.repeat(32), T1)));
+        await issue('vm-later', 'e'.repeat(32), T2);
+        expect(batches).toEqual([20, 1]);
+        expect(await t.db('agent_nonces').count({ n: '*' }).first()).toEqual({ n: 21 });
+      });
+
       it('prepares the upsert once per connection handle, not per issue', async () => {
         t = await createTestDb(engine);
         const conn = (await t.db.client.acquireConnection()) as { prepare(sql: string): unknown };
