@@ -112,8 +112,9 @@ export function nonceIssuer(db: Knex): NonceIssuer {
       if (conn) await db.client.releaseConnection(conn);
     }
   };
+  const postgres = isPostgres(db);
   return (vmName, nonce, issuedAt) => {
-    if (isPostgres(db)) return issueNonce(db, vmName, nonce, issuedAt);
+    if (postgres) return issueNonce(db, vmName, nonce, issuedAt);
     return new Promise<void>((resolve, reject) => {
       let batch = queue;
       if (!batch) {
