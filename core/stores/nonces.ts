@@ -80,7 +80,7 @@ export type NonceIssuer = (vmName: string, nonce: string, issuedAt: string) => P
  * arrive in one turn of the event loop share one transaction — one commit (one WAL append) and one pool acquire
  * instead of one each; every caller's promise settles after that commit, so each answer still follows its durable
  * write, and a vm_name issued twice in one batch keeps the later nonce, as two sequential issues would. A batch that
- * fails is retried row by row, so one bad row fails only its own caller. On PostgreSQL each is one issueNonce.
+ * a constraint refuses is retried row by row, so one bad row fails only its own caller. On PostgreSQL each is one issueNonce.
  */
 export function nonceIssuer(db: Knex): NonceIssuer {
   let queue: Pending[] | null = null;
@@ -96,7 +96,9 @@ export function nonceIssuer(db: Knex): NonceIssuer {
       try {
         all(batch.map((b) => b.row));
         for (const b of batch) b.resolve();
-      } catch {
+      } catch (err) {
+        // Only a row the schema refuses is worth retrying alone; a busy or broken database fails the whole batch.
+        if (!String((err as { code?: unknown }).code ?? '').startsWith('SQLITE_CONSTRAINT')) throw err;
         for (const b of batch) {
           try {
             upsert.run(...b.row);
