@@ -21,7 +21,9 @@ import { errorMiddleware } from './middleware/errors';
 import { metricsEndpointMiddleware, requestMetricsMiddleware } from './middleware/metrics';
 import { requestIdMiddleware } from './middleware/request-id';
 import { tracingMiddleware } from './middleware/tracing';
-import { createRateLimiter } from './middleware/rate-limit';
+import { createRateLimiter, type RateLimiter } from './middleware/rate-limit';
+import { SettingsSnapshot } from '../core/settings/snapshot';
+import { type ChallengeIssuer, challengeIssuer, challengeListener } from './routes/challenge';
 import { accountRoutes } from './routes/accounts';
 import { appRoutes, measurementCallbackGuard } from './routes/apps';
 import { catalogDeployRoutes } from './routes/catalog-deploy';
@@ -56,13 +58,23 @@ interface AppParts {
   health: ReturnType<typeof healthResponder>;
   agentViews: AgentViewCache;
   agentListBodies: ListBodyCache;
+  /** Every setting, renewed at most once per second (and at once after a change through this process). */
+  settings: SettingsSnapshot;
+  limiter: RateLimiter;
+  challenge: ChallengeIssuer;
 }
 
-const appParts = (deps: AppDeps): AppParts => ({
-  health: healthResponder(deps),
-  agentViews: new AgentViewCache(),
-  agentListBodies: new ListBodyCache(),
-});
+const appParts = (deps: AppDeps): AppParts => {
+  const settings = new SettingsSnapshot(() => deps.settings);
+  return {
+    health: healthResponder(deps),
+    agentViews: new AgentViewCache(),
+    agentListBodies: new ListBodyCache(),
+    settings,
+    limiter: createRateLimiter(deps, settings),
+    challenge: challengeIssuer(deps, settings),
+  };
+};
 
 function mountRoutes(router: Router, deps: AppDeps, parts: AppParts = appParts(deps)): OpenApiRegistry {
   const registry = new OpenApiRegistry();
@@ -72,13 +84,13 @@ function mountRoutes(router: Router, deps: AppDeps, parts: AppParts = appParts(d
     // The Stripe webhook verifies its signature itself (api/routes/stripe.ts): the raw body and the event are there.
     stripe: async () => {},
   };
-  const routes = new Routes(router, registry, guards, createRateLimiter(deps));
+  const routes = new Routes(router, registry, guards, parts.limiter);
 
   healthRoutes(routes, deps, parts.health);
   authRoutes(routes, deps);
   trustedMrtdRoutes(routes, deps);
   attestationRoutes(routes, deps);
-  agentRoutes(routes, deps, parts.agentViews, parts.agentListBodies);
+  agentRoutes(routes, deps, parts.agentViews, parts.agentListBodies, parts.challenge);
   agentControlRoutes(routes, deps);
   agentAdminRoutes(routes, deps);
   adminSettingsRoutes(routes, deps);
@@ -111,7 +123,8 @@ export function createApp(deps: AppDeps): Koa {
 
 /**
  * The node:http request listener bin/ serves: GET/HEAD /health answered before Koa is entered (api/routes/health.ts
- * healthListener: prebuilt body, same headers, counted in easyenclave_health_requests_total) unless tracing is on,
+ * healthListener: prebuilt body, same headers, counted in easyenclave_health_requests_total) and GET
+ * /api/v1/agents/challenge too (api/routes/challenge.ts challengeListener: same steps and answers) unless tracing is on,
  * everything else — /health's other methods and CORS preflights included — by the Koa app.
  */
 export function createRequestListener(deps: AppDeps): RequestListener {
@@ -123,8 +136,16 @@ export function createRequestListener(deps: AppDeps): RequestListener {
     origins: CORS_ORIGINS,
     counted: deps.metrics ? () => deps.metrics!.healthRequests.inc() : undefined,
   });
+  const challenge = challengeListener({
+    issue: parts.challenge,
+    limiter: parts.limiter,
+    settings: parts.settings,
+    logger: deps.logger,
+    origins: CORS_ORIGINS,
+    metrics: deps.metrics,
+  });
   return (req, res) => {
-    if (!health(req, res)) void koa(req, res);
+    if (!health(req, res) && !challenge(req, res)) void koa(req, res);
   };
 }
 
@@ -143,7 +164,7 @@ function buildApp(deps: AppDeps): { app: Koa; parts: AppParts } {
   if (deps.metrics) app.use(metricsEndpointMiddleware(deps, deps.metrics, createGuards(deps).admin));
   // A liveness probe needs no client IP, body, proxy or router: answered here (api/routes/health.ts).
   app.use(healthFastPath(parts.health, corsMiddleware()));
-  app.use(clientIpMiddleware(deps.settings));
+  app.use(clientIpMiddleware(parts.settings));
   app.use(codecCorsMiddleware(deps.settings));
   app.use(corsMiddleware());
   app.use(bodyMiddleware(deps.config.api.bodyLimitBytes));

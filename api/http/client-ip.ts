@@ -72,3 +72,15 @@ export function resolveClientIp(peer: string, xff: string | undefined, trusted: 
   }
   return hops[0] ?? socketIp;
 }
+
+/**
+ * resolveClientIp over a raw `api.trusted_proxies` value, parsed once per distinct value (settings repeat, so CIDR
+ * parsing is not paid per request). One per caller (an app's middleware, a fast path), never module state.
+ */
+export function clientIpResolver(): (trustedProxies: string, peer: string, xff: string | undefined) => string {
+  let parsed: { raw: string; proxies: TrustedProxies } | null = null;
+  return (raw, peer, xff) => {
+    if (!parsed || parsed.raw !== raw) parsed = { raw, proxies: parseTrustedProxies(raw).proxies };
+    return resolveClientIp(peer, xff, parsed.proxies);
+  };
+}

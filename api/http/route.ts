@@ -46,7 +46,8 @@ export interface HandlerInput<P, Q, B> {
   body: Out<B>;
 }
 
-function issuesOf(where: string, error: z.ZodError): ValidationIssue[] {
+/** A zod error as the v1/FastAPI 422 detail list (`loc` starts with where the value came from). */
+export function issuesOf(where: string, error: z.ZodError): ValidationIssue[] {
   return error.issues.map((i) => ({
     type: i.code,
     loc: [where, ...i.path.filter((p): p is string | number => typeof p !== 'symbol')],

@@ -5,23 +5,15 @@
  */
 import type { Middleware } from 'koa';
 import type { SettingsReader } from '../../core/settings/types';
-import { parseTrustedProxies, resolveClientIp } from '../http/client-ip';
+import { clientIpResolver } from '../http/client-ip';
 
 export const TRUSTED_PROXIES_SETTING = 'api.trusted_proxies';
 
 export function clientIpMiddleware(settings: SettingsReader): Middleware {
-  // The parsed list of the last setting value seen (settings are cached, so the raw string repeats): parsing CIDRs
-  // is not paid per request. Per app, not module state.
-  let parsed: { raw: string; proxies: ReturnType<typeof parseTrustedProxies>['proxies'] } | null = null;
+  const resolve = clientIpResolver();
   return async (ctx, next) => {
     const raw = await settings.get(TRUSTED_PROXIES_SETTING);
-    if (!parsed || parsed.raw !== raw) parsed = { raw, proxies: parseTrustedProxies(raw).proxies };
-    const { proxies } = parsed;
-    ctx.request.ip = resolveClientIp(
-      ctx.req.socket.remoteAddress ?? '',
-      ctx.get('x-forwarded-for') || undefined,
-      proxies,
-    );
+    ctx.request.ip = resolve(raw, ctx.req.socket.remoteAddress ?? '', ctx.get('x-forwarded-for') || undefined);
     return next();
   };
 }

@@ -39,16 +39,18 @@ export interface RateLimiter {
 
 const NO_TICKET: RateTicket = { refund: async () => {} };
 
-export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
+/** `settings` replaces `deps.settings` (an app's snapshot, core/settings/snapshot.ts); both are read lazily. */
+export function createRateLimiter(deps: RateLimiterDeps, settings?: SettingsReader): RateLimiter {
+  const reader = (): SettingsReader => settings ?? deps.settings;
   const windowOf = async (setting: RateLimitSetting): Promise<RateWindow> => {
-    const parsed = parseRate(await deps.settings.get(setting));
+    const parsed = parseRate(await reader().get(setting));
     if (parsed) return parsed;
     const fallback = parseRate(findSetting(setting)?.default ?? '');
     if (!fallback) throw new Error(`rate limit ${setting} has no valid default`);
     return fallback;
   };
   const consume = async (setting: RateLimitSetting, subject: string): Promise<RateTicket> => {
-    if (!(await settingBool(deps.settings, 'ratelimit.enabled'))) return NO_TICKET;
+    if (!(await settingBool(reader(), 'ratelimit.enabled'))) return NO_TICKET;
     const w = await windowOf(setting);
     const key = `${setting.replace(/^ratelimit\./, '')}:${subject}`;
     const at = deps.now().getTime();

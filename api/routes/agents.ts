@@ -2,7 +2,6 @@
  * Public agent routes (api.md §2): the registration challenge, registration (a `registerAgent` workflow), list/get
  * (no tokens or secrets, ever) and the attestation chain.
  */
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { normalizeRegistration, itaTokenOf } from '../../core/agents/registration-input';
 import { isInsecureLocalEvidence } from '../../core/attestation/insecure-local';
@@ -12,7 +11,6 @@ import { mergeTrustedMrtds } from '../../core/attestation/policy';
 import { bootstrapTokenHash } from '../../core/auth/bootstrap-token';
 import { unseal } from '../../core/auth/seal';
 import { parseJsonColumn, requireIso } from '../../core/db/tables';
-import { settingInt } from '../../core/settings/read';
 import { HttpError, badRequest, conflict, notFound } from '../http/errors';
 import { RATE_LIMITS } from '../../core/rate-limit';
 import { getAgent, listAgentVersions } from '../../core/stores/agents';
@@ -20,12 +18,13 @@ import { AgentViewCache, ListBodyCache, acceptsGzip, agentListEtag } from '../ag
 import { NOT_MODIFIED, notModified, respondJson, weakEtag } from '../http/etag';
 import { VERSION } from './health';
 import { LISTS, nextCursor, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
-import { issueNonce } from '../../core/stores/nonces';
 import { listTrustedMrtds } from '../../core/stores/trusted-mrtds';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
 import { decodeJwt } from 'jose';
 import { ENV_INFO, HPKE_AEAD_ID, HPKE_KDF_ID, HPKE_KEM_ID } from '../../core/secrets/hpke-env';
+import { SettingsSnapshot } from '../../core/settings/snapshot';
+import { type ChallengeIssuer, challengeIssuer, challengeRoutes } from './challenge';
 import { AgentIdParams, AgentSchema, EncryptionKeyResponse, RegisterBody, RegisterResponse } from './agent-schemas';
 
 /** attestation.md §3.4: a display subset of the payload, decoded without verification. */
@@ -65,35 +64,12 @@ export function agentRoutes(
   deps: AppDeps,
   views = new AgentViewCache(),
   bodies = new ListBodyCache(),
+  issueChallenge: ChallengeIssuer = challengeIssuer(deps, new SettingsSnapshot(() => deps.settings)),
 ): void {
   const jwks = new JwksCache();
 
-  routes.add(
-    {
-      method: 'get',
-      path: '/api/v1/agents/challenge',
-      summary: 'Issue a one-time registration nonce for a vm_name (stored in the database, replaces any previous one)',
-      tag: 'agents',
-      auth: 'none',
-      rateLimit: RATE_LIMITS.agentChallenge,
-      query: z.object({ vm_name: z.string().max(255).regex(/\S/, 'vm_name required') }),
-      responses: {
-        200: {
-          description:
-            'Bind the nonce into the quote REPORTDATA: the hex nonce decoded to bytes, zero-padded to 64 bytes ' +
-            '(core/attestation/report-data.ts)',
-          schema: z.object({ nonce: z.string(), ttl_seconds: z.number(), issued_at: z.string() }),
-        },
-      },
-    },
-    async ({ query }) => {
-      const ttl = await settingInt(deps.settings, 'operational.nonce_ttl_seconds');
-      const nonce = randomBytes(16).toString('hex');
-      const issued_at = deps.now().toISOString();
-      await issueNonce(deps.db, query.vm_name, nonce, issued_at);
-      return { nonce, ttl_seconds: ttl, issued_at };
-    },
-  );
+  // Before `/api/v1/agents/:agent_id`, which its path would match too.
+  challengeRoutes(routes, issueChallenge);
 
   routes.add(
     {

@@ -37,6 +37,7 @@ export class SettingsService implements SettingsReader {
   private readonly clock: () => number;
   private cache: { values: Map<string, string>; loadedAt: number } | null = null;
   private loading: Promise<Map<string, string>> | null = null;
+  private changes = 0;
 
   constructor(
     private readonly db: Knex,
@@ -50,6 +51,21 @@ export class SettingsService implements SettingsReader {
   /** Forget cached DB values; the next lookup reloads them. */
   invalidate(): void {
     this.cache = null;
+    this.changes += 1;
+  }
+
+  /**
+   * How many times this process was told a setting changed (`invalidate`): a snapshot taken at another count is
+   * stale (core/settings/snapshot.ts).
+   */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Every registered setting's effective value (secrets in clear: for in-process snapshots, never for output). */
+  async values(): Promise<Map<SettingKey, string>> {
+    const db = await this.dbValues();
+    return new Map(SETTINGS.map((def) => [def.key as SettingKey, this.resolveDef(def, db).value]));
   }
 
   async get(key: SettingKey): Promise<string> {
