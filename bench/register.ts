@@ -12,6 +12,8 @@
  *   npx tsx bench/register.ts 1000                    # 64 in flight
  *   npx tsx bench/register.ts 300 --concurrency 32
  *   options: --concurrency <requests in flight, default 64>
+ *            --wft-slots <N>: the worker's maxConcurrentWorkflowTaskExecutions (SDK default 40; eager start needs a
+ *            free slot, and a registration holds one for its local activities)
  *            --no-eager: start registrations on the API's own gRPC connection (an API-only replica) instead of
  *            eagerly through the worker's NativeConnection (as `npm start` does, api/agent-gateway.ts EagerStart)
  *   profile: node --cpu-prof --cpu-prof-dir=<dir> --import tsx bench/register.ts 300 (one file per thread)
@@ -177,6 +179,7 @@ async function main(): Promise<void> {
       taskQueue,
       workflowBundle,
       activityDeps: { db, settings, logger, sealingKey, trustEnv: env },
+      ...(arg('wft-slots', 0) > 0 ? { options: { maxConcurrentWorkflowTaskExecutions: arg('wft-slots', 0) } } : {}),
     });
     const running = worker.run();
     // The API's own connection, counting its gRPC calls by method (a grpc-js interceptor that only looks).
