@@ -12,7 +12,8 @@
  *   npm run bench:temporal-ceiling -- 2000 --memory   # state in memory, no Web UI (as the test suite's and
  *                                                     # bench/register's server) instead of a state file
  *   options: --concurrency <in flight, default 64>  --no-codec  --dev-config KEY=JSON (repeatable)
- *            --sqlite-pragma P=V (repeatable; replaces the project's pragmas; `--sqlite-pragma none`: the CLI's own)
+ *            --worker KEY=JSON (repeatable: a WorkerOptions field on top of the project's, e.g.
+ *            nonStickyToStickyPollRatio=1)  --sqlite-pragma P=V (repeatable; replaces the project's pragmas; `--sqlite-pragma none`: the CLI's own)
  */
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -76,6 +77,9 @@ async function main(): Promise<void> {
   const pragmas = repeated('sqlite-pragma');
   const sqlitePragmas = pragmas.length ? pragmas.filter((p) => p !== 'none') : undefined;
   const memory = flag('memory');
+  const workerOverrides = Object.fromEntries(
+    repeated('worker').map((kv) => [kv.slice(0, kv.indexOf('=')), JSON.parse(kv.slice(kv.indexOf('=') + 1))]),
+  );
 
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const cliPath = await ensureTool('temporal', { log: () => {} });
@@ -106,6 +110,7 @@ async function main(): Promise<void> {
       dataConverter,
       shutdownGraceTime: '5 seconds',
       ...workerSizing(config.temporal.worker),
+      ...workerOverrides,
     });
     const running = worker.run();
     const grpc = eager ? undefined : await Connection.connect({ address: dev.address });
@@ -155,6 +160,7 @@ async function main(): Promise<void> {
         ? 'state in memory, headless'
         : `state file, pragmas ${(sqlitePragmas ?? DEV_SERVER_SQLITE_PRAGMAS).join(' ') || 'none'}`,
       ...Object.entries(dynamicConfig).map(([k, v]) => `${k}=${JSON.stringify(v)}`),
+      ...Object.entries(workerOverrides).map(([k, v]) => `worker ${k}=${JSON.stringify(v)}`),
     ];
     const server =
       serverCpu0 === null || serverCpu1 === null ? 'n/a' : `${(((serverCpu1 - serverCpu0) * 1000) / n).toFixed(1)} ms`;
