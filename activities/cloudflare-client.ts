@@ -77,13 +77,27 @@ export class CloudflareUnavailableError extends UnavailableError {
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** The activity's cancellation signal when running inside an activity, so a cancelled activity stops waiting. */
-function activityCancellationSignal(): AbortSignal | undefined {
+/** The running activity's context; undefined outside one (scripts, unit tests, benches). */
+function activityContext(): Context | undefined {
   try {
-    return Context.current().cancellationSignal;
+    return Context.current();
   } catch {
-    return undefined; // called outside an activity (scripts, unit tests)
+    return undefined;
   }
+}
+
+/**
+ * How a regular activity shows it is alive: every Cloudflare call heartbeats as it is sent and when its answer
+ * arrives (the SDK throttles the beats it forwards), so no timer beats beside the work, and the heartbeat also
+ * delivers a cancellation. A call is cut at the activity's heartbeat timeout when that is shorter than the client's:
+ * a call hung that long would let the server time the attempt out anyway, so the attempt fails at once
+ * (CloudflareUnavailable, retried) instead of running on unseen beside its retry. A silent activity is therefore a
+ * lost worker or a hung call, and both are retried within the heartbeat timeout. Local activities have no heartbeat:
+ * a lost worker loses their whole workflow task, which the server retries elsewhere.
+ */
+function heartbeatOf(ctx: Context | undefined): { beat(): void; timeoutMs?: number } {
+  if (!ctx || ctx.info.isLocal) return { beat: () => {} };
+  return { beat: () => ctx.heartbeat(), timeoutMs: ctx.info.heartbeatTimeoutMs || undefined };
 }
 
 export function formatCfErrors(errors: readonly CfMessage[] | undefined): string {
@@ -105,9 +119,14 @@ function buildUrl(baseUrl: string, path: string, query: CfRequest['query']): str
 
 export async function cfRequest<T>(client: CfClient, req: CfRequest): Promise<CfResponse<T>> {
   const what = `Cloudflare ${req.method} ${req.path}`;
-  const cancel = activityCancellationSignal();
-  const timeout = AbortSignal.timeout(client.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const ctx = activityContext();
+  // The activity's cancellation signal, so a cancelled activity stops waiting.
+  const cancel = ctx?.cancellationSignal;
+  const heartbeat = heartbeatOf(ctx);
+  const timeoutMs = Math.min(client.timeoutMs ?? DEFAULT_TIMEOUT_MS, heartbeat.timeoutMs ?? Infinity);
+  const timeout = AbortSignal.timeout(timeoutMs);
   const signal = cancel ? AbortSignal.any([cancel, timeout]) : timeout;
+  heartbeat.beat();
 
   let res: Response;
   let text: string;
@@ -123,6 +142,7 @@ export async function cfRequest<T>(client: CfClient, req: CfRequest): Promise<Cf
       signal,
     });
     text = await res.text();
+    heartbeat.beat();
   } catch (err) {
     // Activity cancellation must surface as the SDK's CancelledFailure, not as a retryable error.
     if (cancel?.aborted) throw cancel.reason ?? err;

@@ -4,7 +4,6 @@
  * again), the agent id is chosen by the workflow (deterministic on replay), the tunnel is found by its
  * deterministic name, and the persist step is one transaction whose last completed attempt is the one reported.
  */
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import {
@@ -300,9 +299,10 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
 
     /** Create-or-reuse the agent's tunnel + CNAME; the connector token leaves sealed so history never shows it. */
     async provisionAgentTunnel(input: { agentId: string; fresh?: boolean }): Promise<ProvisionedTunnel> {
-      const t = await whileHeartbeating(() =>
-        deps.cloudflare.ensureAgentTunnel({ agentId: input.agentId, fresh: input.fresh === true }),
-      );
+      // As a regular activity it heartbeats from each Cloudflare call (activities/cloudflare-client.ts): a step lost
+      // with a SIGKILLed worker is retried on another within the heartbeat timeout, not after its start-to-close
+      // timeout (tests/e2e/replicas.test.ts). The retry is safe: tunnels are looked up by name before they are created.
+      const t = await deps.cloudflare.ensureAgentTunnel({ agentId: input.agentId, fresh: input.fresh === true });
       return { tunnelId: t.tunnelId, hostname: t.hostname, tunnelToken: seal(sealingKey, t.tunnelToken) };
     },
 
@@ -358,27 +358,3 @@ export function createRegistrationActivities(deps: RegistrationDeps) {
 }
 
 export type RegistrationActivities = ReturnType<typeof createRegistrationActivities>;
-
-/**
- * Heartbeats every 2 s while `fn` runs. Cloudflare calls wait on their own 30 s timeouts, so the activity has nothing
- * to report between them; the heartbeat says only that its worker is alive. With the workflow's heartbeat timeout, a
- * tunnel step lost with a SIGKILLed worker is retried on another within seconds, not after its start-to-close
- * timeout (tests/e2e/replicas.test.ts). The retry is safe: tunnels are looked up by name before they are created.
- */
-async function whileHeartbeating<T>(fn: () => Promise<T>): Promise<T> {
-  let ctx: Context | undefined;
-  try {
-    ctx = Context.current();
-  } catch {
-    return fn(); // outside an activity (scripts, benches)
-  }
-  // A local activity has no heartbeat: its workflow task is what a dead worker loses, and it is retried elsewhere.
-  if (ctx.info.isLocal) return fn();
-  ctx.heartbeat();
-  const timer = setInterval(() => ctx.heartbeat(), 2000);
-  try {
-    return await fn();
-  } finally {
-    clearInterval(timer);
-  }
-}

@@ -60,24 +60,44 @@ export function registrationAttempt(input: RegisterAgentInput): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 32);
 }
 
-export function createAgentGateway(client: Client, taskQueue: string): AgentGateway {
+/**
+ * Eager workflow start for registrations (issue #19): `client` is on the NativeConnection of a worker that polls the
+ * task queue in this process (`npm start`), so the server hands the new workflow's first task back in the start's
+ * answer and the local worker runs it at once — no task-queue match, no poll round trip. Only such a client can
+ * request it (the SDK refuses on a plain Connection); API-only replicas have none and start normally. When the
+ * worker has no free slot, or the server does not enable eager start, the start silently takes the normal path.
+ */
+export interface EagerStart {
+  client: Client;
+  /** Deadline of the start call (the API's `callDeadlineMs`; the plain connection's interceptor sets it there). */
+  deadlineMs: number;
+}
+
+export function createAgentGateway(client: Client, taskQueue: string, eager?: EagerStart): AgentGateway {
   const run = workflowRunner(client, taskQueue);
+  const starter = eager?.client ?? client;
+  const start = (input: RegisterAgentInput, workflowId: string) => {
+    const started = () =>
+      starter.workflow.start<typeof registerAgent>('registerAgent', {
+        taskQueue,
+        workflowId,
+        args: [input],
+        // A repeated identical request must not run a second registration, even after the first one closed.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowExecutionTimeout: '10 minutes',
+        ...(eager ? { requestEagerStart: true } : {}),
+      });
+    return eager ? starter.connection.withDeadline(Date.now() + eager.deadlineMs, started) : started();
+  };
   return {
     async register(input) {
       const workflowId = registerAgentWorkflowId(input.vmName, registrationAttempt(input));
       try {
-        const result: RegisterAgentResult = await client.workflow.execute<typeof registerAgent>('registerAgent', {
-          taskQueue,
-          workflowId,
-          args: [input],
-          // A repeated identical request must not run a second registration, even after the first one closed.
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          workflowExecutionTimeout: '10 minutes',
-        });
-        return { result, rejoined: false };
+        const handle = await start(input, workflowId);
+        return { result: await handle.result(), rejoined: false };
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        const result = (await client.workflow.getHandle(workflowId).result()) as RegisterAgentResult;
+        const result = (await starter.workflow.getHandle(workflowId).result()) as RegisterAgentResult;
         return { result, rejoined: true };
       }
     },

@@ -3,7 +3,7 @@
  * by the workflows' own signatures (type-only imports); at run time only contracts are imported.
  */
 import type { Client } from '@temporalio/client';
-import { createAgentGateway, type AgentGateway } from './agent-gateway';
+import { createAgentGateway, type AgentGateway, type EagerStart } from './agent-gateway';
 import { createCatalogGateway, type CatalogGateway } from './catalog-gateway';
 import { createCapacityGateway, type CapacityGateway } from './capacity-gateway';
 import { createCloudGateway, type CloudGateway } from './cloud-gateway';
@@ -39,15 +39,20 @@ export interface WorkflowGateway {
   temporalReachable(timeoutMs: number): Promise<boolean>;
 }
 
+export interface WorkflowGatewayOptions extends DeploymentGatewayOptions {
+  /** A client on the NativeConnection of this process's worker: registrations start eagerly (api/agent-gateway.ts). */
+  eagerStart?: EagerStart;
+}
+
 export function createWorkflowGateway(
   client: Client,
   taskQueue: string,
-  opts: DeploymentGatewayOptions = {},
+  opts: WorkflowGatewayOptions = {},
 ): WorkflowGateway {
   const run = workflowRunner(client, taskQueue);
   return {
     deployments: createDeploymentGateway(client, taskQueue, opts),
-    agents: createAgentGateway(client, taskQueue),
+    agents: createAgentGateway(client, taskQueue, opts.eagerStart),
     catalog: createCatalogGateway(client, taskQueue),
     capacity: createCapacityGateway(client, taskQueue),
     cloud: createCloudGateway(client, taskQueue),

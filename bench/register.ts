@@ -12,6 +12,10 @@
  *   npx tsx bench/register.ts 1000                    # 64 in flight
  *   npx tsx bench/register.ts 300 --concurrency 32
  *   options: --concurrency <requests in flight, default 64>
+ *            --wft-slots <N>: the worker's maxConcurrentWorkflowTaskExecutions (SDK default 40; eager start needs a
+ *            free slot, and a registration holds one for its local activities)
+ *            --no-eager: start registrations on the API's own gRPC connection (an API-only replica) instead of
+ *            eagerly through the worker's NativeConnection (as `npm start` does, api/agent-gateway.ts EagerStart)
  *   profile: node --cpu-prof --cpu-prof-dir=<dir> --import tsx bench/register.ts 300 (one file per thread)
  */
 // grpc-js is @temporalio/client's transport (its interceptor type); the bench only counts calls with it.
@@ -92,6 +96,27 @@ function cpuSecondsOf(pid: number | null): number | null {
   }
 }
 
+/**
+ * `connection` seen through a proxy whose WorkflowService counts its calls by method (the eager client's calls go
+ * through the worker's NativeConnection, which has no grpc-js interceptors).
+ */
+function countingCalls(connection: NativeConnection, calls: Map<string, number>): NativeConnection {
+  const service = new Proxy(connection.workflowService, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      const method = prop[0]!.toUpperCase() + prop.slice(1);
+      return (...args: unknown[]) => {
+        calls.set(method, (calls.get(method) ?? 0) + 1);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return new Proxy(connection, {
+    get: (target, prop, receiver) => (prop === 'workflowService' ? service : Reflect.get(target, prop, receiver)),
+  });
+}
+
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
@@ -154,6 +179,7 @@ async function main(): Promise<void> {
       taskQueue,
       workflowBundle,
       activityDeps: { db, settings, logger, sealingKey, trustEnv: env },
+      ...(arg('wft-slots', 0) > 0 ? { options: { maxConcurrentWorkflowTaskExecutions: arg('wft-slots', 0) } } : {}),
     });
     const running = worker.run();
     // The API's own connection, counting its gRPC calls by method (a grpc-js interceptor that only looks).
@@ -169,11 +195,34 @@ async function main(): Promise<void> {
       ],
     });
     const client = new Client({ connection: apiConnection, dataConverter: dataConverterFor(sealingKey) });
+    // npm start's one-process mode: registrations start eagerly on the worker's connection. Its calls are counted
+    // by wrapping that connection's WorkflowService (the grpc-js interceptor above sees only the plain connection).
+    const eager = !process.argv.includes('--no-eager');
+    let eagerlyStarted = 0;
+    const eagerClient = eager
+      ? new Client({
+          connection: countingCalls(connection, grpcCalls),
+          dataConverter: dataConverterFor(sealingKey),
+          interceptors: {
+            workflow: [
+              {
+                async startWithDetails(input, next) {
+                  const out = await next(input);
+                  if (out.eagerlyStarted) eagerlyStarted++;
+                  return out;
+                },
+              },
+            ],
+          },
+        })
+      : undefined;
     const api = await listen(
       {
         db,
         settings,
-        workflows: createWorkflowGateway(client, taskQueue),
+        workflows: createWorkflowGateway(client, taskQueue, {
+          eagerStart: eagerClient && { client: eagerClient, deadlineMs: 10_000 },
+        }),
         logger,
         config: loadConfig({ ...env, TEMPORAL_TASK_QUEUE: taskQueue }),
         adminPasswordHash: null,
@@ -214,6 +263,7 @@ async function main(): Promise<void> {
     let dbStatements = 0;
     db.on('query', () => dbStatements++);
     grpcCalls.clear();
+    eagerlyStarted = 0;
     cf.requests.length = 0;
     const serverPid = temporalServerPid(temporal.address);
     const serverCpu0 = cpuSecondsOf(serverPid);
@@ -251,7 +301,10 @@ async function main(): Promise<void> {
     latencies.sort((a, b) => a - b);
     const agents = Number((await db('agents').count({ n: '*' }).first())?.n);
 
-    console.log(`registered ${n} agents (concurrency ${Math.min(concurrency, n)}) in ${seconds.toFixed(2)} s`);
+    console.log(
+      `registered ${n} agents (concurrency ${Math.min(concurrency, n)}, ` +
+        `${eager ? `eager start: ${eagerlyStarted} eagerly started` : 'plain start'}) in ${seconds.toFixed(2)} s`,
+    );
     console.log(`  ${(n / seconds).toFixed(1)} agents/s`);
     console.log(
       `  latency p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms, max ${latencies.at(-1)!.toFixed(0)} ms`,

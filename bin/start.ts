@@ -96,7 +96,14 @@ async function main(): Promise<number> {
     });
     await ensureSchedules(client, config.temporal.taskQueue, logger);
 
-    const deps = await buildAppDeps(runtime, client, say);
+    // Registrations start eagerly through the worker's own connection (api/agent-gateway.ts EagerStart).
+    const eagerClient = new Client({
+      connection: workerConnection,
+      namespace: config.temporal.namespace,
+      dataConverter: dataConverterFor(runtime.sealingKey),
+      ...clientInterceptorsOf(runtime),
+    });
+    const deps = await buildAppDeps(runtime, client, say, eagerClient);
     const api = await listen(deps, config.api.host, config.api.port);
     cleanups.push(() => api.close());
 

@@ -24,7 +24,8 @@ const cf = proxyLocalActivities<Pick<CloudflareActivities, 'cloudflareConfigured
   retry: { maximumAttempts: 5, initialInterval: '500 ms' },
 });
 // Cloudflare 5xx/network errors are retried here; a rejection (4xx) is non-retryable and ends the registration (502).
-// The activity heartbeats while it waits on Cloudflare: a tunnel step lost with its worker is retried after 10 s.
+// The activity heartbeats from each Cloudflare call it makes (activities/cloudflare-client.ts), and a call is cut at the
+// heartbeat timeout: a tunnel step lost with its worker, or hung on one call, is retried after 10 s.
 const tunnel = proxyActivities<Pick<RegistrationActivities, 'provisionAgentTunnel'>>({
   startToCloseTimeout: '90 seconds',
   heartbeatTimeout: '10 seconds',

@@ -10,11 +10,21 @@ import { VerifiedTokenCache } from '../../core/auth/token-cache';
 import { resolveAdminPasswordHash } from './admin-password';
 import type { Runtime } from './runtime';
 
-export async function buildAppDeps(runtime: Runtime, client: Client, announce: (m: string) => void): Promise<AppDeps> {
+/**
+ * `eagerClient`: a client on the NativeConnection of a worker in this process (`npm start`) for eager registration
+ * starts; API-only processes (`npm run api`) pass none.
+ */
+export async function buildAppDeps(
+  runtime: Runtime,
+  client: Client,
+  announce: (m: string) => void,
+  eagerClient?: Client,
+): Promise<AppDeps> {
+  const eagerStart = eagerClient && { client: eagerClient, deadlineMs: runtime.config.temporal.callDeadlineMs };
   return {
     db: runtime.db,
     settings: runtime.settings,
-    workflows: createWorkflowGateway(client, runtime.config.temporal.taskQueue),
+    workflows: createWorkflowGateway(client, runtime.config.temporal.taskQueue, { eagerStart }),
     logger: runtime.logger.child('api'),
     config: runtime.config,
     adminPasswordHash: await resolveAdminPasswordHash({ ...runtime, announce }),

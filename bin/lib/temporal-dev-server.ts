@@ -43,7 +43,36 @@ export interface DevServerOptions {
   logger: Logger;
   /** How long to wait for the first answer; default 60 s. */
   readyTimeoutMs?: number;
+  /** Dynamic config values on top of DEV_SERVER_DYNAMIC_CONFIG (`--dynamic-config-value KEY=<JSON>`), for benches. */
+  dynamicConfig?: Record<string, unknown>;
+  /**
+   * Benches only: keep the state in memory (no `--db-filename`; `dbFilename` then only names the pid file) and
+   * run without the Web UI (`--headless`).
+   */
+  inMemory?: boolean;
+  /** SQLite pragmas of the state file (`--sqlite-pragma P=V`); default DEV_SERVER_SQLITE_PRAGMAS. */
+  sqlitePragmas?: string[];
 }
+
+/**
+ * Dynamic config every embedded dev server runs with. `system.enableEagerWorkflowStart`: registrations ask for eager
+ * start (api/agent-gateway.ts) when the API shares its process with a worker; the server then hands the first
+ * workflow task back in the StartWorkflowExecution answer instead of through a task-queue poll. The dev server of CLI
+ * v1.5.1 already enables it; it is set here so the embedded start never depends on that default. A production
+ * cluster must enable it itself (docs/production.md) — without it the start silently falls back to the normal path.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, unknown>> = {
+  'system.enableEagerWorkflowStart': true,
+};
+
+/**
+ * SQLite pragmas of the state file. The CLI's default journal fsyncs every commit, and a workflow is several
+ * commits: on this machine's disk that, not CPU, was the dev server's ceiling (bench/temporal-ceiling.ts, docs/
+ * performance.md). WAL with `synchronous=normal` fsyncs at checkpoints only: a crash of the server loses nothing
+ * and never corrupts the file; an OS crash or power loss may roll back the last commits (the trade our own
+ * database makes, core/db/connection.ts). `sqlitePragmas` replaces these.
+ */
+export const DEV_SERVER_SQLITE_PRAGMAS: readonly string[] = ['journal_mode=wal', 'synchronous=normal'];
 
 /** What `<db>.pid` holds. */
 interface PidRecord {
@@ -79,12 +108,16 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     String(opts.port),
     '--ui-port',
     String(opts.uiPort),
-    '--db-filename',
-    opts.dbFilename,
+    ...(opts.inMemory ? ['--headless'] : ['--db-filename', opts.dbFilename]),
     '--namespace',
     opts.namespace,
     '--log-level',
     'warn',
+    ...Object.entries({ ...DEV_SERVER_DYNAMIC_CONFIG, ...opts.dynamicConfig }).flatMap(([key, value]) => [
+      '--dynamic-config-value',
+      `${key}=${JSON.stringify(value)}`,
+    ]),
+    ...(opts.inMemory ? [] : (opts.sqlitePragmas ?? DEV_SERVER_SQLITE_PRAGMAS)).flatMap((p) => ['--sqlite-pragma', p]),
   ];
   opts.logger.info(`starting Temporal dev server: ${opts.cliPath} ${args.join(' ')}`);
   const guard: ChildProcess = spawn(process.execPath, [GUARD_PATH, opts.cliPath, ...args], {

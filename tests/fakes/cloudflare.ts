@@ -87,6 +87,8 @@ export interface FaultOptions {
   method?: string;
   /** Drop the connection instead of answering (the client sees a network error). */
   network?: boolean;
+  /** Hold the request this long, then answer it normally (a slow or hung Cloudflare); `status`/`network` ignored. */
+  stallMs?: number;
 }
 
 export interface FakeCloudflare {
@@ -492,7 +494,12 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions = {}): Pro
         (f.pathIncludes === undefined || u.pathname.includes(f.pathIncludes)) &&
         (f.method === undefined || f.method.toUpperCase() === method),
     );
-    if (fault) {
+    if (fault?.stallMs !== undefined) {
+      fault.remaining -= 1;
+      faults = faults.filter((f) => f.remaining > 0);
+      await new Promise((r) => setTimeout(r, fault.stallMs));
+      if (req.socket.destroyed) return; // the client gave up waiting
+    } else if (fault) {
       fault.remaining -= 1;
       faults = faults.filter((f) => f.remaining > 0);
       if (fault.network) {

@@ -11,7 +11,7 @@ import {
   type ItaClaimsInput,
   type SignTokenOptions,
 } from '../fakes/intel-ta';
-import { adminLogin, http, startStack, type Stack } from './stack';
+import { adminLogin, http, startStack, type Stack, type StackOptions } from './stack';
 
 export const MRTD = 'a1'.repeat(48);
 export const UNTRUSTED_MRTD = 'c3'.repeat(48);
@@ -32,7 +32,12 @@ export interface AgentWorld {
  * tested as shipped in tests/integration/trust-attestation.test.ts.
  */
 export async function startAgentWorld(
-  opts: { cloudflare?: boolean; env?: Record<string, string>; tsmRoot?: string } = {},
+  opts: {
+    cloudflare?: boolean;
+    env?: Record<string, string>;
+    tsmRoot?: string;
+    eagerStart?: StackOptions['eagerStart'];
+  } = {},
 ): Promise<AgentWorld> {
   const ita = await startFakeIntelTa();
   const cf = await startFakeCloudflare();
@@ -47,6 +52,7 @@ export async function startAgentWorld(
         };
   const stack = await startStack({
     tsmRoot: opts.tsmRoot,
+    eagerStart: opts.eagerStart,
     env: {
       ITA_JWKS_URL: ita.jwksUrl,
       ITA_ISSUER: ita.issuer,

@@ -3,7 +3,7 @@
  * on a private task queue (prebuilt bundle), a fresh migrated database and the Koa API
  * on a free loopback port. Outside SaaS are the tests/fakes servers.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -61,6 +61,12 @@ export interface StackOptions {
   logger?: Logger;
   /** Sealing keys of the install (default: one fresh random key). */
   keys?: KeyRing;
+  /**
+   * Registrations start eagerly through a client on the worker's NativeConnection, as `npm start` does
+   * (api/agent-gateway.ts EagerStart). Default: the plain connection, as an API-only replica. `onStarted` learns
+   * whether each start was eagerly started (the server handed the first workflow task back with the answer).
+   */
+  eagerStart?: boolean | { onStarted(eagerlyStarted: boolean): void };
   /** The control plane's own configfs-tsm directory (a tests/fakes/tsm-kernel.ts root), for X-CP-Attestation. */
   tsmRoot?: string;
 }
@@ -124,7 +130,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const deps: AppDeps = {
     db: testDb.db,
     settings,
-    workflows: createWorkflowGateway(client, taskQueue, opts.gateway),
+    workflows: createWorkflowGateway(client, taskQueue, {
+      ...opts.gateway,
+      ...(opts.eagerStart
+        ? {
+            eagerStart: {
+              client: new Client({
+                connection: workerConnection,
+                dataConverter: dataConverterFor(sealingKey),
+                interceptors: { workflow: [startObserver(opts.eagerStart)] },
+              }),
+              deadlineMs: config.temporal.callDeadlineMs,
+            },
+          }
+        : {}),
+    }),
     logger,
     config,
     adminPasswordHash: await hashPassword(ADMIN_PASSWORD),
@@ -153,6 +173,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await workerConnection.close();
       await connection.close();
       await testDb.destroy();
+    },
+  };
+}
+
+/** A client interceptor that reports each start's `eagerlyStarted` to a test. */
+function startObserver(eager: StackOptions['eagerStart']): WorkflowClientInterceptor {
+  const onStarted = typeof eager === 'object' ? eager.onStarted : () => {};
+  return {
+    async startWithDetails(input, next) {
+      const out = await next(input);
+      onStarted(out.eagerlyStarted);
+      return out;
     },
   };
 }

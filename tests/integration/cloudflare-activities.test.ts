@@ -222,6 +222,46 @@ describe('ensureAgentTunnel', () => {
   });
 });
 
+describe('heartbeats (a regular activity shows it is alive from its Cloudflare calls, no timer)', () => {
+  /** An environment of a regular activity with this heartbeat timeout (or a local one), counting its heartbeats. */
+  function activityEnv(info: { heartbeatTimeoutMs?: number; isLocal?: boolean }) {
+    const e = new MockActivityEnvironment({ isLocal: false, ...info }, { logger: quiet });
+    const beats = { n: 0 };
+    e.on('heartbeat', () => beats.n++);
+    return { env: e, beats };
+  }
+
+  it('beats as each call is sent and when its answer arrives, and never while a call waits', async () => {
+    const { env: e, beats } = activityEnv({ heartbeatTimeoutMs: 10_000 });
+    // A 2.5 s wait on one call: a beating timer (every 2 s, as before) would add a beat the calls did not make.
+    cf.failNext(1, { stallMs: 2500, method: 'POST', pathIncludes: '/cfd_tunnel' });
+    await e.run(acts.ensureAgentTunnel, { agentId: AGENT, fresh: true });
+    expect(cf.requests).toHaveLength(3); // POST tunnel, PUT ingress, POST CNAME
+    expect(beats.n).toBe(2 * cf.requests.length);
+  }, 10_000);
+
+  it('a call hung past the heartbeat timeout is cut there (retryable), and the retry converges on one tunnel', async () => {
+    const { env: e, beats } = activityEnv({ heartbeatTimeoutMs: 300 });
+    cf.failNext(1, { stallMs: 3000, method: 'POST', pathIncludes: '/cfd_tunnel' });
+    const err = await failure(e.run(acts.ensureAgentTunnel, { agentId: AGENT, fresh: true }));
+    expectRetryable(err);
+    expect((err as Error).message).toMatch(/TimeoutError/);
+    expect(beats.n).toBe(1); // sent, never answered
+    // The server's retry of the attempt: the name may already be taken by the cut call, never twice.
+    await activityEnv({ heartbeatTimeoutMs: 300 }).env.run(acts.ensureAgentTunnel, { agentId: AGENT, fresh: true });
+    expect(cf.tunnels()).toHaveLength(1);
+    expect(cf.dnsRecords()).toHaveLength(1);
+  }, 10_000);
+
+  it('a local activity never beats and keeps the client timeout, whatever its heartbeat timeout says', async () => {
+    const { env: e, beats } = activityEnv({ heartbeatTimeoutMs: 300, isLocal: true });
+    cf.failNext(1, { stallMs: 800, method: 'POST', pathIncludes: '/cfd_tunnel' });
+    const out = (await e.run(acts.ensureAgentTunnel, { agentId: AGENT, fresh: true })) as { createdTunnel: boolean };
+    expect(out.createdTunnel).toBe(true);
+    expect(beats.n).toBe(0);
+  }, 10_000);
+});
+
 describe('deleteAgentTunnel', () => {
   it('removes connections, tunnel and CNAME; a second delete is a no-op success', async () => {
     const out = await run(acts.ensureAgentTunnel, { agentId: AGENT });
