@@ -12,8 +12,9 @@
  *   npx tsx bench/register.ts 1000                    # 64 in flight
  *   npx tsx bench/register.ts 300 --concurrency 32
  *   options: --concurrency <requests in flight, default 64>
- *            --wft-slots <N>: the worker's maxConcurrentWorkflowTaskExecutions (SDK default 40; eager start needs a
- *            free slot, and a registration holds one for its local activities)
+ *            --wft-slots <N>: the worker's maxConcurrentWorkflowTaskExecutions (default: npm start's
+ *            TEMPORAL_MAX_CONCURRENT_WORKFLOW_TASKS, 128; the SDK's is 40; eager start needs a free slot,
+ *            and a registration holds one for its local activities)
  *            --no-eager: start registrations on the API's own gRPC connection (an API-only replica) instead of
  *            eagerly through the worker's NativeConnection (as `npm start` does, api/agent-gateway.ts EagerStart)
  *   profile: node --cpu-prof --cpu-prof-dir=<dir> --import tsx bench/register.ts 300 (one file per thread)
@@ -30,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWorkflowGateway } from '../api/temporal';
 import { listen } from '../bin/lib/api-server';
-import { bundleWorkflows, createWorker } from '../bin/lib/worker';
+import { bundleWorkflows, createWorker, workerSizing } from '../bin/lib/worker';
 import { randomKeyRing } from '../core/auth/keyring';
 import { dataConverterFor } from '../core/temporal/codec';
 import { VerifiedTokenCache } from '../core/auth/token-cache';
@@ -179,7 +180,11 @@ async function main(): Promise<void> {
       taskQueue,
       workflowBundle,
       activityDeps: { db, settings, logger, sealingKey, trustEnv: env },
-      ...(arg('wft-slots', 0) > 0 ? { options: { maxConcurrentWorkflowTaskExecutions: arg('wft-slots', 0) } } : {}),
+      // npm start's sizing (core/config.ts temporal.worker), --wft-slots overriding its workflow task slots.
+      options: {
+        ...workerSizing(loadConfig(process.env).temporal.worker),
+        ...(arg('wft-slots', 0) > 0 ? { maxConcurrentWorkflowTaskExecutions: arg('wft-slots', 0) } : {}),
+      },
     });
     const running = worker.run();
     // The API's own connection, counting its gRPC calls by method (a grpc-js interceptor that only looks).

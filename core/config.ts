@@ -41,6 +41,12 @@ export interface RuntimeConfig {
       maxCachedWorkflows: number;
       /** TEMPORAL_MAX_CONCURRENT_ACTIVITIES: activity tasks run at once. */
       maxConcurrentActivities: number;
+      /**
+       * TEMPORAL_MAX_CONCURRENT_WORKFLOW_TASKS: workflow tasks in flight at once. A registration holds its slot
+       * while its local activities run, and an eager start needs a free one, so this is sized to the requests in
+       * flight (the SDK's 40 made two thirds of `bench:register`'s 64-in-flight starts fall back to the queue).
+       */
+      maxConcurrentWorkflowTasks: number;
     };
   };
   environment: string;
@@ -127,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
       worker: {
         maxCachedWorkflows: parseIntStrict(env.TEMPORAL_MAX_CACHED_WORKFLOWS ?? '', 500),
         maxConcurrentActivities: parseIntStrict(env.TEMPORAL_MAX_CONCURRENT_ACTIVITIES ?? '', 100),
+        maxConcurrentWorkflowTasks: parseIntStrict(env.TEMPORAL_MAX_CONCURRENT_WORKFLOW_TASKS ?? '', 128),
       },
     },
     environment,

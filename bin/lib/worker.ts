@@ -63,6 +63,7 @@ export function workerSizing(sizing: RuntimeConfig['temporal']['worker']): Parti
   return {
     maxCachedWorkflows: sizing.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: sizing.maxConcurrentActivities,
+    maxConcurrentWorkflowTaskExecutions: sizing.maxConcurrentWorkflowTasks,
   };
 }
 

@@ -12,14 +12,20 @@ describe('worker sizing', () => {
     expect(workerSizing(loadConfig({}).temporal.worker)).toEqual({
       maxCachedWorkflows: 500,
       maxConcurrentActivityTaskExecutions: 100,
+      maxConcurrentWorkflowTaskExecutions: 128,
     });
   });
 
-  it('takes TEMPORAL_MAX_CACHED_WORKFLOWS and TEMPORAL_MAX_CONCURRENT_ACTIVITIES', () => {
-    const env = { TEMPORAL_MAX_CACHED_WORKFLOWS: '0', TEMPORAL_MAX_CONCURRENT_ACTIVITIES: '16' };
+  it('takes TEMPORAL_MAX_CACHED_WORKFLOWS, TEMPORAL_MAX_CONCURRENT_ACTIVITIES and _WORKFLOW_TASKS', () => {
+    const env = {
+      TEMPORAL_MAX_CACHED_WORKFLOWS: '0',
+      TEMPORAL_MAX_CONCURRENT_ACTIVITIES: '16',
+      TEMPORAL_MAX_CONCURRENT_WORKFLOW_TASKS: '8',
+    };
     expect(workerSizing(loadConfig(env).temporal.worker)).toEqual({
       maxCachedWorkflows: 0,
       maxConcurrentActivityTaskExecutions: 16,
+      maxConcurrentWorkflowTaskExecutions: 8,
     });
   });
 });
