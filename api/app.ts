@@ -7,7 +7,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { RequestListener } from 'node:http';
 import { randomKeyRing } from '../core/auth/keyring';
-import { AgentViewCache, ListBodyCache } from './agent-views';
+import { AgentLists, agentListListener } from './agent-list';
 import { createGuards } from './auth';
 import type { AppDeps } from './deps';
 import { OpenApiRegistry } from './http/openapi';
@@ -44,7 +44,7 @@ import { deployRoutes } from './routes/deploy';
 import { dashboardRoutes } from './routes/dashboard';
 import { apiDocument, docsRoutes } from './routes/docs';
 import { githubAuthRoutes } from './routes/github-auth';
-import { healthFastPath, healthListener, healthResponder, healthRoutes } from './routes/health';
+import { VERSION, healthFastPath, healthListener, healthResponder, healthRoutes } from './routes/health';
 import { logRoutes } from './routes/logs';
 import { meRoutes } from './routes/me';
 import { trustedMrtdRoutes } from './routes/trusted-mrtds';
@@ -54,14 +54,12 @@ import { webRoutes } from './routes/web';
 /** What the app holds for its lifetime beside deps: one per createApp, never module state. */
 interface AppParts {
   health: ReturnType<typeof healthResponder>;
-  agentViews: AgentViewCache;
-  agentListBodies: ListBodyCache;
+  agentLists: AgentLists;
 }
 
 const appParts = (deps: AppDeps): AppParts => ({
   health: healthResponder(deps),
-  agentViews: new AgentViewCache(),
-  agentListBodies: new ListBodyCache(),
+  agentLists: new AgentLists(deps, VERSION),
 });
 
 function mountRoutes(router: Router, deps: AppDeps, parts: AppParts = appParts(deps)): OpenApiRegistry {
@@ -78,7 +76,7 @@ function mountRoutes(router: Router, deps: AppDeps, parts: AppParts = appParts(d
   authRoutes(routes, deps);
   trustedMrtdRoutes(routes, deps);
   attestationRoutes(routes, deps);
-  agentRoutes(routes, deps, parts.agentViews, parts.agentListBodies);
+  agentRoutes(routes, deps, parts.agentLists);
   agentControlRoutes(routes, deps);
   agentAdminRoutes(routes, deps);
   adminSettingsRoutes(routes, deps);
@@ -123,8 +121,16 @@ export function createRequestListener(deps: AppDeps): RequestListener {
     origins: CORS_ORIGINS,
     counted: deps.metrics ? () => deps.metrics!.healthRequests.inc() : undefined,
   });
+  const list = agentListListener(parts.agentLists, {
+    origins: CORS_ORIGINS,
+    observe: deps.metrics
+      ? (method, status, seconds) =>
+          deps.metrics!.httpDuration.observe({ method, route: '/api/v1/agents', status: String(status) }, seconds)
+      : undefined,
+    logError: (message, fields) => deps.logger.error(message, fields),
+  });
   return (req, res) => {
-    if (!health(req, res)) void koa(req, res);
+    if (!health(req, res) && !list(req, res)) void koa(req, res);
   };
 }
 
