@@ -22,7 +22,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Knex } from 'knex';
 import type { PageRequest } from '../core/pagination';
-import { agentListSnapshot, agentListVersion, listAgentVersions, type AgentFilter } from '../core/stores/agents';
+import {
+  agentListSnapshot,
+  agentListVersion,
+  listAgentVersions,
+  sqliteListVersionReader,
+  type AgentFilter,
+} from '../core/stores/agents';
 import { AgentViewCache, ListBodyCache, acceptsGzip, type ListBody } from './agent-views';
 import { noneMatchHit } from './http/etag';
 import { LISTS, nextCursor } from './http/pagination';
@@ -72,6 +78,7 @@ const queryKey = (q: ListQuery): string =>
 /** The agents list of one app: views by row version, bodies by list version, the shared version read. */
 export class AgentLists {
   private readonly version: NextRead<string>;
+  private syncVersion: (() => string) | null | undefined;
 
   /** `source.db` is read on first use only (openApiDocument() declares routes over stub deps). */
   constructor(
@@ -90,7 +97,9 @@ export class AgentLists {
   /** A 304 when `ifNoneMatch` names the current list, else its body (held, or rendered now). */
   async answer(q: ListQuery, ifNoneMatch: string | undefined): Promise<ListAnswer> {
     const qk = queryKey(q);
-    const key = `${await this.version.get()}\n${qk}`;
+    // A SQLite file reads its clock synchronously (one prepared statement); otherwise the shared read.
+    if (this.syncVersion === undefined) this.syncVersion = sqliteListVersionReader(this.source.db);
+    const key = `${this.syncVersion ? this.syncVersion() : await this.version.get()}\n${qk}`;
     const held = this.bodies.held(key);
     if (ifNoneMatch) {
       const etag = held?.etag ?? this.etag(key);
