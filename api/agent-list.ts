@@ -78,7 +78,7 @@ const queryKey = (q: ListQuery): string =>
 /** The agents list of one app: views by row version, bodies by list version, the shared version read. */
 export class AgentLists {
   private readonly version: NextRead<string>;
-  private syncVersion: (() => string) | null | undefined;
+  private syncReader: (() => string) | null | undefined;
 
   /** `source.db` is read on first use only (openApiDocument() declares routes over stub deps). */
   constructor(
@@ -97,16 +97,37 @@ export class AgentLists {
   /** A 304 when `ifNoneMatch` names the current list, else its body (held, or rendered now). */
   async answer(q: ListQuery, ifNoneMatch: string | undefined): Promise<ListAnswer> {
     const qk = queryKey(q);
-    // A SQLite file reads its clock synchronously (one prepared statement); otherwise the shared read.
-    if (this.syncVersion === undefined) this.syncVersion = sqliteListVersionReader(this.source.db);
-    const key = `${this.syncVersion ? this.syncVersion() : await this.version.get()}\n${qk}`;
+    const key = `${this.syncVersion() ?? (await this.version.get())}\n${qk}`;
+    return (
+      this.fromHeld(key, ifNoneMatch) ?? {
+        notModified: false,
+        list: await this.bodies.render(key, () => this.render(q, qk)),
+      }
+    );
+  }
+
+  /**
+   * `answer` without a promise when it needs no I/O: a SQLite clock read synchronously and a held body (or a 304).
+   * Null when the version read or a render has to wait.
+   */
+  answerNow(q: ListQuery, ifNoneMatch: string | undefined): ListAnswer | null {
+    const v = this.syncVersion();
+    return v === null ? null : this.fromHeld(`${v}\n${queryKey(q)}`, ifNoneMatch);
+  }
+
+  private fromHeld(key: string, ifNoneMatch: string | undefined): ListAnswer | null {
     const held = this.bodies.held(key);
     if (ifNoneMatch) {
       const etag = held?.etag ?? this.etag(key);
       if (noneMatchHit(ifNoneMatch, etag)) return { notModified: true, etag };
     }
-    if (held) return { notModified: false, list: held };
-    return { notModified: false, list: await this.bodies.render(key, () => this.render(q, qk)) };
+    return held ? { notModified: false, list: held } : null;
+  }
+
+  /** A SQLite file reads its clock synchronously (one prepared statement); null: use the shared async read. */
+  private syncVersion(): string | null {
+    if (this.syncReader === undefined) this.syncReader = sqliteListVersionReader(this.source.db);
+    return this.syncReader ? this.syncReader() : null;
   }
 
   private async render(q: ListQuery, qk: string) {
@@ -177,17 +198,24 @@ export function agentListListener(
     if (req.url !== '/api/v1/agents' || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
     const started = process.hrtime.bigint();
     const inm = req.headers['if-none-match'];
-    lists
-      .answer(all, inm)
-      .then((a) => respond(req, res, started, a))
-      .catch((err: unknown) => {
-        opts.logError('agents list failed', { error: String(err) });
-        if (!res.headersSent) {
-          res.writeHead(500, ['Content-Type', 'application/json; charset=utf-8']);
-          res.end('{"detail":"Internal Server Error"}');
-        } else res.destroy();
-        opts.observe?.(req.method!, 500, Number(process.hrtime.bigint() - started) / 1e9);
-      });
+    const fail = (err: unknown) => {
+      opts.logError('agents list failed', { error: String(err) });
+      if (!res.headersSent) {
+        res.writeHead(500, ['Content-Type', 'application/json; charset=utf-8']);
+        res.end('{"detail":"Internal Server Error"}');
+      } else res.destroy();
+      opts.observe?.(req.method!, 500, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    // The common case — a held body on SQLite — is written without a promise; otherwise the async path.
+    let p: Promise<void> | undefined;
+    try {
+      const now = lists.answerNow(all, inm);
+      p = now ? respond(req, res, started, now) : lists.answer(all, inm).then((a) => respond(req, res, started, a));
+    } catch (err) {
+      fail(err);
+      return true;
+    }
+    p?.catch(fail);
     return true;
   };
 }
