@@ -1,5 +1,5 @@
 /**
- * Rendered agent views, once per row version, and whole list bodies, once per list ETag.
+ * Rendered agent views, once per row version, and whole list bodies, once per list version and query.
  *
  * Views: `toAgentView` (JSON columns parsed, the attestation redacted) and its JSON text are computed when a row is
  * first seen at a version and reused until the row is written again (the database gives every write a new
@@ -7,11 +7,11 @@
  * every agent every 30 s without a new row version (migration 20261201210000), so a view is held as the JSON before
  * and after that one field and the list splices in the value it read with the versions.
  *
- * Bodies: the list's ETag is derived from everything its body shows (each row's id, version and last health check,
- * the page's cursor, the server version), so the rendered body — a Buffer, and its gzip on first demand — is held
- * under the ETag and an unchanged list is answered without rendering or serializing anything. No caller identity
- * enters a list body (GET /api/v1/agents is public and shows the same to everyone), which is why the ETag alone may
- * key it.
+ * Bodies: the rendered body — a Buffer, and its gzip on first demand — is held under the agents list version (which
+ * every write of any agents row advances, the sweep's freshness-only writes included) and the query (filters, page),
+ * so an unchanged list is answered without reading rows, rendering or serializing anything (api/agent-list.ts says
+ * why that key names the body exactly). No caller identity enters a list body (GET /api/v1/agents is public and
+ * shows the same to everyone), which is why no caller enters the key.
  *
  * Both caches are per app (created in createApp), bounded (views by count, bodies by bytes), least recently used
  * first out; they hold only what the public agent views show (no tokens or secrets), and a replica that never saw a
