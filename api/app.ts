@@ -1,6 +1,7 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
- * and bin/ decides where it listens (through createRequestListener, which answers GET /health before Koa). Middleware order: request metrics → tracing span → request id → errors →
+ * and bin/ decides where it listens (through createRequestListener, which answers GET /health and the unpaginated
+ * GET /api/v1/agents before Koa). Middleware order: request metrics → tracing span → request id → errors →
  * /metrics → GET /health (with CORS) → client IP → codec CORS → CORS → body → service proxy → allowed methods → routes.
  */
 import Router from '@koa/router';
@@ -109,7 +110,8 @@ export function createApp(deps: AppDeps): Koa {
 
 /**
  * The node:http request listener bin/ serves: GET/HEAD /health answered before Koa is entered (api/routes/health.ts
- * healthListener: prebuilt body, same headers, counted in easyenclave_health_requests_total) unless tracing is on,
+ * healthListener: prebuilt body, same headers, counted in easyenclave_health_requests_total) and GET/HEAD
+ * /api/v1/agents without a query string (api/agent-list.ts agentListListener: the held body) unless tracing is on,
  * everything else — /health's other methods and CORS preflights included — by the Koa app.
  */
 export function createRequestListener(deps: AppDeps): RequestListener {
