@@ -1,5 +1,5 @@
 /**
- * Rendered agent views, once per row version, and whole list bodies, once per list ETag.
+ * Rendered agent views, once per row version, and whole list bodies, once per list version and query.
  *
  * Views: `toAgentView` (JSON columns parsed, the attestation redacted) and its JSON text are computed when a row is
  * first seen at a version and reused until the row is written again (the database gives every write a new
@@ -7,17 +7,16 @@
  * every agent every 30 s without a new row version (migration 20261201210000), so a view is held as the JSON before
  * and after that one field and the list splices in the value it read with the versions.
  *
- * Bodies: the list's ETag is derived from everything its body shows (each row's id, version and last health check,
- * the page's cursor, the server version), so the rendered body — a Buffer, and its gzip on first demand — is held
- * under the ETag and an unchanged list is answered without rendering or serializing anything. No caller identity
- * enters a list body (GET /api/v1/agents is public and shows the same to everyone), which is why the ETag alone may
- * key it.
+ * Bodies: the rendered body — a Buffer, and its gzip on first demand — is held under the agents list version (which
+ * every write of any agents row advances, the sweep's freshness-only writes included) and the query (filters, page),
+ * so an unchanged list is answered without reading rows, rendering or serializing anything (api/agent-list.ts says
+ * why that key names the body exactly). No caller identity enters a list body (GET /api/v1/agents is public and
+ * shows the same to everyone), which is why no caller enters the key.
  *
  * Both caches are per app (created in createApp), bounded (views by count, bodies by bytes), least recently used
  * first out; they hold only what the public agent views show (no tokens or secrets), and a replica that never saw a
  * version renders it itself — nothing here is shared state.
  */
-import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { Knex } from 'knex';
@@ -117,7 +116,10 @@ export class AgentViewCache {
    * `last_health_check` listed with its version. `exact` is false when a row was written or deleted since it was
    * listed (it is then shown as read now, or left out): such a body is not what the list's ETag names.
    */
-  async renderList(db: Knex, versions: readonly AgentVersion[]): Promise<{ views: string[]; exact: boolean }> {
+  async renderList(
+    db: Knex | Knex.Transaction,
+    versions: readonly AgentVersion[],
+  ): Promise<{ views: string[]; exact: boolean }> {
     const parts: (SplitView | undefined)[] = versions.map((v) => this.views.get(`${v.agent_id}:${v.row_version}`));
     let exact = true;
     const missing = versions.filter((_, i) => parts[i] === undefined).map((v) => v.agent_id);
@@ -147,15 +149,24 @@ export class AgentViewCache {
   }
 }
 
-/** One rendered list body and, once asked for, its gzip. */
+/** One rendered list body, its ETag (null: not held under any version, see api/agent-list.ts) and its gzip. */
 export interface ListBody {
   body: Buffer;
+  etag: string | null;
+  /** The gzip once computed (so a hot path can write it without awaiting), else null. */
+  gz: Buffer | null;
   gzipped(): Promise<Buffer>;
 }
 
+/** What a render gives: the JSON, and the key it may be held under with its ETag (null: answer once, hold nowhere). */
+export interface RenderedList {
+  json: string;
+  heldAs: { key: string; etag: string } | null;
+}
+
 /**
- * Rendered list bodies by ETag (see the top of this file for why the ETag is a sufficient key), one render per
- * ETag however many requests ask at once.
+ * Rendered list bodies by key (list version + query, api/agent-list.ts says why that names the body exactly), one
+ * render per requested key however many requests ask at once.
  */
 export class ListBodyCache {
   private readonly bodies: Lru<ListBody & { bytes: number }>;
@@ -169,29 +180,42 @@ export class ListBodyCache {
     return this.bodies.size;
   }
 
-  /** The body under `etag`, rendering it with `render` when none is held; `render` says whether it may be kept. */
-  async get(etag: string, render: () => Promise<{ json: string; keep: boolean }>): Promise<ListBody> {
-    const held = this.bodies.get(etag);
-    if (held) return held;
-    const pending = this.rendering.get(etag);
+  held(key: string): ListBody | undefined {
+    return this.bodies.get(key);
+  }
+
+  /**
+   * Renders for a request that found nothing held under `key` (requests asking for the same key meanwhile share the
+   * render); the result is held under the key the render names, which may be newer than `key`.
+   */
+  render(key: string, render: () => Promise<RenderedList>): Promise<ListBody> {
+    const pending = this.rendering.get(key);
     if (pending) return pending;
     const p = (async () => {
-      const { json, keep } = await render();
-      const entry = this.entry(Buffer.from(json));
-      if (keep) this.bodies.set(etag, entry);
+      const { json, heldAs } = await render();
+      const held = heldAs ? this.bodies.get(heldAs.key) : undefined;
+      if (held) return held;
+      const entry = this.entry(Buffer.from(json), heldAs?.etag ?? null);
+      if (heldAs) this.bodies.set(heldAs.key, entry);
       return entry;
-    })().finally(() => this.rendering.delete(etag));
-    this.rendering.set(etag, p);
+    })().finally(() => this.rendering.delete(key));
+    this.rendering.set(key, p);
     return p;
   }
 
-  private entry(body: Buffer): ListBody & { bytes: number } {
+  private entry(body: Buffer, etag: string | null): ListBody & { bytes: number } {
     let z: Promise<Buffer> | null = null;
-    const e = {
+    const e: ListBody & { bytes: number } = {
       body,
+      etag,
+      gz: null,
       // Counted with a gzip's usual size for JSON this repetitive, so the bound holds once it exists.
       bytes: body.length + Math.ceil(body.length / 8),
-      gzipped: () => (z ??= gzip(body, { level: 6 })),
+      gzipped: () =>
+        (z ??= gzip(body, { level: 6 }).then((g) => {
+          e.gz = g;
+          return g;
+        })),
     };
     return e;
   }
@@ -206,21 +230,4 @@ export function acceptsGzip(header: string | undefined): boolean {
     const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
     return q === undefined || Number(q.slice(2)) > 0;
   });
-}
-
-/**
- * A list's weak ETag from the versions it shows (and whatever else the body carries: `extra`), computed before any
- * full row is read — so a 304 costs one narrow index-ordered query.
- */
-export function agentListEtag(versions: readonly AgentVersion[], extra: string, serverVersion: string): string {
-  const h = createHash('sha1').update(`${serverVersion}\n${extra}\n`);
-  // The stored check time as read (a Date on PostgreSQL: its epoch ms), not its ISO rendering: the same instant
-  // always reads the same, and this loop runs per request over every listed agent.
-  let text = '';
-  for (const v of versions) {
-    const lhc = v.last_health_check;
-    text += `${v.agent_id}:${v.row_version}:${lhc instanceof Date ? lhc.getTime() : String(lhc ?? '')},`;
-  }
-  h.update(text);
-  return `W/"${h.digest('base64url')}"`;
 }

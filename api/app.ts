@@ -1,13 +1,14 @@
 /**
  * createApp(deps): the Koa application without listen(), so tests drive app.callback()
- * and bin/ decides where it listens (through createRequestListener, which answers GET /health before Koa). Middleware order: request metrics → tracing span → request id → errors →
+ * and bin/ decides where it listens (through createRequestListener, which answers GET /health and the unpaginated
+ * GET /api/v1/agents before Koa). Middleware order: request metrics → tracing span → request id → errors →
  * /metrics → GET /health (with CORS) → client IP → codec CORS → CORS → body → service proxy → allowed methods → routes.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { RequestListener } from 'node:http';
 import { randomKeyRing } from '../core/auth/keyring';
-import { AgentViewCache, ListBodyCache } from './agent-views';
+import { AgentLists, agentListListener } from './agent-list';
 import { createGuards } from './auth';
 import type { AppDeps } from './deps';
 import { OpenApiRegistry } from './http/openapi';
@@ -46,7 +47,7 @@ import { deployRoutes } from './routes/deploy';
 import { dashboardRoutes } from './routes/dashboard';
 import { apiDocument, docsRoutes } from './routes/docs';
 import { githubAuthRoutes } from './routes/github-auth';
-import { healthFastPath, healthListener, healthResponder, healthRoutes } from './routes/health';
+import { VERSION, healthFastPath, healthListener, healthResponder, healthRoutes } from './routes/health';
 import { logRoutes } from './routes/logs';
 import { meRoutes } from './routes/me';
 import { trustedMrtdRoutes } from './routes/trusted-mrtds';
@@ -56,8 +57,7 @@ import { webRoutes } from './routes/web';
 /** What the app holds for its lifetime beside deps: one per createApp, never module state. */
 interface AppParts {
   health: ReturnType<typeof healthResponder>;
-  agentViews: AgentViewCache;
-  agentListBodies: ListBodyCache;
+  agentLists: AgentLists;
   /** Every setting, renewed at most once per second (and at once after a change through this process). */
   settings: SettingsSnapshot;
   limiter: RateLimiter;
@@ -68,8 +68,7 @@ const appParts = (deps: AppDeps): AppParts => {
   const settings = new SettingsSnapshot(() => deps.settings);
   return {
     health: healthResponder(deps),
-    agentViews: new AgentViewCache(),
-    agentListBodies: new ListBodyCache(),
+    agentLists: new AgentLists(deps, VERSION),
     settings,
     limiter: createRateLimiter(deps, settings),
     challenge: challengeIssuer(deps, settings),
@@ -90,7 +89,7 @@ function mountRoutes(router: Router, deps: AppDeps, parts: AppParts = appParts(d
   authRoutes(routes, deps);
   trustedMrtdRoutes(routes, deps);
   attestationRoutes(routes, deps);
-  agentRoutes(routes, deps, parts.agentViews, parts.agentListBodies, parts.challenge);
+  agentRoutes(routes, deps, parts.agentLists, parts.challenge);
   agentControlRoutes(routes, deps);
   agentAdminRoutes(routes, deps);
   adminSettingsRoutes(routes, deps);
@@ -123,8 +122,9 @@ export function createApp(deps: AppDeps): Koa {
 
 /**
  * The node:http request listener bin/ serves: GET/HEAD /health answered before Koa is entered (api/routes/health.ts
- * healthListener: prebuilt body, same headers, counted in easyenclave_health_requests_total) and GET
- * /api/v1/agents/challenge too (api/routes/challenge.ts challengeListener: same steps and answers) unless tracing is on,
+ * healthListener: prebuilt body, same headers, counted in easyenclave_health_requests_total), GET
+ * /api/v1/agents/challenge (api/routes/challenge.ts challengeListener: same steps and answers) and GET/HEAD
+ * /api/v1/agents without a query string (api/agent-list.ts agentListListener: the held body) unless tracing is on,
  * everything else — /health's other methods and CORS preflights included — by the Koa app.
  */
 export function createRequestListener(deps: AppDeps): RequestListener {
@@ -144,8 +144,16 @@ export function createRequestListener(deps: AppDeps): RequestListener {
     origins: CORS_ORIGINS,
     metrics: deps.metrics,
   });
+  const list = agentListListener(parts.agentLists, {
+    origins: CORS_ORIGINS,
+    observe: deps.metrics
+      ? (method, status, seconds) =>
+          deps.metrics!.httpDuration.observe({ method, route: '/api/v1/agents', status: String(status) }, seconds)
+      : undefined,
+    logError: (message, fields) => deps.logger.error(message, fields),
+  });
   return (req, res) => {
-    if (!health(req, res) && !challenge(req, res)) void koa(req, res);
+    if (!health(req, res) && !challenge(req, res) && !list(req, res)) void koa(req, res);
   };
 }
 

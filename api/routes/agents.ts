@@ -13,11 +13,12 @@ import { unseal } from '../../core/auth/seal';
 import { parseJsonColumn, requireIso } from '../../core/db/tables';
 import { HttpError, badRequest, conflict, notFound } from '../http/errors';
 import { RATE_LIMITS } from '../../core/rate-limit';
-import { getAgent, listAgentVersions } from '../../core/stores/agents';
-import { AgentViewCache, ListBodyCache, acceptsGzip, agentListEtag } from '../agent-views';
+import { getAgent } from '../../core/stores/agents';
+import { AgentLists } from '../agent-list';
+import { acceptsGzip } from '../agent-views';
 import { NOT_MODIFIED, notModified, respondJson, weakEtag } from '../http/etag';
 import { VERSION } from './health';
-import { LISTS, nextCursor, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
+import { LISTS, nextCursorField, pageQuery, pageRequest } from '../http/pagination';
 import { listTrustedMrtds } from '../../core/stores/trusted-mrtds';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
@@ -62,10 +63,10 @@ export function replayedRegistration(agentId: string, vmName: string): string {
 export function agentRoutes(
   routes: Routes,
   deps: AppDeps,
-  views = new AgentViewCache(),
-  bodies = new ListBodyCache(),
+  lists = new AgentLists(deps, VERSION),
   issueChallenge: ChallengeIssuer = challengeIssuer(deps, new SettingsSnapshot(() => deps.settings)),
 ): void {
+  const views = lists.views;
   const jwks = new JwksCache();
 
   // Before `/api/v1/agents/:agent_id`, which its path would match too.
@@ -152,25 +153,25 @@ export function agentRoutes(
       },
     },
     async ({ query }, ctx) => {
-      // The ETag comes from the (id, version, health check) triples alone, and the rendered body is held under it
-      // (api/agent-views.ts): an unchanged list is a 304, or its held body, after one narrow query; a changed one
-      // re-renders only the rows written since.
+      // Held bodies under the list version (api/agent-list.ts): a 304 or the held body after one O(1) read, a render
+      // once per list change. The unpaginated list without a query is answered before Koa (agentListListener).
       const page = pageRequest(query);
-      const p = await listAgentVersions(deps.db, { status: query.status, vm_name: query.vm_name }, page ?? undefined);
-      const next = page ? JSON.stringify(nextCursor(LISTS.agents, p)) : '';
+      const a = await lists.answer(
+        { filter: { status: query.status, vm_name: query.vm_name }, page },
+        ctx.get('if-none-match') || undefined,
+      );
       ctx.vary('Accept-Encoding');
-      const etag = agentListEtag(p.items, page ? `page ${next}` : 'all', VERSION);
-      if (notModified(ctx, etag)) return undefined;
-      const list = await bodies.get(etag, async () => {
-        const { views: agents, exact } = await views.renderList(deps.db, p.items);
-        const tail = `],"total":${agents.length}${page ? `,"next_cursor":${next}` : ''}}`;
-        return { json: `{"agents":[${agents.join(',')}${tail}`, keep: exact };
-      });
+      if (a.notModified) {
+        ctx.set('ETag', a.etag);
+        ctx.status = 304;
+        return undefined;
+      }
+      if (a.list.etag) ctx.set('ETag', a.list.etag);
       ctx.type = 'application/json';
       if (acceptsGzip(ctx.get('accept-encoding'))) {
         ctx.set('Content-Encoding', 'gzip');
-        ctx.body = await list.gzipped();
-      } else ctx.body = list.body;
+        ctx.body = a.list.gz ?? (await a.list.gzipped());
+      } else ctx.body = a.list.body;
       return undefined;
     },
   );

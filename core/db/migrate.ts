@@ -18,6 +18,7 @@ import * as failover from './migrations/20261201060000_failover';
 import * as tenantSecrets from './migrations/20261201061700_tenant_secrets';
 import * as agentRowVersion from './migrations/20261201063000_agent_row_version';
 import * as agentHealthFreshness from './migrations/20261201210000_agent_health_freshness';
+import * as listAgentsVersion from './migrations/20261202000100_list_agents_version';
 
 const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migration]> = [
   ['20261124000000_initial', initial],
@@ -35,6 +36,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Knex.Migratio
   ['20261201061700_tenant_secrets', tenantSecrets],
   ['20261201063000_agent_row_version', agentRowVersion],
   ['20261201210000_agent_health_freshness', agentHealthFreshness],
+  ['20261202000100_list_agents_version', listAgentsVersion],
 ];
 
 /** Every migration name, oldest first. */

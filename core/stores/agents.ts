@@ -2,6 +2,7 @@
  * The `agents` and `agent_control_credentials` tables. Rows are mapped to the API's Agent object in one place
  * (`toAgentView`), which never carries the tunnel token, the ITA token or any secret (v1 exposed them publicly).
  */
+import Database, { type Statement } from 'better-sqlite3';
 import type { Knex } from 'knex';
 import {
   nowIso,
@@ -15,6 +16,8 @@ import {
 } from '../db/tables';
 import { filteredKeysetPage, keyTime, keysetPage } from '../db/keyset';
 import type { CursorKey, Page, PageRequest } from '../pagination';
+import { isPostgres } from '../db/connection';
+import { LIST_CLOCK_TABLE, LIST_VERSION_SEQUENCE } from '../db/migrations/20261202000100_list_agents_version';
 
 type Db = Knex | Knex.Transaction;
 
@@ -180,6 +183,81 @@ export async function listAgentVersions(db: Db, f: AgentFilter, page?: PageReque
     r.agent_id,
   ]);
   return { items: p.items.map(toVersion), next: p.next };
+}
+
+/**
+ * The agents list version (migration 20261202000100): a string that changes with every insert, update or delete of
+ * any agents row, read in O(1) (one row on SQLite, a sequence's last value on PostgreSQL — plus the server's start
+ * time, so a failover to a promoted replica, whose sequence may be behind what a running API saw, never repeats a
+ * version with other rows behind it). On PostgreSQL it may run ahead of the rows a reader can see (see
+ * `agentListSnapshot`).
+ */
+export async function agentListVersion(db: Db): Promise<string> {
+  if (isPostgres(db)) {
+    const r = (await db.raw(
+      `SELECT last_value::text || ':' || is_called::text || ':' || extract(epoch from pg_postmaster_start_time())::text
+         AS v FROM ${LIST_VERSION_SEQUENCE}`,
+    )) as { rows: { v: string }[] };
+    return r.rows[0]!.v;
+  }
+  const row = (await db(LIST_CLOCK_TABLE).where({ id: 1 }).first('version')) as { version: number | string };
+  return String(row.version);
+}
+
+/**
+ * For a SQLite file: `agentListVersion` as a synchronous prepared statement on a connection of its own (opened on
+ * first call), a few microseconds instead of a pooled knex query. A separate connection is as sound as the pool's:
+ * under WAL each statement reads the newest commit of any connection or process. Null for PostgreSQL and
+ * `:memory:` (another connection would see another database).
+ */
+export function sqliteListVersionReader(db: Knex): (() => string) | null {
+  if (isPostgres(db)) return null;
+  const filename = (db.client.config.connection as { filename?: string } | undefined)?.filename;
+  if (!filename || filename === ':memory:' || filename.startsWith('file:')) return null;
+  let statement: Statement<[], number | bigint> | null = null;
+  return () => {
+    if (!statement) {
+      const conn = new Database(filename, { fileMustExist: true });
+      conn.pragma('busy_timeout = 5000');
+      statement = conn.prepare<[], number | bigint>(`SELECT version FROM ${LIST_CLOCK_TABLE} WHERE id = 1`).pluck();
+    }
+    return String(statement.get());
+  };
+}
+
+/** How long a list render waits for in-flight writers of agents on PostgreSQL before rendering without holding. */
+export const LIST_SNAPSHOT_LOCK_TIMEOUT_MS = 1000;
+
+/**
+ * Runs `read` on one snapshot of `agents` together with the list version that names it exactly. SQLite: one read
+ * transaction (the clock is a row, bumped inside each writing transaction). PostgreSQL: under `LOCK TABLE agents IN
+ * SHARE MODE`, which waits for every in-flight writer and holds new ones back until `read` returns, so no write that
+ * advanced the version is unfinished (migration 20261202000100 says why that suffices). When the lock is not granted
+ * within LIST_SNAPSHOT_LOCK_TIMEOUT_MS (a long writer), `read` runs without it and `version` is null: the result is
+ * current but must not be held under any version.
+ */
+export async function agentListSnapshot<T>(
+  db: Knex,
+  read: (trx: Knex.Transaction | Knex) => Promise<T>,
+): Promise<{ version: string | null; value: T }> {
+  if (!isPostgres(db)) {
+    return db.transaction(async (trx) => {
+      const version = await agentListVersion(trx);
+      return { version, value: await read(trx) };
+    });
+  }
+  try {
+    return await db.transaction(async (trx) => {
+      await trx.raw(`SET LOCAL lock_timeout = '${LIST_SNAPSHOT_LOCK_TIMEOUT_MS}ms'`);
+      await trx.raw('LOCK TABLE agents IN SHARE MODE');
+      const version = await agentListVersion(trx);
+      return { version, value: await read(trx) };
+    });
+  } catch (err) {
+    // 55P03 lock_not_available: lock_timeout elapsed.
+    if ((err as { code?: unknown }).code !== '55P03') throw err;
+    return { version: null, value: await read(db) };
+  }
 }
 
 export async function getAgentsByIds(db: Db, ids: readonly string[]): Promise<AgentDbRow[]> {

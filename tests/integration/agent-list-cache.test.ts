@@ -6,6 +6,7 @@
  * Beneath it: the row_version trigger keeps the version only on freshness-only writes, and the sweep's health write
  * touches the health columns only when they change. On SQLite and, with TEST_DATABASE_URL, PostgreSQL.
  */
+import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,9 @@ import { FRESHNESS_COLUMNS } from '../../core/db/migrations/20261201210000_agent
 import { createTestDb, testEngines, type TestDb } from '../helpers/databases';
 import { seedAgent } from '../helpers/seed';
 import { adminLogin, http, startStack, type Stack } from '../helpers/stack';
+import { ROOT } from '../helpers/embedded';
+import { createDb, isPostgres } from '../../core/db/connection';
+import { createMetrics, type Metrics } from '../../core/metrics';
 
 /** A raw GET (fetch would add Accept-Encoding and decode it): status, headers and the bytes as sent. */
 function rawGet(url: string, headers: Record<string, string> = {}) {
@@ -223,6 +227,227 @@ for (const engine of testEngines()) {
         expect(Object.keys(a)).not.toContain('tunnel_token');
         expect(Object.keys(a)).not.toContain('intel_ta_token');
       }
+    });
+  });
+}
+
+/** The stack's database as another process sees it: a SQLite file, or a PostgreSQL URL. */
+function dbTarget(db: TestDb['db']): { sqlite?: string; pg?: string } {
+  if (!isPostgres(db)) return { sqlite: (db.client.config.connection as { filename: string }).filename };
+  const c = db.client.config.connection as {
+    user: string;
+    password?: string;
+    host: string;
+    port: string;
+    database: string;
+  };
+  const auth = c.password
+    ? `${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}`
+    : encodeURIComponent(c.user);
+  return { pg: `postgres://${auth}@${c.host}:${c.port}/${c.database}` };
+}
+
+/** Runs one SQL statement in a separate node process (its own connection, as the worker or another API would). */
+function writeFromAnotherProcess(db: TestDb['db'], sql: string, params: unknown[]): void {
+  const t = dbTarget(db);
+  let n = 0;
+  const pgSql = sql.replace(/\?/g, () => `$${(n += 1)}`);
+  const code = t.sqlite
+    ? `const D = require('better-sqlite3'); const d = new D(${JSON.stringify(t.sqlite)});
+       d.pragma('busy_timeout = 5000'); d.prepare(${JSON.stringify(sql)}).run(...${JSON.stringify(params)}); d.close();`
+    : `const { Client } = require('pg'); (async () => { const c = new Client(${JSON.stringify(t.pg)});
+       await c.connect(); await c.query(${JSON.stringify(pgSql)}, ${JSON.stringify(params)});
+       await c.end(); })().catch((e) => { console.error(e); process.exit(1); });`;
+  execFileSync(process.execPath, ['-e', code], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+for (const engine of testEngines()) {
+  describe(`the list version: O(1) freshness of held list bodies (${engine})`, () => {
+    let stack: Stack;
+    let metrics: Metrics;
+    const get = async (path = '/api/v1/agents', headers: Record<string, string> = {}) => {
+      const r = await rawGet(`${stack.url}${path}`, headers);
+      const text = (r.headers['content-encoding'] === 'gzip' ? gunzipSync(r.bytes) : r.bytes).toString();
+      return {
+        ...r,
+        text,
+        body: r.status === 200 ? (JSON.parse(text) as { agents: Record<string, unknown>[] }) : null,
+      };
+    };
+    const agentIn = async (id: string) => (await get()).body!.agents.find((a) => a.agent_id === id);
+
+    beforeAll(async () => {
+      metrics = createMetrics();
+      stack = await startStack({ engine, metrics });
+      for (let i = 0; i < 4; i++) await seedAgent(stack.db, { registered_at: new Date(Date.now() + i).toISOString() });
+    });
+    afterAll(() => stack?.close());
+
+    it('a write by another process (status, then only the health check time) is shown at once', async () => {
+      const before = await get();
+      const id = String(before.body!.agents[0]!.agent_id);
+      writeFromAnotherProcess(stack.db, 'UPDATE agents SET status = ? WHERE agent_id = ?', ['draining', id]);
+      const after = await get();
+      expect(after.body!.agents.find((a) => a.agent_id === id)).toMatchObject({ status: 'draining' });
+      expect(after.headers.etag).not.toBe(before.headers.etag);
+
+      // A freshness-only write keeps the row version (the held view) but not the list version: the view shows it.
+      const v = await versionOf(stack.db, id);
+      const at = '2026-11-30T12:34:56.000Z';
+      writeFromAnotherProcess(stack.db, 'UPDATE agents SET last_health_check = ? WHERE agent_id = ?', [at, id]);
+      expect(await versionOf(stack.db, id)).toBe(v);
+      expect((await agentIn(id))!.last_health_check).toBe(at);
+      writeFromAnotherProcess(stack.db, 'UPDATE agents SET status = ? WHERE agent_id = ?', ['undeployed', id]);
+      expect((await agentIn(id))!.status).toBe('undeployed');
+    });
+
+    it('a delete, and a delete plus an insert that keep the row count, are shown', async () => {
+      const before = await get();
+      const gone = String(before.body!.agents[0]!.agent_id);
+      writeFromAnotherProcess(stack.db, 'DELETE FROM agents WHERE agent_id = ?', [gone]);
+      const shrunk = await get();
+      expect(shrunk.body!.agents.map((a) => a.agent_id)).not.toContain(gone);
+      expect(shrunk.body!.agents).toHaveLength(before.body!.agents.length - 1);
+
+      // Same count as before, other rows: delete one, insert one, in one transaction.
+      const victim = String(shrunk.body!.agents[0]!.agent_id);
+      let added = '';
+      await stack.db.transaction(async (trx) => {
+        await trx('agents').where({ agent_id: victim }).delete();
+        added = (
+          await seedAgent(trx as unknown as TestDb['db'], { registered_at: new Date(Date.now() + 5000).toISOString() })
+        ).agent_id;
+      });
+      const swapped = await get();
+      const ids = swapped.body!.agents.map((a) => a.agent_id);
+      expect(ids).toHaveLength(shrunk.body!.agents.length);
+      expect(ids).toContain(added);
+      expect(ids).not.toContain(victim);
+      expect(swapped.headers.etag).not.toBe(shrunk.headers.etag);
+    });
+
+    it('a write in a transaction still open when the list is read shows once it commits', async () => {
+      const id = String((await get()).body!.agents[0]!.agent_id);
+      const t = dbTarget(stack.db);
+      const other = createDb(t.pg ? { url: t.pg } : { filename: t.sqlite });
+      try {
+        const trx = await other.transaction();
+        await trx('agents').where({ agent_id: id }).update({ status: 'draining' });
+        expect((await agentIn(id))!.status).toBe('undeployed'); // not committed yet
+        await trx.commit();
+        expect((await agentIn(id))!.status).toBe('draining');
+        await other('agents').where({ agent_id: id }).update({ status: 'undeployed' });
+        expect((await agentIn(id))!.status).toBe('undeployed');
+      } finally {
+        await other.destroy();
+      }
+    });
+
+    if (engine === 'postgres') {
+      it('commit order is not version order: a writer that advanced the version first and commits last is shown', async () => {
+        // T1 advances the version, T2 advances it further and commits first: a reader then sees T2's version with
+        // T1 invisible; when T1 commits the version does not move again. The render waits for T1 (SHARE lock).
+        const [a, b] = (await get()).body!.agents.map((x) => String(x.agent_id)) as [string, string];
+        const other = createDb({ url: dbTarget(stack.db).pg });
+        try {
+          const t1 = await other.transaction();
+          await t1('agents').where({ agent_id: a }).update({ status: 'draining' });
+          writeFromAnotherProcess(stack.db, 'UPDATE agents SET status = ? WHERE agent_id = ?', ['deployed', b]);
+          const pending = get();
+          await new Promise((r) => setTimeout(r, 300));
+          await t1.commit();
+          const seen = (await pending).body!.agents;
+          expect(seen.find((x) => x.agent_id === b)).toMatchObject({ status: 'deployed' });
+          expect(seen.find((x) => x.agent_id === a)).toMatchObject({ status: 'draining' });
+          expect((await agentIn(a))!.status).toBe('draining');
+
+          // T1 outlasting the render's lock timeout: the list answers what is committed, without an ETag, holds
+          // nothing, and shows T1 once it commits.
+          const t3 = await other.transaction();
+          await t3('agents').where({ agent_id: a }).update({ status: 'undeployed' });
+          writeFromAnotherProcess(stack.db, 'UPDATE agents SET status = ? WHERE agent_id = ?', ['undeployed', b]);
+          const early = await get();
+          expect(early.headers.etag).toBeUndefined();
+          expect(early.body!.agents.find((x) => x.agent_id === b)).toMatchObject({ status: 'undeployed' });
+          expect(early.body!.agents.find((x) => x.agent_id === a)).toMatchObject({ status: 'draining' });
+          await t3.commit();
+          expect((await agentIn(a))!.status).toBe('undeployed');
+        } finally {
+          await other.destroy();
+        }
+      });
+    }
+
+    it('the list in front of Koa answers what the Koa route answers (headers, bytes, 304, HEAD, CORS, gzip)', async () => {
+      const strip = (h: Record<string, unknown>) => {
+        const { date: _d, 'x-request-id': _r, connection: _c, 'keep-alive': _k, ...rest } = h;
+        return rest;
+      };
+      for (const headers of [
+        {},
+        { origin: 'https://easyenclave.com' },
+        { 'accept-encoding': 'gzip' },
+        { origin: 'https://evil.example', 'accept-encoding': 'gzip;q=0' },
+      ] as Record<string, string>[]) {
+        const fast = await get('/api/v1/agents', headers);
+        const koa = await get('/api/v1/agents?', headers); // a query string: Koa's route
+        expect(fast.status).toBe(200);
+        expect(strip(fast.headers)).toEqual(strip(koa.headers));
+        expect(fast.bytes.equals(koa.bytes)).toBe(true);
+        expect(fast.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+        const etag = String(fast.headers.etag);
+        const [fast304, koa304] = [
+          await get('/api/v1/agents', { ...headers, 'if-none-match': etag }),
+          await get('/api/v1/agents?', { ...headers, 'if-none-match': `"x", ${etag}` }),
+        ];
+        expect([fast304.status, koa304.status]).toEqual([304, 304]);
+        expect(fast304.bytes.length).toBe(0);
+        expect(strip(fast304.headers)).toEqual(strip(koa304.headers));
+      }
+      const head = await new Promise<{ status: number; headers: Record<string, unknown>; bytes: number }>(
+        (resolve, reject) => {
+          const req = request(
+            `${stack.url}/api/v1/agents`,
+            { method: 'HEAD', headers: { 'x-request-id': 'probe-1' } },
+            (res) => {
+              let bytes = 0;
+              res.on('data', (c: Buffer) => (bytes += c.length));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes }));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        },
+      );
+      expect(head).toMatchObject({ status: 200, bytes: 0, headers: { 'x-request-id': 'probe-1' } });
+      expect(Number(head.headers['content-length'])).toBe((await get()).bytes.length);
+      // Counted under the route's template, as the Koa route is.
+      const counted = (await metrics.httpDuration.get()).values.filter(
+        (v) =>
+          v.metricName === 'easyenclave_http_request_duration_seconds_count' && v.labels.route === '/api/v1/agents',
+      );
+      expect(counted.find((v) => v.labels.status === '200' && v.labels.method === 'HEAD')?.value).toBeGreaterThan(0);
+      expect(counted.find((v) => v.labels.status === '304' && v.labels.method === 'GET')?.value).toBeGreaterThan(0);
+    });
+
+    it('pages and filters are held under their own keys: same page, same ETag and a 304; a change renews it', async () => {
+      const p1 = await get('/api/v1/agents?limit=2');
+      const again = await get('/api/v1/agents?limit=2');
+      expect(again.headers.etag).toBe(p1.headers.etag);
+      expect(again.bytes.equals(p1.bytes)).toBe(true);
+      expect((await get('/api/v1/agents?limit=2', { 'if-none-match': String(p1.headers.etag) })).status).toBe(304);
+      expect((await get('/api/v1/agents?limit=3')).headers.etag).not.toBe(p1.headers.etag);
+      const id = String(p1.body!.agents[0]!.agent_id);
+      await stack.db('agents').where({ agent_id: id }).update({ status: 'draining' });
+      const changed = await get('/api/v1/agents?limit=2');
+      expect(changed.headers.etag).not.toBe(p1.headers.etag);
+      expect(changed.body!.agents[0]).toMatchObject({ agent_id: id, status: 'draining' });
+      expect((await get('/api/v1/agents?limit=2', { 'if-none-match': String(p1.headers.etag) })).status).toBe(200);
+      expect((await get('/api/v1/agents?status=draining')).body!.agents.map((a) => a.agent_id)).toEqual([id]);
+      await stack.db('agents').where({ agent_id: id }).update({ status: 'undeployed' });
+      expect((await get('/api/v1/agents?status=draining')).body!.agents).toEqual([]);
+      // Validation is still Koa's, before anything is read.
+      expect((await get('/api/v1/agents?limit=0')).status).toBe(422);
     });
   });
 }

@@ -4,7 +4,7 @@ import { MIGRATION_NAMES, migrateLatest, migrateRollbackAll } from '../../core/d
 import * as catalog from '../../core/db/migrations/20261201010000_catalog';
 import { isPostgres } from '../../core/db/connection';
 import { parseJsonColumn, requireIso, toBool, toIso } from '../../core/db/tables';
-import { createTestDb, listTables, testEngines, type TestDb } from '../helpers/databases';
+import { createTestDb, listTables, testEngines, type TestDb, type TestEngine } from '../helpers/databases';
 
 /** Columns per table, copied from spec/data-model.md §2 plus the v2 changes noted inline. */
 const EXPECTED_COLUMNS: Record<string, string[]> = {
@@ -248,6 +248,15 @@ const V2_TABLES: Record<string, string[]> = {
 };
 Object.assign(EXPECTED_COLUMNS, V2_TABLES);
 const TABLE_NAMES = Object.keys(EXPECTED_COLUMNS).sort();
+/**
+ * Per-engine parts of the schema: SQLite's agents list clock is a one-row table; PostgreSQL's is a sequence
+ * (migration 20261202000100).
+ */
+const ENGINE_TABLES: Record<TestEngine, Record<string, string[]>> = {
+  sqlite: { agents_list_clock: ['id', 'version'] },
+  postgres: {},
+};
+const tablesOf = (engine: TestEngine) => [...TABLE_NAMES, ...Object.keys(ENGINE_TABLES[engine])].sort();
 
 describe('row mapping helpers', () => {
   it("normalizes both engines' datetimes to ISO UTC", () => {
@@ -288,17 +297,18 @@ for (const engine of testEngines()) {
       t = await createTestDb(engine);
       const tables = await listTables(t.db);
       expect(tables.filter((name) => SPEC_TABLES.includes(name))).toHaveLength(15);
-      expect(tables).toEqual(TABLE_NAMES);
+      expect(tables).toEqual(tablesOf(engine));
     });
 
     it('gives every table exactly the spec columns', async () => {
       t = await createTestDb(engine);
       expect(Object.keys(await t.db('agents').columnInfo())).toHaveLength(39); // the 35 spec columns + last_contact_at, the HPKE key and its token, row_version
-      for (const table of TABLE_NAMES) {
+      const expected = { ...EXPECTED_COLUMNS, ...ENGINE_TABLES[engine] };
+      for (const table of tablesOf(engine)) {
         const info = await t.db(table).columnInfo();
         expect({ table, columns: Object.keys(info).sort() }).toEqual({
           table,
-          columns: [...EXPECTED_COLUMNS[table]!].sort(),
+          columns: [...expected[table]!].sort(),
         });
       }
     });
@@ -317,7 +327,7 @@ for (const engine of testEngines()) {
       expect([...(await migrateRollbackAll(t.db))].sort()).toEqual([...MIGRATION_NAMES].sort());
       expect(await listTables(t.db)).toEqual([]);
       expect(await migrateLatest(t.db)).toEqual(MIGRATION_NAMES);
-      expect(await listTables(t.db)).toEqual(TABLE_NAMES);
+      expect(await listTables(t.db)).toEqual(tablesOf(engine));
     });
 
     it('20261201010000_catalog registers the deployments already running in the services registry', async () => {
@@ -350,7 +360,7 @@ for (const engine of testEngines()) {
       t = await createTestDb(engine, { migrate: false });
       expect(await migrateLatest(t.db)).toEqual(MIGRATION_NAMES);
       expect(await migrateLatest(t.db)).toEqual([]);
-      expect(await listTables(t.db)).toEqual(TABLE_NAMES);
+      expect(await listTables(t.db)).toEqual(tablesOf(engine));
     });
 
     it('applies DB defaults and round-trips booleans, datetimes and bigint money', async () => {
@@ -416,6 +426,21 @@ for (const engine of testEngines()) {
     });
 
     if (engine === 'postgres') {
+      it('the agents list version is a sequence, gone after a rollback', async () => {
+        t = await createTestDb(engine);
+        const sequences = async () =>
+          (
+            (await t!.db.raw(
+              `SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = current_schema()`,
+            )) as {
+              rows: { sequence_name: string }[];
+            }
+          ).rows.map((r) => r.sequence_name);
+        expect(await sequences()).toContain('agents_list_version');
+        await migrateRollbackAll(t.db);
+        expect(await sequences()).not.toContain('agents_list_version');
+      });
+
       it('comments every column (postgres keeps comments)', async () => {
         t = await createTestDb(engine);
         expect(isPostgres(t.db)).toBe(true);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AgentViewCache, ListBodyCache, acceptsGzip, agentListEtag } from '../../api/agent-views';
+import { NextRead } from '../../api/agent-list';
+import { AgentViewCache, ListBodyCache, acceptsGzip } from '../../api/agent-views';
 import type { AgentDbRow } from '../../core/stores/agents';
 
 const row = (id: string, version: number, over: Partial<AgentDbRow> = {}): AgentDbRow =>
@@ -45,20 +46,6 @@ describe('AgentViewCache', () => {
     expect(cache.render(row('b', 1, { status: 'y' }))).toContain('"status":"y"');
   });
 
-  it('list ETags change with any version, the order, the page or the server version', () => {
-    const v = (id: string, row_version: string) => ({ agent_id: id, row_version, registered_at: '' });
-    const base = agentListEtag([v('a', '1'), v('b', '1')], 'all', '1.0.0');
-    expect(base).toMatch(/^W\/"[A-Za-z0-9_-]+"$/);
-    expect(agentListEtag([v('a', '1'), v('b', '1')], 'all', '1.0.0')).toBe(base);
-    for (const other of [
-      agentListEtag([v('a', '1'), v('b', '2')], 'all', '1.0.0'),
-      agentListEtag([v('b', '1'), v('a', '1')], 'all', '1.0.0'),
-      agentListEtag([v('a', '1'), v('b', '1')], 'page "x"', '1.0.0'),
-      agentListEtag([v('a', '1'), v('b', '1')], 'all', '1.0.1'),
-    ])
-      expect(other).not.toBe(base);
-  });
-
   it('splices the listed last_health_check into a held view, even when a stored blob has a key of that name', () => {
     const cache = new AgentViewCache(10);
     const r = row('a', 1, {
@@ -74,22 +61,30 @@ describe('AgentViewCache', () => {
     expect(Object.keys(later)).toEqual(Object.keys(view));
   });
 
-  it('list bodies: one render per ETag however many ask at once; an inexact render is not kept', async () => {
+  it('list bodies: one render per requested key however many ask at once; held under the key the render names', async () => {
     const bodies = new ListBodyCache(1 << 20);
     let renders = 0;
-    const render = async () => {
+    const render = (key: string | null) => async () => {
       renders++;
       await new Promise((r) => setTimeout(r, 5));
-      return { json: '{"agents":[],"total":0}', keep: true };
+      return { json: '{"agents":[],"total":0}', heldAs: key ? { key, etag: `W/"${key}"` } : null };
     };
-    const [a, b] = await Promise.all([bodies.get('W/"1"', render), bodies.get('W/"1"', render)]);
+    const [a, b] = await Promise.all([bodies.render('1', render('1')), bodies.render('1', render('1'))]);
     expect(a).toBe(b);
     expect(renders).toBe(1);
-    await bodies.get('W/"1"', render);
-    expect(renders).toBe(1);
-    await bodies.get('W/"2"', async () => ({ json: '{}', keep: false }));
-    await bodies.get('W/"2"', async () => ({ json: '{"x":1}', keep: false }));
-    expect(bodies.size).toBe(1);
+    expect(bodies.held('1')).toBe(a);
+    expect(a.etag).toBe('W/"1"');
+    // A render for key 2 that read a newer version (3): held under 3 only.
+    const c = await bodies.render('2', render('3'));
+    expect(bodies.held('2')).toBeUndefined();
+    expect(bodies.held('3')).toBe(c);
+    // Not holdable (no version names it): answered, no ETag, kept nowhere.
+    const d = await bodies.render('4', render(null));
+    expect(d.etag).toBeNull();
+    expect(bodies.size).toBe(2);
+    expect(d.gz).toBeNull();
+    const z = await d.gzipped();
+    expect(d.gz).toBe(z);
     expect(acceptsGzip('gzip, deflate')).toBe(true);
     expect(acceptsGzip('br;q=1, GZIP;q=0.5')).toBe(true);
     expect(acceptsGzip('gzip;q=0')).toBe(false);
@@ -99,11 +94,58 @@ describe('AgentViewCache', () => {
 
   it('list bodies are bounded by bytes, least recently used out', async () => {
     const bodies = new ListBodyCache(3000);
-    const big = (c: string) => async () => ({ json: c.repeat(1000), keep: true });
-    await bodies.get('a', big('a'));
-    await bodies.get('b', big('b'));
-    await bodies.get('c', big('c'));
+    const big = (c: string, key: string) => async () => ({ json: c.repeat(1000), heldAs: { key, etag: key } });
+    await bodies.render('a', big('a', 'a'));
+    await bodies.render('b', big('b', 'b'));
+    await bodies.render('c', big('c', 'c'));
     expect(bodies.size).toBe(2);
-    expect((await bodies.get('a', big('z'))).body.toString()[0]).toBe('z');
+    expect(bodies.held('a')).toBeUndefined();
+    expect((await bodies.render('a', big('z', 'a'))).body.toString()[0]).toBe('z');
+  });
+});
+
+describe('NextRead', () => {
+  it('a caller never gets a read that started before it arrived; callers arriving meanwhile share the next one', async () => {
+    let started = 0;
+    const releases: (() => void)[] = [];
+    const read = new NextRead(
+      () =>
+        new Promise<number>((resolve) => {
+          const n = ++started;
+          releases.push(() => resolve(n));
+        }),
+    );
+    const first = read.get(); // starts read 1 at once
+    expect(started).toBe(1);
+    const second = read.get(); // read 1 predates it: waits for read 2
+    const third = read.get(); // shares read 2
+    expect(started).toBe(1);
+    releases[0]!();
+    expect(await first).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    expect(started).toBe(2);
+    const fourth = read.get(); // read 2 is in flight and predates it: read 3
+    releases[1]!();
+    expect([await second, await third]).toEqual([2, 2]);
+    await new Promise((r) => setImmediate(r));
+    expect(started).toBe(3);
+    releases[2]!();
+    expect(await fourth).toBe(3);
+    // Idle again: the next caller starts its own read at once.
+    const fifth = read.get();
+    expect(started).toBe(4);
+    releases[3]!();
+    expect(await fifth).toBe(4);
+  });
+
+  it('a failed read fails its callers only; the next caller reads again', async () => {
+    let n = 0;
+    const read = new NextRead(async () => {
+      n++;
+      if (n === 1) throw new Error('db down');
+      return n;
+    });
+    await expect(read.get()).rejects.toThrow('db down');
+    expect(await read.get()).toBe(2);
   });
 });
