@@ -18,7 +18,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,19 +29,9 @@ import { silentLogger } from '../core/logger';
 import { dataConverterFor } from '../core/temporal/codec';
 import { ensureTool } from '../scripts/tools.mjs';
 import type { trivial } from './workflows/trivial';
+import { freePort } from '../scripts/free-port.mjs';
 
 const WORKFLOWS = fileURLToPath(new URL('./workflows/trivial.ts', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** User + system CPU seconds of a process (its /proc stat), or null. */
 function cpuSecondsOf(pid: number): number | null {

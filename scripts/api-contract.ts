@@ -11,7 +11,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knex from 'knex';
@@ -19,6 +18,7 @@ import { startFakeAgent } from '../tests/fakes/agent';
 import { startFakeCloudflare } from '../tests/fakes/cloudflare';
 import { startStripeMock } from '../tests/helpers/stripe-mock';
 import { ensureTool } from './tools.mjs';
+import { freePort } from './free-port.mjs';
 
 const ADMIN_PASSWORD = 'api-contract-password';
 
@@ -33,17 +33,6 @@ function schemathesisBin(): string {
   if (onPath) return onPath;
   console.error('schemathesis not found: set SCHEMATHESIS_BIN, or install it with scripts/ensure-schemathesis.sh');
   process.exit(2);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitUp(child: ChildProcess, output: () => string, ms: number): Promise<void> {

@@ -5,26 +5,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
 import type { Knex } from 'knex';
 import { appendLedgerEntry } from '../../core/stores/ledger';
 import { ensureServerBundle } from '../../scripts/build-server.mjs';
 import { ensureTool } from '../../scripts/tools.mjs';
 import { seedAccount, seedAgent } from './seed';
+import { freePort } from '../../scripts/free-port.mjs';
+export { freePort };
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Ports {
   api: number;

@@ -3,24 +3,13 @@
  * it with `STRIPE_API_URL=<url>`; stripe-node's host/port/protocol are taken from that setting.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { ensureTool } from '../../scripts/tools.mjs';
+import { freePort } from '../../scripts/free-port.mjs';
 
 export interface StripeMock {
   /** `http://127.0.0.1:<port>` */
   url: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitUntilUp(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
