@@ -18,7 +18,8 @@
  * listener, in front of Koa, with the headers Koa's route would send; any query (filters, `limit`, `cursor`) goes
  * through Koa's route and its validation, which uses the same `AgentLists`.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { requestIdOf } from './middleware/request-id';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Knex } from 'knex';
 import type { PageRequest } from '../core/pagination';
@@ -142,8 +143,6 @@ export class AgentLists {
   }
 }
 
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 export interface ListListenerOptions {
   origins: readonly string[];
   /** The request-latency histogram observation Koa's metrics middleware would make. */
@@ -164,8 +163,7 @@ export function agentListListener(
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
   const all: ListQuery = { filter: {}, page: null };
   const respond = (req: IncomingMessage, res: ServerResponse, started: bigint, a: ListAnswer) => {
-    const given = req.headers['x-request-id'];
-    const id = typeof given === 'string' && SANE_REQUEST_ID.test(given.trim()) ? given.trim() : randomUUID();
+    const id = requestIdOf(req.headers['x-request-id']);
     const headers: string[] = [];
     const origin = req.headers.origin;
     const cors = origin !== undefined && opts.origins.includes(origin);

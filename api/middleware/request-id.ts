@@ -14,10 +14,15 @@ declare module 'koa' {
 
 const SANE = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** The id of a request: its `X-Request-Id` header when a sane token, else a fresh UUID (also the front-of-Koa listeners'). */
+export function requestIdOf(given: string | string[] | undefined): string {
+  const trimmed = typeof given === 'string' ? given.trim() : '';
+  return SANE.test(trimmed) ? trimmed : randomUUID();
+}
+
 export function requestIdMiddleware(logger: Logger): Middleware {
   return async (ctx, next) => {
-    const given = ctx.get('x-request-id').trim();
-    const id = SANE.test(given) ? given : randomUUID();
+    const id = requestIdOf(ctx.get('x-request-id'));
     ctx.state.requestId = id;
     ctx.set('X-Request-Id', id);
     await logger.buffer.withContext({ request_id: id }, next);

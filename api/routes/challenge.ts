@@ -9,7 +9,7 @@
  * latency histogram, without a Koa context, the middleware chain or the router, and with its settings read from the
  * app's one-second snapshot (core/settings/snapshot.ts) instead of a promise per key.
  */
-import { randomFillSync, randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
@@ -24,6 +24,7 @@ import { clientIpResolver } from '../http/client-ip';
 import { HttpError } from '../http/errors';
 import { issuesOf, type Routes } from '../http/route';
 import type { RateLimiter } from '../middleware/rate-limit';
+import { requestIdOf } from '../middleware/request-id';
 import { TRUSTED_PROXIES_SETTING } from '../middleware/client-ip';
 import type { AppDeps } from '../deps';
 
@@ -104,7 +105,6 @@ const parseQuery = (require('koa/lib/search-params') as { parse(s: string): Reco
 
 /** `vm_name=<unreserved characters>`: nothing to decode, so Koa's parser would answer `{ vm_name: <the rest> }`. */
 const SIMPLE_QUERY = /^vm_name=[\w.~-]*$/;
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPE = 'application/json; charset=utf-8';
 const ROUTE_LABEL = { method: 'GET', route: CHALLENGE_PATH };
 
@@ -163,9 +163,7 @@ export function challengeListener(
 
   const answer = async (req: IncomingMessage, res: ServerResponse, query: string) => {
     const started = process.hrtime.bigint();
-    const given = req.headers['x-request-id'];
-    const trimmed = typeof given === 'string' ? given.trim() : '';
-    const id = SANE_REQUEST_ID.test(trimmed) ? trimmed : randomUUID();
+    const id = requestIdOf(req.headers['x-request-id']);
     let status = 200;
     try {
       const values = opts.settings.fresh() ?? (await opts.settings.load());

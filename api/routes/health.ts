@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Context, Middleware } from 'koa';
@@ -6,6 +5,7 @@ import { z } from 'zod';
 import { serviceUnavailable } from '../http/errors';
 import type { AppDeps } from '../deps';
 import type { Routes } from '../http/route';
+import { requestIdOf } from '../middleware/request-id';
 
 const Health = z.object({
   status: z.literal('healthy'),
@@ -139,8 +139,6 @@ export function healthFastPath(respond: () => Promise<HealthBody>, cors: Middlew
   };
 }
 
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /**
  * GET/HEAD /health in the node:http request listener, in front of Koa (api/app.ts createRequestListener): the
  * headers Koa would send (JSON content type and length, `X-Request-Id` — the caller's sane one or a fresh UUID —,
@@ -155,8 +153,7 @@ export function healthListener(
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
   const write = (req: IncomingMessage, res: ServerResponse, s: HealthSnapshot) => {
     const body = Buffer.from(`${s.head}${opts.now().toISOString()}${s.tail}`);
-    const given = req.headers['x-request-id'];
-    const id = typeof given === 'string' && SANE_REQUEST_ID.test(given.trim()) ? given.trim() : randomUUID();
+    const id = requestIdOf(req.headers['x-request-id']);
     const headers: string[] = [
       'Content-Type',
       'application/json; charset=utf-8',
